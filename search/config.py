@@ -1,0 +1,283 @@
+"""The search config: typed dataclasses, read from YAML and validated at the edge.
+
+Every problem is a :class:`ConfigError` whose one-line message names the field (dotted path) and what
+is allowed, raised before Ray starts. The defaults are the embedded toy search (``configs/toy.yaml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stiltsearch.trainables import toyworld
+from stiltsearch.trainables.tasks import TASKS
+
+
+class ConfigError(ValueError):
+    """A bad search config; the message is one line: ``<field>: <problem>; <what is allowed>``."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of the multi-objective search: a metric every trial reports, and a direction."""
+
+    name: str
+    direction: str = "max"  # "max" or "min"
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Ranges of the searched parameters (task and language subsets come from the top level)."""
+
+    intermediate_lr: tuple[float, float] = (1e-4, 1e-3)  # log-uniform, phase 2
+    target_lr: tuple[float, float] = (1e-4, 1e-3)  # log-uniform, phase 3
+    layers_kept: tuple[int, ...] = (1, 2, 4)  # deployment: encoder layers kept
+    max_seq_length: tuple[int, ...] = (16, 32, 128)  # deployment: tokens per sequence (toy pairs are <= ~30)
+    precision: tuple[str, ...] = ("fp32", "bf16")  # deployment: inference precision
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    intermediate_steps: int = 240  # phase-2 steps in all, shared by the chosen tasks
+    target_steps: int = 200  # phase-3 steps per target task
+    batch_size: int = 32
+    sampling_temperature: float = 1.0  # multi-task sampling; 1 = proportional to dataset size
+    zero_stage: int = 0  # DeepSpeed ZeRO stage
+    precision: str = "fp32"  # training precision: fp32 or bf16
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ToyModelConfig:
+    """The embedded tiny XLM-R (used when ``model: toy``)."""
+
+    layers: int = 4
+    hidden: int = 128
+    heads: int = 4
+    mlm_steps: int = 1200
+    mlm_batch_size: int = 64
+    corpus_per_language: int = 20000
+
+
+@dataclass(frozen=True)
+class ThroughputConfig:
+    batch_size: int = 64
+    warmup: int = 1
+    repeats: int = 5
+    max_sequences: int = 768
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    num_trials: int = 8  # the baseline (first trial) included
+    max_concurrent: int = 2
+    cpus_per_trial: int = 1  # also torch's thread count in the trial
+    max_failures: int = 1  # retries of a trial whose worker died (Ray FailureConfig)
+    seed: int = 0  # Optuna sampler seed
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db
+    experiment: str | None = None  # None: the search name
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    name: str = "toy"
+    model: str = "toy"  # "toy" (the embedded tiny XLM-R) or an HF encoder id / local directory
+    intermediate_tasks: tuple[str, ...] = ("toy_mnli", "toy_qqp", "toy_ccg", "toy_hellaswag")
+    target_tasks: tuple[str, ...] = ("toy_xnli", "toy_panx")
+    languages: tuple[str, ...] = ("xa", "xb", "xc")  # may add translate-train data in phase 3
+    objectives: tuple[Objective, ...] = (Objective("xtreme_score", "max"), Objective("tokens_per_sec", "max"))
+    output_dir: str = "runs"  # each search writes to <output_dir>/<name>-<timestamp>
+    search: SearchSettings = field(default_factory=SearchSettings)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    toy_model: ToyModelConfig = field(default_factory=ToyModelConfig)
+    throughput: ThroughputConfig = field(default_factory=ThroughputConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> SearchConfig:
+    """Read a YAML config (None: the defaults) and apply top-level or dotted overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: cannot read it ({exc.strerror}); pass a readable YAML file") from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            where = f" at line {line + 1}" if line is not None else ""
+            raise ConfigError(f"config file {path}: not valid YAML{where}; fix the syntax") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping of fields, got {type(raw).__name__}")
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return from_dict(SearchConfig, raw, "")
+
+
+def from_dict(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from plain data, naming the dotted field of any problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        path = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"{path}: unknown field; allowed here: {', '.join(names)}")
+    values = {name: _coerce(hints[name], data[name], f"{where}.{name}" if where else name)
+              for name in names if name in data}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin in (typing.Union, types.UnionType):  # X | None
+        if value is None and type(None) in args:
+            return None
+        return _coerce(next(a for a in args if a is not type(None)), value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{where}: unsupported field type {hint}")
+
+
+# --- checking -------------------------------------------------------------------------------
+
+DIRECTIONS = ("max", "min")
+PRECISIONS = ("fp32", "bf16")
+ZERO_STAGES = (0, 1, 2, 3)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _known(kind: str) -> list[str]:
+    return sorted(name for name, cls in TASKS.items() if cls.role == kind)
+
+
+def validate(cfg: SearchConfig) -> None:
+    """Cross-field checks; field types were checked when the config was read."""
+    _check(bool(cfg.name.strip()) and "/" not in cfg.name, f"name: {cfg.name!r} must be non-empty without '/'")
+    for task in cfg.intermediate_tasks:
+        _check(task in TASKS and TASKS[task].role == "intermediate",
+               f"intermediate_tasks: unknown intermediate task {task!r}; known: {', '.join(_known('intermediate'))}")
+    _check(len(set(cfg.intermediate_tasks)) == len(cfg.intermediate_tasks), "intermediate_tasks: a task is listed twice")
+    _check(len(cfg.target_tasks) > 0, f"target_tasks: must name at least one target task; known: {', '.join(_known('target'))}")
+    for task in cfg.target_tasks:
+        _check(task in TASKS and TASKS[task].role == "target",
+               f"target_tasks: unknown target task {task!r}; known: {', '.join(_known('target'))}")
+    trainable = sorted({lang for t in cfg.target_tasks for lang in TASKS[t].train_languages} - {"en"})
+    for lang in cfg.languages:
+        _check(lang in trainable, f"languages: {lang!r} has no translate-train data in the target tasks; "
+                                  f"allowed: {', '.join(trainable) or 'none'}")
+    if cfg.model == "toy":
+        toy = set(toyworld.LANGUAGES)
+        for task in cfg.intermediate_tasks + cfg.target_tasks:
+            _check(TASKS[task].benchmark == "toy", f"model: 'toy' only runs toy tasks; {task!r} needs a real model id")
+        _check(set(cfg.languages) <= toy, f"languages: the toy world has {', '.join(sorted(toy))}")
+    _check(1 <= len(cfg.objectives) <= 2, "objectives: give one or two (name, direction) pairs")
+    allowed = ["xtreme_score", "tokens_per_sec"] + [f"eval/{t}" for t in cfg.target_tasks]
+    for i, obj in enumerate(cfg.objectives):
+        _check(obj.name in allowed, f"objectives[{i}].name: unknown objective {obj.name!r}; allowed: {', '.join(allowed)}")
+        _check(obj.direction in DIRECTIONS, f"objectives[{i}].direction: {obj.direction!r}; allowed: max, min")
+    _check(len({o.name for o in cfg.objectives}) == len(cfg.objectives), "objectives: an objective is listed twice")
+
+    sp = cfg.space
+    for name in ("intermediate_lr", "target_lr"):
+        low, high = getattr(sp, name)
+        _check(low > 0 and high > 0, f"space.{name}: learning rates must be > 0, got [{low}, {high}]")
+        _check(low <= high, f"space.{name}: the range [{low}, {high}] must be [low, high] with low <= high")
+    _check(len(sp.layers_kept) > 0 and all(n >= 1 for n in sp.layers_kept),
+           f"space.layers_kept: give one or more layer counts >= 1, got {list(sp.layers_kept)}")
+    if cfg.model == "toy":
+        _check(max(sp.layers_kept) <= cfg.toy_model.layers,
+               f"space.layers_kept: {max(sp.layers_kept)} exceeds the toy model's {cfg.toy_model.layers} layers")
+    _check(len(sp.max_seq_length) > 0 and all(8 <= n <= 512 for n in sp.max_seq_length),
+           f"space.max_seq_length: give lengths in 8..512, got {list(sp.max_seq_length)}")
+    for p in sp.precision:
+        _check(p in PRECISIONS, f"space.precision: {p!r}; allowed: {', '.join(PRECISIONS)}")
+    _check(len(sp.precision) > 0, f"space.precision: give one or more of {', '.join(PRECISIONS)}")
+
+    tr = cfg.training
+    for name in ("intermediate_steps", "target_steps", "batch_size"):
+        _check(getattr(tr, name) >= 1, f"training.{name}: must be >= 1, got {getattr(tr, name)}")
+    _check(tr.sampling_temperature > 0, f"training.sampling_temperature: must be > 0, got {tr.sampling_temperature}")
+    _check(tr.zero_stage in ZERO_STAGES, f"training.zero_stage: {tr.zero_stage}; allowed: 0, 1, 2, 3")
+    _check(tr.precision in PRECISIONS, f"training.precision: {tr.precision!r}; allowed: {', '.join(PRECISIONS)}")
+
+    se = cfg.search
+    _check(se.num_trials >= 1, f"search.num_trials: must be >= 1, got {se.num_trials}")
+    _check(se.max_concurrent >= 1, f"search.max_concurrent: must be >= 1, got {se.max_concurrent}")
+    _check(se.cpus_per_trial >= 1, f"search.cpus_per_trial: must be >= 1, got {se.cpus_per_trial}")
+    _check(se.max_failures >= 0, f"search.max_failures: must be >= 0, got {se.max_failures}")
+
+    tm = cfg.toy_model
+    _check(tm.layers >= 1 and tm.hidden >= 8 and tm.heads >= 1 and tm.hidden % tm.heads == 0,
+           f"toy_model: hidden ({tm.hidden}) must be a multiple of heads ({tm.heads}), layers >= 1")
+    for name in ("mlm_steps", "mlm_batch_size", "corpus_per_language"):
+        _check(getattr(tm, name) >= 1, f"toy_model.{name}: must be >= 1, got {getattr(tm, name)}")
+    th = cfg.throughput
+    for name in ("batch_size", "repeats", "max_sequences"):
+        _check(getattr(th, name) >= 1, f"throughput.{name}: must be >= 1, got {getattr(th, name)}")
+    _check(th.warmup >= 0, f"throughput.warmup: must be >= 0, got {th.warmup}")
+
+
+def to_dict(cfg: SearchConfig) -> dict[str, Any]:
+    """Plain data (lists, not tuples) for YAML and MLflow."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))

@@ -1,0 +1,55 @@
+"""The STILTs search space: which intermediate tasks, which languages, which learning rates, and
+which deployment knobs. A pure define-by-run function: no I/O, testable with ``FixedTrial``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """The choices one search offers; built from the validated search config."""
+
+    intermediate_tasks: tuple[str, ...]  # each is included or not: 2**n subsets, the empty one included
+    languages: tuple[str, ...]  # non-English languages that may add translate-train data
+    intermediate_lr: tuple[float, float]  # log-uniform range
+    target_lr: tuple[float, float]  # log-uniform range
+    layers_kept: tuple[int, ...]
+    max_seq_length: tuple[int, ...]
+    precision: tuple[str, ...] = ("fp32",)
+
+
+def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
+    """Sample one trial's parameters; returns the structured values the trainable reads.
+
+    One boolean per task and per language (rather than one categorical over subsets) lets TPE learn
+    which single tasks and languages matter. The intermediate learning rate only exists when some
+    intermediate task was chosen, so the baseline does not spend a dimension on it.
+    """
+    tasks = tuple(t for t in spec.intermediate_tasks if trial.suggest_categorical(f"use_{t}", [False, True]))
+    languages = tuple(lang for lang in spec.languages if trial.suggest_categorical(f"lang_{lang}", [False, True]))
+    params: dict[str, Any] = {"intermediate_tasks": tasks, "train_languages": languages}
+    if tasks:
+        params["intermediate_lr"] = trial.suggest_float("intermediate_lr", *spec.intermediate_lr, log=True)
+    params["target_lr"] = trial.suggest_float("target_lr", *spec.target_lr, log=True)
+    params["layers_kept"] = trial.suggest_categorical("layers_kept", list(spec.layers_kept))
+    params["max_seq_length"] = trial.suggest_categorical("max_seq_length", list(spec.max_seq_length))
+    params["precision"] = trial.suggest_categorical("precision", list(spec.precision))
+    return params
+
+
+def baseline_point(spec: SpaceSpec) -> dict[str, Any]:
+    """The raw Optuna parameters of the baseline: no intermediate task, English-only fine-tuning,
+    the full model at full length and precision, and the geometric middle of the target lr range."""
+    low, high = spec.target_lr
+    return {
+        **{f"use_{t}": False for t in spec.intermediate_tasks},
+        **{f"lang_{lang}": False for lang in spec.languages},
+        "target_lr": (low * high) ** 0.5,
+        "layers_kept": max(spec.layers_kept),
+        "max_seq_length": max(spec.max_seq_length),
+        "precision": spec.precision[0],
+    }

@@ -1,0 +1,148 @@
+"""The training engine: every phase trains through one DeepSpeed engine loop.
+
+One process is one DeepSpeed rank. On a single process (a Tune trial on one CPU or GPU) we set up a
+world of size 1 over gloo on a free port of our own, because concurrent trials on one node must not
+share a ``MASTER_PORT``. Under Ray Train the process group already exists and is reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """DeepSpeed settings shared by every phase."""
+
+    zero_stage: int = 0  # ZeRO stage 0-3; 0 is fastest on one process (notes/stack.md)
+    precision: str = "fp32"  # training precision: fp32 or bf16
+    gradient_clipping: float = 1.0  # set explicitly: DeepSpeed's default also clips, at 1.0
+    warmup_fraction: float = 0.1  # linear warm-up over this share of the steps, then linear decay
+    weight_decay: float = 0.01
+
+    def deepspeed_config(self, micro_batch_size: int) -> dict[str, Any]:
+        return {
+            "train_micro_batch_size_per_gpu": micro_batch_size,
+            "gradient_accumulation_steps": 1,
+            "zero_optimization": {"stage": self.zero_stage},
+            "gradient_clipping": self.gradient_clipping,
+            "bf16": {"enabled": self.precision == "bf16"},
+            "steps_per_print": 10**9,  # we log ourselves
+            "wall_clock_breakdown": False,
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_distributed() -> None:
+    """Initialise a torch.distributed world for DeepSpeed once per process (size 1 if alone)."""
+    import deepspeed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return
+    if "WORLD_SIZE" not in os.environ:  # alone: a world of one on a port nobody else holds
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1",
+                          LOCAL_RANK="0")
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    deepspeed.init_distributed(dist_backend=backend, verbose=False)
+
+
+def quiet_deepspeed() -> None:
+    """DeepSpeed logs every engine's config at INFO; keep trial output readable."""
+    from deepspeed.utils import logger as ds_logger
+
+    ds_logger.setLevel(logging.WARNING)
+
+
+def _linear_schedule(steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    warmup = max(1, int(steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return factor
+
+
+@dataclass
+class TrainLog:
+    losses: list[float]  # mean loss over each logging window, in order
+    log_every: int  # steps per logging window
+    seconds: float  # wall time of the loop, excluding engine setup
+    tokens: int  # non-padding tokens trained on
+
+    @property
+    def tokens_per_sec(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def train(
+    model: nn.Module,
+    batches: Iterator[dict[str, Any]],
+    *,
+    steps: int,
+    lr: float,
+    micro_batch_size: int,
+    settings: EngineSettings,
+    log_every: int = 10,
+    progress: Callable[[int, float], None] | None = None,
+) -> TrainLog:
+    """Train ``model`` for ``steps`` steps; ``model(**batch)`` must return the loss.
+
+    Returns the trained weights in ``model`` itself (fp32 training keeps the module in place; bf16
+    training leaves it in bf16). ``progress(step, loss)`` is called every ``log_every`` steps.
+    """
+    import deepspeed
+
+    if steps <= 0:
+        raise ValueError(f"steps must be positive, got {steps}")
+    ensure_distributed()
+    quiet_deepspeed()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and LayerNorm
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
+    # A client optimizer avoids compiling FusedAdam/cpu_adam on first use (notes/stack.md).
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(steps, settings.warmup_fraction))
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=settings.deepspeed_config(micro_batch_size)
+    )
+    engine.train()
+    losses: list[float] = []
+    window: list[float] = []
+    tokens = 0
+    start = time.perf_counter()
+    for step in range(steps):
+        batch = next(batches)
+        tokens += int(batch["attention_mask"].sum())
+        batch = {k: v.to(engine.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        loss = engine(**batch)
+        engine.backward(loss)
+        engine.step()
+        window.append(float(loss.detach()))
+        if len(window) == log_every or step == steps - 1:
+            mean = sum(window) / len(window)
+            if not math.isfinite(mean):
+                raise FloatingPointError(f"training loss is {mean} at step {step + 1}; lower the learning rate")
+            losses.append(mean)
+            window = []
+            if progress:
+                progress(step + 1, mean)
+    seconds = time.perf_counter() - start
+    engine.destroy()
+    return TrainLog(losses=losses, log_every=log_every, seconds=seconds, tokens=tokens)

@@ -1,0 +1,58 @@
+"""The encoder with one head per task, loaded from any HF encoder id or local directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from stiltsearch.trainables.heads import Head
+from stiltsearch.trainables.tasks.base import Task
+
+
+def load_tokenizer(model: str | Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model))
+
+
+def load_encoder(model: str | Path) -> nn.Module:
+    """The bare encoder (no LM head) of an HF id or a saved directory; weights as saved."""
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(str(model), add_pooling_layer=False)
+
+
+def keep_layers(encoder: nn.Module, n: int) -> nn.Module:
+    """Drop all but the first ``n`` transformer layers (a deployment knob: fewer layers, faster)."""
+    layers = encoder.encoder.layer
+    if not 1 <= n <= len(layers):
+        raise ValueError(f"layers_kept={n} is outside 1..{len(layers)} for this model")
+    encoder.encoder.layer = nn.ModuleList(list(layers)[:n])
+    encoder.config.num_hidden_layers = n
+    return encoder
+
+
+class MultiTaskModel(nn.Module):
+    """A shared encoder with a head per task. ``forward`` returns the loss when given labels."""
+
+    def __init__(self, encoder: nn.Module, tasks: list[Task]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict({t.name: Head(t.head, hidden, t.num_labels) for t in tasks})
+
+    def logits(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        num_choices = None
+        if input_ids.dim() == 3:  # multiple choice: (batch, choices, seq) -> one row per choice
+            num_choices = input_ids.shape[1]
+            input_ids, attention_mask = input_ids.flatten(0, 1), attention_mask.flatten(0, 1)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.heads[task](hidden, num_choices)
+
+    def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                **_: Any) -> torch.Tensor:
+        head = self.heads[task]
+        return head.loss(self.logits(task, input_ids, attention_mask), labels)

@@ -1,0 +1,209 @@
+"""One trial: intermediate training, target fine-tuning, zero-shot evaluation, tokens/sec.
+
+:func:`run_trial` is plain Python (no Ray): it takes the search-wide :class:`TrialSettings`, the
+sampled :class:`TrialParams` and a ``report`` callable, so tests run it directly and the Ray Tune
+trainable (:mod:`stiltsearch.trainables.trainable`) is a thin wrapper around it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from stiltsearch.trainables import data, heads, scoring
+from stiltsearch.trainables.engine import EngineSettings, TrainLog, train
+from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder, load_tokenizer
+from stiltsearch.trainables.tasks import get_task
+from stiltsearch.trainables.tasks.base import Task
+from stiltsearch.trainables.throughput import MeterSettings, build_workload, measure
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+# report(metrics, checkpoint) -> None: the one way a trial talks to whatever runs it.
+Report = Callable[[dict[str, Any], "dict[str, Any] | None"], None]
+
+
+@dataclass(frozen=True)
+class TrialParams:
+    """What the search space samples for one trial."""
+
+    intermediate_tasks: tuple[str, ...] = ()  # empty: no phase 2 (the baseline)
+    train_languages: tuple[str, ...] = ()  # non-English translate-train languages for phase 3
+    intermediate_lr: float | None = None  # only when intermediate_tasks is non-empty
+    target_lr: float = 3e-4
+    layers_kept: int = 4  # deployment knob: encoder layers kept from the bottom
+    max_seq_length: int = 128  # deployment knob: tokens per sequence, training and inference
+    precision: str = "fp32"  # deployment knob: inference precision
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrialParams:
+        """Read the fields it knows from a Tune config (which also holds the raw sampled values)."""
+        names = cls.__dataclass_fields__
+        values = {k: v for k, v in config.items() if k in names}
+        for key in ("intermediate_tasks", "train_languages"):
+            values[key] = tuple(values.get(key, ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """Fixed for a whole search: the model, the tasks' budgets, the engine and the meter."""
+
+    model: str  # HF id or local directory of the phase-1 encoder
+    target_tasks: tuple[str, ...]
+    cache_dir: str  # phase-2 results are cached here by content
+    intermediate_steps: int = 300  # phase-2 steps in all, shared by the chosen tasks (fixed compute)
+    target_steps: int = 300  # per target task
+    batch_size: int = 32
+    train_max_length: int = 128  # phase-2 truncation (phase 3 uses the trial's max_seq_length)
+    sampling_temperature: float = 1.0  # multi-task sampling: 1 = proportional to dataset size
+    seed: int = 0
+    eval_split: str = "dev"  # search on dev; test is for the final report
+    threads: int = 1  # torch threads per trial (= CPUs the trial holds)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    meter: MeterSettings = field(default_factory=MeterSettings)
+
+
+def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
+    """Content hash of everything phase 2's result depends on."""
+    blob = json.dumps({
+        "model": settings.model, "tasks": sorted(params.intermediate_tasks), "lr": params.intermediate_lr,
+        "steps": settings.intermediate_steps, "seed": settings.seed, "batch": settings.batch_size,
+        "max_length": settings.train_max_length, "temperature": settings.sampling_temperature,
+        "engine": asdict(settings.engine),
+    }, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _curve(prefix: str, log: TrainLog) -> dict[str, Any]:
+    return {f"{prefix}/loss_first": log.losses[0], f"{prefix}/loss_last": log.losses[-1],
+            f"{prefix}/loss_curve": log.losses, f"{prefix}/log_every": log.log_every,
+            f"{prefix}/seconds": log.seconds, f"{prefix}/train_tokens_per_sec": log.tokens_per_sec}
+
+
+def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: Any) -> tuple[str, dict[str, Any]]:
+    """Phase 2: multi-task training on the chosen English tasks -> (encoder directory, metrics).
+
+    Cached under ``cache_dir/phase2/<key>``; a trial that finds its key there reuses it. A lock per
+    key makes concurrent trials with the same key train it once.
+    """
+    if not params.intermediate_tasks:
+        return settings.model, {"phase2/cache": "skipped"}
+    key = phase2_key(settings, params)
+    root = Path(settings.cache_dir) / "phase2"
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / key
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "phase2.json").exists():
+            record = json.loads((target / "phase2.json").read_text())
+            return str(target), {**record["metrics"], "phase2/cache": "hit", "phase2/key": key}
+        tasks = [get_task(name) for name in sorted(params.intermediate_tasks)]
+        examples = {t.name: t.load("train", "en") for t in tasks}
+        streams = {t.name: data.batches(t, examples[t.name], tokenizer, batch_size=settings.batch_size,
+                                        max_length=settings.train_max_length, seed=settings.seed) for t in tasks}
+        model = MultiTaskModel(load_encoder(settings.model), tasks)
+        log = train(model, data.mixture(streams, {n: len(e) for n, e in examples.items()},
+                                        temperature=settings.sampling_temperature, seed=settings.seed),
+                    steps=settings.intermediate_steps, lr=float(params.intermediate_lr),
+                    micro_batch_size=settings.batch_size, settings=settings.engine)
+        metrics = _curve("phase2", log)
+        staging = root / f"{key}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        model.encoder.float().save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "phase2.json").write_text(json.dumps({"params": asdict(params), "metrics": metrics}))
+        staging.rename(target)
+    return str(target), {**metrics, "phase2/cache": "miss", "phase2/key": key}
+
+
+def predict(model: MultiTaskModel, task: Task, examples: list[Any], tokenizer: Any, *, max_length: int,
+            batch_size: int = 128) -> list[Any]:
+    model.eval()
+    predictions: list[Any] = [None] * len(examples)
+    with torch.inference_mode():
+        for index, batch in data.eval_batches(task, examples, tokenizer, batch_size=batch_size, max_length=max_length):
+            logits = model.logits(task.name, batch["input_ids"], batch["attention_mask"])
+            for i, p in zip(index, model.heads[task.name].decode(logits.float(), batch)):
+                predictions[i] = p
+    return predictions
+
+
+def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
+                 tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
+    """Phase 3 for one target: fine-tune on English + chosen languages, then score every language."""
+    languages = ["en"] + [lang for lang in params.train_languages if lang in task.train_languages]
+    examples = [ex for lang in languages for ex in task.load("train", lang)]
+    encoder = keep_layers(load_encoder(encoder_dir), params.layers_kept)
+    model = MultiTaskModel(encoder, [task])
+    stream = data.batches(task, examples, tokenizer, batch_size=settings.batch_size,
+                          max_length=params.max_seq_length, seed=settings.seed)
+    log = train(model, stream, steps=settings.target_steps, lr=params.target_lr,
+                micro_batch_size=settings.batch_size, settings=settings.engine)
+    model = model.to(PRECISIONS[params.precision])  # evaluate the model as it will be deployed
+    scores = {}
+    for lang in task.languages:
+        dev = task.load(settings.eval_split, lang)
+        scores[lang] = task.score(predict(model, task, dev, tokenizer, max_length=params.max_seq_length), dev)["major"]
+    return model, scores, {**_curve(f"phase3/{task.name}", log), f"phase3/{task.name}/train_languages": ",".join(languages)}
+
+
+def throughput_workload(settings: TrialSettings, params: TrialParams, tasks: list[Task],
+                        tokenizer: Any) -> list[dict[str, torch.Tensor]]:
+    """The target tasks' dev inputs in every language, tokenized once under the trial's max length."""
+    rows: list[list[int]] = []
+    for task in tasks:
+        for lang in task.languages:
+            batch = heads.encode(task.head, tokenizer, task.load(settings.eval_split, lang), params.max_seq_length)
+            ids, mask = batch["input_ids"].flatten(0, -2), batch["attention_mask"].flatten(0, -2)
+            rows += [row[m.bool()].tolist() for row, m in zip(ids, mask)]
+    return build_workload(rows, tokenizer.pad_token_id, batch_size=settings.meter.batch_size,
+                          max_sequences=settings.meter.max_sequences)
+
+
+def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
+              resume: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run the three phases and the measurement; returns (and finally reports) all metrics.
+
+    ``report`` is called after phase 2 (with a checkpoint naming its result) and once at the end.
+    ``resume`` is the last checkpoint: a trial restarted after phase 2 does not redo it.
+    """
+    start = time.perf_counter()
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    tokenizer = load_tokenizer(settings.model)
+    metrics: dict[str, Any] = {}
+    if resume and resume.get("phase", 0) >= 2 and Path(resume["encoder_dir"]).exists():
+        encoder_dir = resume["encoder_dir"]
+        metrics |= {**resume.get("metrics", {}), "phase2/resumed": 1}
+    else:
+        encoder_dir, phase2 = intermediate_phase(settings, params, tokenizer)
+        metrics |= phase2
+        report({"phase": 2, **metrics}, {"phase": 2, "encoder_dir": encoder_dir, "metrics": metrics})
+
+    tasks = [get_task(name) for name in settings.target_tasks]
+    per_task: dict[str, dict[str, float]] = {}
+    deployed = None
+    for task in tasks:
+        model, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
+        metrics |= phase3
+        deployed = deployed or model  # tokens/sec is measured on the first target's model
+    metrics |= scoring.breakdown(per_task)
+
+    workload = throughput_workload(settings, params, tasks, tokenizer)
+    first = tasks[0].name
+    result = measure(lambda ids, mask: deployed.logits(first, ids, mask), workload, settings.meter)
+    metrics |= result.metrics()
+    metrics["tokens_per_sec"] = result.tokens_per_sec
+    metrics["trial/seconds"] = time.perf_counter() - start
+    metrics["phase"] = 3
+    report(metrics, None)
+    return metrics

@@ -1,0 +1,102 @@
+"""What a task is: its facts as class attributes, and three methods (load, encode, score).
+
+Adding a task touches one file: subclass :class:`Task`, set the facts, implement ``load``, and
+decorate the class with :func:`register`. Encoding and decoding follow from the head kind
+(:mod:`stiltsearch.trainables.heads`); scoring follows from the metric
+(:mod:`stiltsearch.trainables.metrics`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from stiltsearch.trainables import metrics
+
+
+@dataclass(frozen=True)
+class PairExample:
+    """A sentence (pair) with one label: NLI, paraphrase, single-sentence classification."""
+
+    text_a: str
+    text_b: str | None
+    label: int
+
+
+@dataclass(frozen=True)
+class TagExample:
+    """Pre-split words with one tag id per word: NER, POS, CCG supertags."""
+
+    words: tuple[str, ...]
+    tags: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ChoiceExample:
+    """A context and candidate continuations, one of them right: HellaSwag, COPA, Cosmos QA."""
+
+    context: str
+    choices: tuple[str, ...]
+    label: int
+
+
+Example = PairExample | TagExample | ChoiceExample
+
+HEAD_KINDS = ("classification", "tagging", "choice")
+
+
+class Task(ABC):
+    """One dataset in one format. Language is a parameter of ``load``, never part of the name."""
+
+    name: ClassVar[str]
+    head: ClassVar[str]  # one of HEAD_KINDS
+    labels: ClassVar[tuple[str, ...]]  # label names in id order (choice tasks: one per choice slot)
+    metric: ClassVar[str]  # a key of metrics.METRICS
+    languages: ClassVar[tuple[str, ...]] = ("en",)  # every language it is evaluated on
+    train_languages: ClassVar[tuple[str, ...]] = ("en",)  # those with (translate-)train data
+    role: ClassVar[str] = "target"  # "intermediate" (English training only) or "target"
+    benchmark: ClassVar[str] = "toy"
+
+    @abstractmethod
+    def load(self, split: str, language: str) -> list[Example]:
+        """The examples of one split ("train", "dev" or "test") in one language."""
+
+    def score(self, predictions: list[Any], examples: list[Example]) -> dict[str, float]:
+        """Predictions -> ``{"major": task score in [0, 100], ...minor metrics}``."""
+        return metrics.METRICS[self.metric](predictions, examples, self.labels)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+
+T = TypeVar("T", bound=type[Task])
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register(cls: T) -> T:
+    """Class decorator: make a task known by its ``name``."""
+    if cls.name in TASKS:
+        raise ValueError(f"task {cls.name!r} is registered twice")
+    if cls.head not in HEAD_KINDS:
+        raise ValueError(f"task {cls.name!r}: head {cls.head!r} is not one of {HEAD_KINDS}")
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]()
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}") from None
+
+
+@dataclass
+class Split:
+    """A loaded split, kept with its task and language so scores can be attributed."""
+
+    task: str
+    language: str
+    examples: list[Example] = field(default_factory=list)

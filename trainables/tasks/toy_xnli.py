@@ -1,0 +1,24 @@
+"""XNLI-like target: English training data, translate-train in every language, zero-shot dev sets."""
+
+from __future__ import annotations
+
+import random
+
+from stiltsearch.trainables import toyworld
+from stiltsearch.trainables.tasks.base import PairExample, register
+from stiltsearch.trainables.tasks.toy import ToyTask
+
+
+@register
+class ToyXNLI(ToyTask):
+    name = "toy_xnli"
+    head = "classification"
+    labels = toyworld.NLI_LABELS
+    metric = "accuracy"
+    languages = tuple(toyworld.LANGUAGES)
+    train_languages = tuple(toyworld.LANGUAGES)
+    sizes = {"train": 1000, "dev": 300, "test": 300}
+
+    def make(self, rng: random.Random, language: str) -> PairExample:
+        premise, hypothesis, label = toyworld.nli_pair(rng)
+        return PairExample(toyworld.sentence(premise, language), toyworld.sentence(hypothesis, language), label)

@@ -1,0 +1,201 @@
+"""A deterministic synthetic multilingual world: the embedded default's data.
+
+English plus synthetic languages that express the same *facts* with their own vocabularies and word
+orders. Names, cities and numbers are shared by every language, as they are in XLM-R's vocabulary;
+content words are shared with English at a per-language "cognate rate" (graded distance).
+
+A fact is "<name> [not] <verb> <number> [<adjective>] <noun> [in <city>]". Every toy task is built
+from facts, so that what one task teaches (e.g. which changes contradict a sentence) can transfer to
+another, and what a language shares with English decides how well zero-shot transfer works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+# Bump when the generated data changes: it is part of every cache key (tokenizer, model, phase 2).
+GENERATOR_VERSION = 1
+
+NAMES = ("anna", "boris", "chen", "dara", "emil", "fatima", "goran", "hana", "ivan", "jun", "kofi",
+         "lena", "mira", "nico", "olga", "pavel", "rosa", "sami", "tariq", "yuki")
+SURNAMES = ("smith", "kato", "silva", "novak", "okafor", "berg", "rossi", "tanaka")
+CITIES = ("paris", "lima", "oslo", "cairo", "delhi", "quito", "seoul", "rome", "kyiv", "accra")
+NUMBERS = tuple(str(n) for n in range(2, 13))
+NOUNS = ("cat", "dog", "apple", "book", "car", "house", "boat", "lamp", "chair", "shoe", "cup",
+         "hat", "kite", "drum", "ring", "key")
+ADJECTIVES = ("red", "blue", "green", "small", "big", "old", "new", "white")
+# Verbs come in antonym pairs: swapping a verb for its antonym contradicts the sentence.
+ANTONYMS = {"buys": "sells", "finds": "loses", "likes": "hates", "opens": "closes", "holds": "drops"}
+ANTONYMS |= {v: k for k, v in ANTONYMS.items()}
+VERBS = tuple(sorted(ANTONYMS)) + ("sees", "paints")
+FUNCTION_WORDS = ("not", "in", "then", "the")
+
+# Word roles: the tagging tasks are built on them.
+ROLES = ("PER", "NEG", "VERB", "NUM", "ADJ", "NOUN", "ADP", "LOC", "DET")
+
+
+@dataclass(frozen=True)
+class LanguageSpec:
+    """How a language realises a fact. Distance from English grows with each difference."""
+
+    code: str
+    order: str  # constituent order of subject (S), verb (V) and object (O)
+    adj_after_noun: bool
+    postposition: bool  # "paris in" instead of "in paris"
+    cognate_rate: float  # fraction of content and function words spelled as in English
+
+
+LANGUAGES: dict[str, LanguageSpec] = {
+    spec.code: spec
+    for spec in (
+        LanguageSpec("en", "SVO", adj_after_noun=False, postposition=False, cognate_rate=1.0),
+        LanguageSpec("xa", "SVO", adj_after_noun=False, postposition=False, cognate_rate=0.5),
+        LanguageSpec("xb", "SOV", adj_after_noun=True, postposition=False, cognate_rate=0.25),
+        LanguageSpec("xc", "VSO", adj_after_noun=True, postposition=True, cognate_rate=0.1),
+    )
+}
+SYNTHETIC_LANGUAGES = tuple(code for code in LANGUAGES if code != "en")
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed that is the same in every process and Python version (unlike ``hash``)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@lru_cache(maxsize=None)
+def lexicon(code: str) -> dict[str, str]:
+    """English word -> this language's word, for every translatable word."""
+    spec = LANGUAGES[code]
+    if code == "en":
+        return {}
+    rng = random.Random(stable_seed("lexicon", GENERATOR_VERSION, code))
+    # Each language draws its pseudo-words from its own syllable inventory, so its subwords
+    # differ from English and from the other synthetic languages.
+    consonants = rng.sample("bdfghklmnprstvz", 8)
+    vowels = rng.sample("aeiouy", 4)
+    syllables = [c + v for c in consonants for v in vowels]
+    words: dict[str, str] = {}
+    used: set[str] = set()
+    for word in NOUNS + ADJECTIVES + VERBS + FUNCTION_WORDS:
+        if rng.random() < spec.cognate_rate:
+            words[word] = word
+            continue
+        while True:
+            candidate = "".join(rng.choice(syllables) for _ in range(rng.choice((2, 2, 3))))
+            if candidate not in used:
+                used.add(candidate)
+                words[word] = candidate
+                break
+    return words
+
+
+@dataclass(frozen=True)
+class Fact:
+    subject: str  # a name, optionally "name surname"
+    verb: str
+    number: str
+    noun: str
+    adjective: str | None = None
+    city: str | None = None
+    negated: bool = False
+
+
+def random_fact(rng: random.Random, *, adjective_rate: float = 0.6, city_rate: float = 0.5) -> Fact:
+    subject = rng.choice(NAMES)
+    if rng.random() < 0.3:
+        subject += " " + rng.choice(SURNAMES)
+    return Fact(
+        subject=subject,
+        verb=rng.choice(VERBS),
+        number=rng.choice(NUMBERS),
+        noun=rng.choice(NOUNS),
+        adjective=rng.choice(ADJECTIVES) if rng.random() < adjective_rate else None,
+        city=rng.choice(CITIES) if rng.random() < city_rate else None,
+        negated=rng.random() < 0.15,
+    )
+
+
+def realize(fact: Fact, code: str, *, front_city: bool = False) -> list[tuple[str, str]]:
+    """The fact as (word, role) pairs in language ``code``; ``front_city`` moves the place first."""
+    spec = LANGUAGES[code]
+    lex = lexicon(code)
+
+    def tr(word: str) -> str:
+        return lex.get(word, word)
+
+    subject = [(w, "PER") for w in fact.subject.split()]
+    verb = ([(tr("not"), "NEG")] if fact.negated else []) + [(tr(fact.verb), "VERB")]
+    noun_phrase = [(tr(fact.noun), "NOUN")]
+    if fact.adjective:
+        adjective = [(tr(fact.adjective), "ADJ")]
+        noun_phrase = noun_phrase + adjective if spec.adj_after_noun else adjective + noun_phrase
+    obj = [(fact.number, "NUM")] + noun_phrase
+    parts = {"S": subject, "V": verb, "O": obj}
+    words = [pair for slot in spec.order for pair in parts[slot]]
+    if fact.city:
+        locative = [(fact.city, "LOC"), (tr("in"), "ADP")]
+        locative = locative if spec.postposition else locative[::-1]
+        words = locative + words if front_city else words + locative
+    return words
+
+
+def sentence(fact: Fact, code: str, *, front_city: bool = False) -> str:
+    return " ".join(word for word, _ in realize(fact, code, front_city=front_city))
+
+
+# --- relations between facts: what the NLI and paraphrase tasks are made of -------------------
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")  # HF's order for MNLI/XNLI/ANLI
+
+
+def nli_pair(rng: random.Random) -> tuple[Fact, Fact, int]:
+    """A (premise, hypothesis, label) triple; the label is decided first so classes are balanced."""
+    label = rng.randrange(3)
+    premise = random_fact(rng)
+    if label == 0:  # entailment: the hypothesis says the same or less
+        options = ["same"] + (["drop_adj"] if premise.adjective else []) + (["drop_city"] if premise.city else [])
+        change = rng.choice(options)
+        hypothesis = {"same": premise, "drop_adj": replace(premise, adjective=None),
+                      "drop_city": replace(premise, city=None)}[change]
+    elif label == 1:  # neutral: the hypothesis adds something the premise does not say
+        premise = replace(premise, adjective=None) if rng.random() < 0.5 else replace(premise, city=None)
+        if premise.adjective is None:
+            hypothesis = replace(premise, adjective=rng.choice(ADJECTIVES))
+        else:
+            hypothesis = replace(premise, city=rng.choice(CITIES))
+    else:  # contradiction: a number, an antonym or a negation flips the claim
+        change = rng.choice(["number", "negation"] + (["antonym"] if premise.verb in ANTONYMS else []))
+        if change == "number":
+            hypothesis = replace(premise, number=rng.choice([n for n in NUMBERS if n != premise.number]))
+        elif change == "antonym":
+            hypothesis = replace(premise, verb=ANTONYMS[premise.verb])
+        else:
+            hypothesis = replace(premise, negated=not premise.negated)
+    return premise, hypothesis, label
+
+
+def paraphrase_pair(rng: random.Random) -> tuple[Fact, Fact, int]:
+    """(a, b, 1) when b states the same fact, (a, b, 0) when one element differs (PAWS-style)."""
+    a = random_fact(rng)
+    if rng.random() < 0.5:
+        return a, a, 1
+    change = rng.choice(["subject", "noun", "number", "verb"])
+    if change == "subject":
+        b = replace(a, subject=rng.choice([n for n in NAMES if n != a.subject.split()[0]]))
+    elif change == "noun":
+        b = replace(a, noun=rng.choice([n for n in NOUNS if n != a.noun]))
+    elif change == "number":
+        b = replace(a, number=rng.choice([n for n in NUMBERS if n != a.number]))
+    else:
+        b = replace(a, verb=rng.choice([v for v in VERBS if v != a.verb]))
+    return a, b, 0
+
+
+def corpus(code: str, n: int, seed: int) -> list[str]:
+    """Unlabelled sentences in one language: the phase-1 (MLM) pretraining text."""
+    rng = random.Random(stable_seed("corpus", GENERATOR_VERSION, code, seed))
+    return [sentence(random_fact(rng), code) for _ in range(n)]
