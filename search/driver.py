@@ -12,6 +12,7 @@ import csv
 import functools
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -133,8 +134,6 @@ def _ray_temp_dir(search_dir: Path) -> str:
 @contextmanager
 def ray_session(search_dir: Path, cache: Path, address: str | None = None) -> Iterator[None]:
     """The one place the driver starts and stops Ray."""
-    import logging
-
     import ray
 
     env = {"TORCH_EXTENSIONS_DIR": str(cache / "torch_extensions"), "PYTHONWARNINGS": "ignore"}
@@ -157,6 +156,17 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings, search_dir: Path, ca
 
     from stiltsearch.trainables.trainable import stilts_trainable
 
+    # Trials report after phase 2 without the objectives; Tune's strict check would reject that.
+    # Multi-objective Optuna only ever reads a trial's final result (notes/stack.md), so it is safe.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    # One console line per trial event comes from ProgressCallback; Tune's own tables, its end-of-run
+    # box and its warning about frequent state snapshots (we snapshot on purpose) stay quiet.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Tune logs each failed attempt's whole traceback; ProgressCallback prints one line and the path
+    # of the error file instead, and the error's tail goes to the trial's MLflow run.
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     spec = space_spec(cfg)
     n = cfg.search.num_trials
     # TPE needs a few random trials before its model means anything; the baseline counts as one.

@@ -22,7 +22,7 @@ def plot_front(points: Sequence[Point], ranks: Sequence[int], labels: Sequence[s
     front = sorted((i for i, r in enumerate(ranks) if r == 0), key=lambda i: xs[i])
     ax.scatter([xs[i] for i in others], [ys[i] for i in others], c="0.6", label="dominated trials")
     ax.scatter([xs[i] for i in front], [ys[i] for i in front], c="tab:red", zorder=3, label="Pareto front")
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], c="tab:red", alpha=0.5, drawstyle="steps-post")
+    ax.plot([xs[i] for i in front], [ys[i] for i in front], c="tab:red", alpha=0.5, drawstyle="steps-pre")
     if baseline is not None and baseline < len(points):
         ax.scatter([xs[baseline]], [ys[baseline]], s=160, facecolors="none", edgecolors="k", zorder=4,
                    label="baseline (no intermediate task)")

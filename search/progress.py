@@ -53,4 +53,5 @@ class ProgressCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.failed += 1
         last = error_text(trial).splitlines()[-1:] or ["?"]
-        self._say(f"trial {trial_number(trial)} FAILED ({self.done + self.failed}/{self.total}): {last[0]}")
+        self._say(f"trial {trial_number(trial)} FAILED ({self.done + self.failed}/{self.total}): {last[0]}\n"
+                  f"          traceback: {trial.error_file}")

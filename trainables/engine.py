@@ -48,14 +48,19 @@ def _free_port() -> int:
 
 
 def ensure_distributed() -> None:
-    """Initialise a torch.distributed world for DeepSpeed once per process (size 1 if alone)."""
+    """Initialise a torch.distributed world for DeepSpeed once per process.
+
+    Under Ray Train the group already exists and is reused. Otherwise this process is alone: it gets
+    a world of one on a fresh free port, whatever ``MASTER_PORT``/``WORLD_SIZE`` it inherited. (A
+    driver that trained in-process would otherwise hand its port to every Ray worker it starts, and
+    concurrent trials would collide with EADDRINUSE.)
+    """
     import deepspeed
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return
-    if "WORLD_SIZE" not in os.environ:  # alone: a world of one on a port nobody else holds
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1",
-                          LOCAL_RANK="0")
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1",
+                      LOCAL_RANK="0")
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     deepspeed.init_distributed(dist_backend=backend, verbose=False)
 

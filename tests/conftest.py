@@ -1,0 +1,29 @@
+"""Shared fixtures: a tiny pretrained toy encoder, built once per session in a temporary cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# DeepSpeed JIT-compiles one C++ op on first use (~30 s); share the build across test sessions.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "stiltsearch" / "torch_extensions"))
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stiltsearch-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(cache: Path) -> str:
+    """A 2-layer, 64-wide toy XLM-R with a short MLM pretraining: seconds, not minutes."""
+    from stiltsearch.trainables import quiet_libraries
+    from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
+
+    quiet_libraries()
+    spec = ToyModelSpec(layers=2, hidden=64, heads=2, intermediate=128, corpus_per_language=2000, mlm_steps=60,
+                        mlm_batch_size=32)
+    return str(ensure_toy_model(spec, cache, progress=lambda _: None))

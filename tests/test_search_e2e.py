@@ -1,0 +1,104 @@
+"""A real search end to end: CLI in a subprocess, local Ray, Optuna in SQLite, MLflow in SQLite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stiltsearch.search.pareto import nondominated
+
+TINY = """
+name: e2e
+output_dir: {out}
+search: {{num_trials: 4, max_concurrent: 2}}
+space: {{layers_kept: [1, 2]}}
+training: {{intermediate_steps: 20, target_steps: 20, batch_size: 16}}
+toy_model: {{layers: 2, hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
+throughput: {{repeats: 2, max_sequences: 128}}
+mlflow: {{tracking_uri: "sqlite:///{out}/mlflow.db"}}
+"""
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict:
+    out = tmp_path_factory.mktemp("e2e")
+    config = out / "e2e.yaml"
+    config.write_text(TINY.format(out=out))
+    env = {**os.environ, "STILTSEARCH_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config)], cwd=out, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (search_dir,) = [p for p in out.iterdir() if p.is_dir() and p.name.startswith("e2e-")]
+    return {"out": out, "dir": search_dir, "stdout": done.stdout}
+
+
+def _runs(out: Path) -> tuple:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out}/mlflow.db")
+    experiment = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("stiltsearch.kind") == "search"]
+    children = [r for r in runs if r.data.tags.get("stiltsearch.kind") == "trial"]
+    return client, parents, children
+
+
+def test_mlflow_holds_one_parent_and_four_finished_children_with_both_objectives(search: dict) -> None:
+    _, parents, children = _runs(search["out"])
+    assert len(parents) == 1 and len(children) == 4
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    assert {r.info.status for r in parents + children} == {"FINISHED"}
+    for child in children:
+        assert {"xtreme_score", "tokens_per_sec", "eval/toy_xnli/xc", "phase3/toy_xnli/loss"} <= set(child.data.metrics)
+        assert 0 <= child.data.metrics["xtreme_score"] <= 100 and child.data.metrics["tokens_per_sec"] > 0
+
+
+def test_pareto_tags_agree_with_non_dominance_recomputed_from_the_runs(search: dict) -> None:
+    _, _, children = _runs(search["out"])
+    points = [(c.data.metrics["xtreme_score"], c.data.metrics["tokens_per_sec"]) for c in children]
+    expected = nondominated(points, ("max", "max"))
+    assert [c.data.tags["pareto_optimal"] == "true" for c in children] == expected
+    assert any(expected)
+
+
+def test_the_baseline_is_trial_1(search: dict) -> None:
+    _, _, children = _runs(search["out"])
+    first = next(c for c in children if c.data.tags["stiltsearch.trial_number"] == "1")
+    assert first.data.params["intermediate_tasks"] == "none" and first.data.params["train_languages"] == "none"
+
+
+def test_optuna_study_holds_four_complete_trials(search: dict) -> None:
+    import optuna
+
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{search['dir']}/optuna.db")
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert all(len(t.values) == 2 for t in trials)
+    assert not any(v for k, v in trials[0].params.items() if k.startswith(("use_", "lang_")))
+
+
+def test_parent_run_holds_the_front_and_the_console_shows_it(search: dict) -> None:
+    client, parents, _ = _runs(search["out"])
+    names = {a.path for a in client.list_artifacts(parents[0].info.run_id, "pareto")}
+    assert {"pareto/pareto.csv", "pareto/pareto.png", "pareto/hypervolume.png"} <= names
+    assert "hypervolume" in parents[0].data.metrics
+    assert "Pareto front (" in search["stdout"] and "mlflow ui --backend-store-uri" in search["stdout"]
+    assert (search["dir"] / "ray").is_dir()  # Ray's temp dir lives under the search's own directory
+
+
+@pytest.mark.slow
+def test_a_second_search_adds_to_the_store_and_deletes_nothing(search: dict, cache: Path) -> None:
+    out = search["out"]
+    before = {p: p.stat().st_mtime for p in search["dir"].rglob("*") if p.is_file() and "ray" not in p.parts}
+    env = {**os.environ, "STILTSEARCH_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(out / "e2e.yaml"),
+                           "--trials", "2"], cwd=out, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, parents, children = _runs(out)
+    assert len(parents) == 2 and len(children) == 6
+    assert len([p for p in out.iterdir() if p.name.startswith("e2e-")]) == 2
+    assert all(p.exists() for p in before)  # the first search's files are all still there

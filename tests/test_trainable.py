@@ -1,0 +1,101 @@
+"""The trial pipeline run directly (no Ray) on the tiny model: real DeepSpeed training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from stiltsearch.trainables.engine import EngineSettings, train
+from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
+from stiltsearch.trainables.throughput import MeterSettings
+
+PARAMS = TrialParams(intermediate_tasks=("toy_mnli", "toy_ccg"), intermediate_lr=1e-3, train_languages=("xa",),
+                     target_lr=1e-3, layers_kept=2, max_seq_length=64)
+
+
+def settings(model: str, cache: Path, **overrides: Any) -> TrialSettings:
+    values: dict[str, Any] = {"intermediate_steps": 40, "target_steps": 40, "batch_size": 16,
+                              "meter": MeterSettings(repeats=3, max_sequences=128)}
+    return TrialSettings(model=model, target_tasks=("toy_xnli", "toy_panx"), cache_dir=str(cache),
+                         **(values | overrides))
+
+
+@pytest.fixture(scope="module")
+def trial(tiny_model: str, cache: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    reports: list[tuple[dict[str, Any], Any]] = []
+    metrics = run_trial(settings(tiny_model, cache), PARAMS, lambda m, state: reports.append((m, state)))
+    return metrics, reports
+
+
+def test_losses_go_down_in_both_phases(trial: tuple) -> None:
+    metrics, _ = trial
+    assert metrics["phase2/loss_last"] < metrics["phase2/loss_first"]
+    for task in ("toy_xnli", "toy_panx"):
+        assert metrics[f"phase3/{task}/loss_last"] < metrics[f"phase3/{task}/loss_first"]
+
+
+def test_metrics_are_in_range_for_every_task_and_language(trial: tuple) -> None:
+    metrics, _ = trial
+    for task in ("toy_xnli", "toy_panx"):
+        for lang in ("en", "xa", "xb", "xc"):
+            assert 0.0 <= metrics[f"eval/{task}/{lang}"] <= 100.0
+    assert metrics["xtreme_score"] == pytest.approx((metrics["eval/toy_xnli"] + metrics["eval/toy_panx"]) / 2)
+    assert metrics["tokens_per_sec"] > 0 and metrics["throughput/tokens"] > 0
+    assert metrics["phase3/toy_xnli/train_languages"] == "en,xa"
+
+
+def test_reports_phase2_with_a_checkpoint_then_the_final_result(trial: tuple) -> None:
+    _, reports = trial
+    assert [m["phase"] for m, _ in reports] == [2, 3]
+    state = reports[0][1]
+    assert state["phase"] == 2 and Path(state["encoder_dir"]).is_dir()
+    assert reports[1][1] is None
+
+
+def test_phase2_is_cached_by_content_and_resume_skips_it(trial: tuple, tiny_model: str, cache: Path) -> None:
+    metrics, reports = trial
+    s = settings(tiny_model, cache, target_steps=5)
+    again: list[dict[str, Any]] = []
+    run_trial(s, PARAMS, lambda m, state: again.append(m))
+    assert metrics["phase2/cache"] == "miss" and again[0]["phase2/cache"] == "hit"
+    resumed: list[dict[str, Any]] = []
+    out = run_trial(s, PARAMS, lambda m, state: resumed.append(m), resume=reports[0][1])
+    assert [m["phase"] for m in resumed] == [3] and out["phase2/resumed"] == 1
+
+
+def test_the_engine_is_deepspeed_and_honours_zero_stage_and_bf16(tiny_model: str) -> None:
+    import deepspeed
+
+    from stiltsearch.trainables.model import load_encoder
+
+    seen: list[Any] = []
+    original = deepspeed.initialize
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        seen.append((kwargs["config"], out[0]))
+        return out
+
+    class Regress(torch.nn.Module):  # learn to map a fixed batch to zeros
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = load_encoder(tiny_model)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float().pow(2).mean()
+
+    batch = {"input_ids": torch.randint(5, 100, (8, 12)), "attention_mask": torch.ones(8, 12, dtype=torch.long)}
+    deepspeed.initialize = spy
+    try:
+        for stage, precision in ((0, "fp32"), (2, "bf16")):
+            log = train(Regress(), iter(lambda: batch, None), steps=20, lr=1e-3, micro_batch_size=8,
+                        settings=EngineSettings(zero_stage=stage, precision=precision), log_every=5)
+            assert log.losses[-1] < log.losses[0]
+    finally:
+        deepspeed.initialize = original
+    assert [c["zero_optimization"]["stage"] for c, _ in seen] == [0, 2]
+    assert [c["bf16"]["enabled"] for c, _ in seen] == [False, True]
+    assert all(type(engine).__name__ == "DeepSpeedEngine" for _, engine in seen)
