@@ -105,8 +105,8 @@ def trial_settings(cfg: SearchConfig, model: str, cache: Path) -> TrialSettings:
         intermediate_steps=tr.intermediate_steps, target_steps=tr.target_steps, batch_size=tr.batch_size,
         sampling_temperature=tr.sampling_temperature, seed=tr.seed, threads=cfg.search.cpus_per_trial,
         engine=engine_settings(cfg),
-        meter=MeterSettings(batch_size=th.batch_size, warmup=th.warmup, repeats=th.repeats,
-                            max_sequences=th.max_sequences),
+        meter=MeterSettings(warmup=th.warmup, repeats=th.repeats, max_sequences=th.max_sequences),
+        meter_resource=th.resource,
     )
 
 
@@ -114,7 +114,8 @@ def space_spec(cfg: SearchConfig) -> SpaceSpec:
     sp = cfg.space
     return SpaceSpec(intermediate_tasks=cfg.intermediate_tasks, languages=cfg.languages,
                      intermediate_lr=sp.intermediate_lr, target_lr=sp.target_lr, layers_kept=sp.layers_kept,
-                     max_seq_length=sp.max_seq_length, precision=sp.precision)
+                     max_seq_length=sp.max_seq_length, precision=sp.precision,
+                     inference_batch_size=sp.inference_batch_size, attention=sp.attention)
 
 
 def _ray_temp_dir(search_dir: Path) -> str:
@@ -132,8 +133,9 @@ def _ray_temp_dir(search_dir: Path) -> str:
 
 
 @contextmanager
-def ray_session(search_dir: Path, cache: Path, address: str | None = None) -> Iterator[None]:
-    """The one place the driver starts and stops Ray."""
+def ray_session(search_dir: Path, cache: Path, address: str | None = None,
+                resources: dict[str, float] | None = None) -> Iterator[None]:
+    """The one place the driver starts and stops Ray. ``resources``: custom ones of a local Ray."""
     import ray
 
     env = {"TORCH_EXTENSIONS_DIR": str(cache / "torch_extensions"), "PYTHONWARNINGS": "ignore"}
@@ -141,6 +143,7 @@ def ray_session(search_dir: Path, cache: Path, address: str | None = None) -> It
                               "logging_level": logging.WARNING, "include_dashboard": False}
     if address is None:
         kwargs["_temp_dir"] = _ray_temp_dir(search_dir)
+        kwargs["resources"] = resources or {}
     ray.init(address=address, **kwargs)
     try:
         yield
@@ -212,7 +215,9 @@ def run_search(cfg: SearchConfig, *, address: str | None = None) -> SearchResult
         model = resolve_model(cfg, cache)
         settings = trial_settings(cfg, model, cache)
         names = [o.name for o in cfg.objectives]
-        with ray_session(search_dir, cache, address):
+        # a local Ray gets the meter resource (one measurement at a time); a cluster declares its own
+        meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else None
+        with ray_session(search_dir, cache, address, meter):
             tuner = build_tuner(cfg, settings, search_dir,
                                 [MlflowCallback(tracker), ProgressCallback(cfg.search.num_trials, names)])
             grid = tuner.fit()

@@ -148,13 +148,16 @@ def trial_number(trial: Any) -> int:
 
 
 def error_text(trial: Any) -> str:
-    """The last lines of a failed trial's error file (Ray writes the traceback there)."""
+    """The tail of a failed trial's error file (Ray writes the traceback there), ending with the
+    last line that names an exception, so its last line is the one-line reason."""
     try:
         with open(trial.error_file) as f:
-            lines = f.read().strip().splitlines()
-        return "\n".join(lines[-8:])
+            lines = [line for line in f.read().strip().splitlines() if line.strip()]
     except (OSError, TypeError):
         return "trial failed (no error file)"
+    named = [i for i, line in enumerate(lines) if re.match(r"^\s*[\w.]*(Error|Exception|Interrupt)\b", line)]
+    end = named[-1] + 1 if named else len(lines)
+    return "\n".join(lines[max(0, end - 8):end])
 
 
 class MlflowCallback(Callback):

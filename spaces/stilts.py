@@ -20,6 +20,8 @@ class SpaceSpec:
     layers_kept: tuple[int, ...]
     max_seq_length: tuple[int, ...]
     precision: tuple[str, ...] = ("fp32",)
+    inference_batch_size: tuple[int, ...] = (64,)
+    attention: tuple[str, ...] = ("sdpa",)
 
 
 def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
@@ -38,6 +40,8 @@ def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
     params["layers_kept"] = trial.suggest_categorical("layers_kept", list(spec.layers_kept))
     params["max_seq_length"] = trial.suggest_categorical("max_seq_length", list(spec.max_seq_length))
     params["precision"] = trial.suggest_categorical("precision", list(spec.precision))
+    params["inference_batch_size"] = trial.suggest_categorical("inference_batch_size", list(spec.inference_batch_size))
+    params["attention"] = trial.suggest_categorical("attention", list(spec.attention))
     return params
 
 
@@ -52,4 +56,6 @@ def baseline_point(spec: SpaceSpec) -> dict[str, Any]:
         "layers_kept": max(spec.layers_kept),
         "max_seq_length": max(spec.max_seq_length),
         "precision": spec.precision[0],
+        "inference_batch_size": spec.inference_batch_size[0],
+        "attention": spec.attention[0],
     }

@@ -39,6 +39,8 @@ BAD = {
     "wrong type": ("search:\n  num_trials: many\n", "search.num_trials: expected an integer"),
     "bad objective": ("objectives:\n  - {name: bleu, direction: max}\n", "objectives[0].name: unknown objective 'bleu'"),
     "too many layers": ("space:\n  layers_kept: [8]\n", "space.layers_kept: 8 exceeds the toy model's 4 layers"),
+    "unknown precision": ("space:\n  precision: [fp32, fp8]\n", "space.precision: 'fp8'; allowed: fp32, bf16, fp16, int8"),
+    "unknown attention": ("space:\n  attention: [flash]\n", "space.attention: 'flash'; allowed: sdpa, eager"),
     "not yaml": ("search: [unclosed\n", "not valid YAML"),
     "not a mapping": ("- a\n- b\n", "the top level must be a mapping"),
 }

@@ -18,11 +18,14 @@ def load_tokenizer(model: str | Path) -> Any:
     return AutoTokenizer.from_pretrained(str(model))
 
 
-def load_encoder(model: str | Path) -> nn.Module:
-    """The bare encoder (no LM head) of an HF id or a saved directory; weights as saved."""
+def load_encoder(model: str | Path, attention: str = "sdpa") -> nn.Module:
+    """The bare encoder (no LM head) of an HF id or a saved directory; weights as saved.
+
+    ``attention`` is transformers' ``attn_implementation`` ("sdpa" or "eager").
+    """
     from transformers import AutoModel
 
-    return AutoModel.from_pretrained(str(model), add_pooling_layer=False)
+    return AutoModel.from_pretrained(str(model), add_pooling_layer=False, attn_implementation=attention)
 
 
 def keep_layers(encoder: nn.Module, n: int) -> nn.Module:
@@ -41,8 +44,9 @@ class MultiTaskModel(nn.Module):
     def __init__(self, encoder: nn.Module, tasks: list[Task]) -> None:
         super().__init__()
         self.encoder = encoder
+        self.head_specs = {t.name: (t.head, t.num_labels) for t in tasks}  # enough to rebuild the heads
         hidden = encoder.config.hidden_size
-        self.heads = nn.ModuleDict({t.name: Head(t.head, hidden, t.num_labels) for t in tasks})
+        self.heads = nn.ModuleDict({name: Head(kind, hidden, n) for name, (kind, n) in self.head_specs.items()})
 
     def logits(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         num_choices = None
@@ -56,3 +60,28 @@ class MultiTaskModel(nn.Module):
                 **_: Any) -> torch.Tensor:
         head = self.heads[task]
         return head.loss(self.logits(task, input_ids, attention_mask), labels)
+
+
+def portable(model: MultiTaskModel) -> dict[str, Any]:
+    """Architecture and weights as plain data: what can be pickled, shipped and rebuilt.
+
+    A module trained by a DeepSpeed engine keeps references to the process group, so it can be
+    neither pickled nor deep-copied; this form can.
+    """
+    return {"config": model.encoder.config, "heads": dict(model.head_specs),
+            "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
+
+
+def rebuild(data: dict[str, Any]) -> MultiTaskModel:
+    """A fresh :class:`MultiTaskModel` (no training-time hooks) from :func:`portable` data."""
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_config(data["config"], add_pooling_layer=False)
+    model = MultiTaskModel.__new__(MultiTaskModel)
+    nn.Module.__init__(model)
+    model.encoder = encoder
+    model.head_specs = dict(data["heads"])
+    hidden = encoder.config.hidden_size
+    model.heads = nn.ModuleDict({name: Head(kind, hidden, n) for name, (kind, n) in model.head_specs.items()})
+    model.load_state_dict({k: v.float() for k, v in data["state"].items()})
+    return model.eval()

@@ -19,13 +19,12 @@ from typing import Any, Callable, Mapping
 import torch
 
 from stiltsearch.trainables import data, heads, scoring
+from stiltsearch.trainables.deploy import apply_precision
 from stiltsearch.trainables.engine import EngineSettings, TrainLog, train
-from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder, load_tokenizer
+from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder, load_tokenizer, portable, rebuild
 from stiltsearch.trainables.tasks import get_task
 from stiltsearch.trainables.tasks.base import Task
-from stiltsearch.trainables.throughput import MeterSettings, build_workload, measure
-
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+from stiltsearch.trainables.throughput import MeterSettings, Throughput, build_workload, measure
 
 # report(metrics, checkpoint) -> None: the one way a trial talks to whatever runs it.
 Report = Callable[[dict[str, Any], "dict[str, Any] | None"], None]
@@ -41,7 +40,9 @@ class TrialParams:
     target_lr: float = 3e-4
     layers_kept: int = 4  # deployment knob: encoder layers kept from the bottom
     max_seq_length: int = 128  # deployment knob: tokens per sequence, training and inference
-    precision: str = "fp32"  # deployment knob: inference precision
+    precision: str = "fp32"  # deployment knob: inference precision (fp32, bf16, fp16 on CUDA, int8 on CPU)
+    inference_batch_size: int = 64  # deployment knob: sequences per forward pass when serving
+    attention: str = "sdpa"  # deployment knob: attention implementation (sdpa or eager)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrialParams:
@@ -70,6 +71,7 @@ class TrialSettings:
     threads: int = 1  # torch threads per trial (= CPUs the trial holds)
     engine: EngineSettings = field(default_factory=EngineSettings)
     meter: MeterSettings = field(default_factory=MeterSettings)
+    meter_resource: str | None = None  # Ray custom resource that every measurement must run on
 
 
 def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
@@ -128,10 +130,11 @@ def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: 
 def predict(model: MultiTaskModel, task: Task, examples: list[Any], tokenizer: Any, *, max_length: int,
             batch_size: int = 128) -> list[Any]:
     model.eval()
+    device = next(model.parameters()).device
     predictions: list[Any] = [None] * len(examples)
     with torch.inference_mode():
         for index, batch in data.eval_batches(task, examples, tokenizer, batch_size=batch_size, max_length=max_length):
-            logits = model.logits(task.name, batch["input_ids"], batch["attention_mask"])
+            logits = model.logits(task.name, batch["input_ids"].to(device), batch["attention_mask"].to(device))
             for i, p in zip(index, model.heads[task.name].decode(logits.float(), batch)):
                 predictions[i] = p
     return predictions
@@ -139,20 +142,23 @@ def predict(model: MultiTaskModel, task: Task, examples: list[Any], tokenizer: A
 
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
                  tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
-    """Phase 3 for one target: fine-tune on English + chosen languages, then score every language."""
+    """Phase 3 for one target: fine-tune on English + chosen languages, then score every language.
+
+    Returns the trained model in its training precision; scores are of its deployed precision.
+    """
     languages = ["en"] + [lang for lang in params.train_languages if lang in task.train_languages]
     examples = [ex for lang in languages for ex in task.load("train", lang)]
-    encoder = keep_layers(load_encoder(encoder_dir), params.layers_kept)
+    encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
     model = MultiTaskModel(encoder, [task])
     stream = data.batches(task, examples, tokenizer, batch_size=settings.batch_size,
                           max_length=params.max_seq_length, seed=settings.seed)
     log = train(model, stream, steps=settings.target_steps, lr=params.target_lr,
                 micro_batch_size=settings.batch_size, settings=settings.engine)
-    model = model.to(PRECISIONS[params.precision])  # evaluate the model as it will be deployed
+    deployed = deploy(model, params.precision)  # scored as it will be served
     scores = {}
     for lang in task.languages:
         dev = task.load(settings.eval_split, lang)
-        scores[lang] = task.score(predict(model, task, dev, tokenizer, max_length=params.max_seq_length), dev)["major"]
+        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=params.max_seq_length), dev)["major"]
     return model, scores, {**_curve(f"phase3/{task.name}", log), f"phase3/{task.name}/train_languages": ",".join(languages)}
 
 
@@ -165,16 +171,43 @@ def throughput_workload(settings: TrialSettings, params: TrialParams, tasks: lis
             batch = heads.encode(task.head, tokenizer, task.load(settings.eval_split, lang), params.max_seq_length)
             ids, mask = batch["input_ids"].flatten(0, -2), batch["attention_mask"].flatten(0, -2)
             rows += [row[m.bool()].tolist() for row, m in zip(ids, mask)]
-    return build_workload(rows, tokenizer.pad_token_id, batch_size=settings.meter.batch_size,
+    return build_workload(rows, tokenizer.pad_token_id, batch_size=params.inference_batch_size,
                           max_sequences=settings.meter.max_sequences)
 
 
+def deploy(model: MultiTaskModel | dict[str, Any], precision: str) -> MultiTaskModel:
+    """A fresh copy of the trained model (no training-time hooks) in its deployment precision, on
+    the module's own device (portable data: on CUDA if there is one)."""
+    if isinstance(model, dict):
+        data, device = model, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        data, device = portable(model), next(model.parameters()).device
+    return apply_precision(rebuild(data).to(device), precision, device).eval()
+
+
+# meter(trained model as portable data, precision, task name, workload, settings) -> Throughput. The
+# model travels as plain data (neither a DeepSpeed-trained nor a quantized module can be pickled);
+# the meter deploys it where it measures.
+Meter = Callable[[dict[str, Any], str, str, list[dict[str, torch.Tensor]], MeterSettings], Throughput]
+
+
+def measure_here(model: dict[str, Any], precision: str, task: str, workload: list[dict[str, torch.Tensor]],
+                 settings: MeterSettings) -> Throughput:
+    """Deploy and measure in this process."""
+    deployed = deploy(model, precision)
+    device = next(deployed.parameters()).device
+    device = next(deployed.parameters()).device
+    return measure(lambda ids, mask: deployed.logits(task, ids, mask), workload, settings, device)
+
+
 def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
-              resume: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              resume: Mapping[str, Any] | None = None, meter: Meter = measure_here,
+              meter_policy: str = "local: each trial measures on its own node") -> dict[str, Any]:
     """Run the three phases and the measurement; returns (and finally reports) all metrics.
 
     ``report`` is called after phase 2 (with a checkpoint naming its result) and once at the end.
     ``resume`` is the last checkpoint: a trial restarted after phase 2 does not redo it.
+    ``meter`` measures tokens/sec (here by default; the trainable may route it to other hardware).
     """
     start = time.perf_counter()
     torch.set_num_threads(settings.threads)
@@ -191,17 +224,17 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
 
     tasks = [get_task(name) for name in settings.target_tasks]
     per_task: dict[str, dict[str, float]] = {}
-    deployed = None
+    trained = None
     for task in tasks:
         model, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
         metrics |= phase3
-        deployed = deployed or model  # tokens/sec is measured on the first target's model
+        trained = trained or model  # tokens/sec is measured on the first target's model
     metrics |= scoring.breakdown(per_task)
 
     workload = throughput_workload(settings, params, tasks, tokenizer)
-    first = tasks[0].name
-    result = measure(lambda ids, mask: deployed.logits(first, ids, mask), workload, settings.meter)
+    result = meter(portable(trained), params.precision, tasks[0].name, workload, settings.meter)
     metrics |= result.metrics()
+    metrics["throughput/policy"] = meter_policy
     metrics["tokens_per_sec"] = result.tokens_per_sec
     metrics["trial/seconds"] = time.perf_counter() - start
     metrics["phase"] = 3

@@ -19,9 +19,8 @@ import torch
 
 @dataclass(frozen=True)
 class MeterSettings:
-    batch_size: int = 64  # sequences per forward pass
-    warmup: int = 1  # untimed passes over the workload (allocator, caches, lazy init)
-    repeats: int = 5  # timed passes; the median is the figure
+    warmup: int = 2  # untimed passes over the workload (allocator, caches, lazy init)
+    repeats: int = 9  # timed passes; the median is the figure (benchmarks/meter_stability.py)
     max_sequences: int = 768  # cap on the workload so a measurement takes seconds, not minutes
 
 
