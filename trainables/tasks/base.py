@@ -9,7 +9,7 @@ decorate the class with :func:`register`. Encoding and decoding follow from the 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from stiltsearch.trainables import metrics
@@ -92,11 +92,3 @@ def get_task(name: str) -> Task:
     except KeyError:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}") from None
 
-
-@dataclass
-class Split:
-    """A loaded split, kept with its task and language so scores can be attributed."""
-
-    task: str
-    language: str
-    examples: list[Example] = field(default_factory=list)
