@@ -41,10 +41,11 @@ def keep_layers(encoder: nn.Module, n: int) -> nn.Module:
 class MultiTaskModel(nn.Module):
     """A shared encoder with a head per task. ``forward`` returns the loss when given labels."""
 
-    def __init__(self, encoder: nn.Module, tasks: list[Task]) -> None:
+    def __init__(self, encoder: nn.Module, tasks: list[Task] | dict[str, tuple[str, int]]) -> None:
+        """``tasks``: Task objects, or ``{name: (head kind, number of labels)}`` as :func:`portable` keeps."""
         super().__init__()
         self.encoder = encoder
-        self.head_specs = {t.name: (t.head, t.num_labels) for t in tasks}  # enough to rebuild the heads
+        self.head_specs = dict(tasks) if isinstance(tasks, dict) else {t.name: (t.head, t.num_labels) for t in tasks}
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({name: Head(kind, hidden, n) for name, (kind, n) in self.head_specs.items()})
 
@@ -76,12 +77,6 @@ def rebuild(data: dict[str, Any]) -> MultiTaskModel:
     """A fresh :class:`MultiTaskModel` (no training-time hooks) from :func:`portable` data."""
     from transformers import AutoModel
 
-    encoder = AutoModel.from_config(data["config"], add_pooling_layer=False)
-    model = MultiTaskModel.__new__(MultiTaskModel)
-    nn.Module.__init__(model)
-    model.encoder = encoder
-    model.head_specs = dict(data["heads"])
-    hidden = encoder.config.hidden_size
-    model.heads = nn.ModuleDict({name: Head(kind, hidden, n) for name, (kind, n) in model.head_specs.items()})
+    model = MultiTaskModel(AutoModel.from_config(data["config"], add_pooling_layer=False), data["heads"])
     model.load_state_dict({k: v.float() for k, v in data["state"].items()})
     return model.eval()
