@@ -31,15 +31,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.driver import cache_dir, resolve_model, trial_settings
+    from stiltsearch.search.driver import cache_dir, resolve_models, trial_settings
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer
     from stiltsearch.trainables.pipeline import TrialParams, throughput_workload
     from stiltsearch.trainables.tasks import get_task
     from stiltsearch.trainables.throughput import measure
 
     cfg = SearchConfig()
-    model_dir = resolve_model(cfg, cache_dir())
-    settings = trial_settings(cfg, model_dir, cache_dir())
+    models = resolve_models(cfg, cache_dir())
+    model_dir = list(models.values())[-1]  # the largest toy model
+    settings = trial_settings(cfg, models, cache_dir())
     meter = settings.meter
     if args.repeats or args.warmup is not None:
         meter = dataclasses.replace(meter, repeats=args.repeats or meter.repeats,

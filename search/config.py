@@ -57,9 +57,10 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class ToyModelConfig:
-    """The embedded tiny XLM-R (used when ``model: toy``)."""
+    """The embedded tiny XLM-R (used when ``model: toy``): one pretrained model per entry of
+    ``layers`` (named ``toy-<n>l``); with two or more, the model is itself a searched knob."""
 
-    layers: int = 4
+    layers: tuple[int, ...] = (2, 4)
     hidden: int = 128
     heads: int = 4
     mlm_steps: int = 1200
@@ -96,9 +97,10 @@ class MlflowConfig:
 class SearchConfig:
     name: str = "toy"
     model: str = "toy"  # "toy" (the embedded tiny XLM-R) or an HF encoder id / local directory
-    intermediate_tasks: tuple[str, ...] = ("toy_mnli", "toy_qqp", "toy_ccg", "toy_hellaswag")
-    target_tasks: tuple[str, ...] = ("toy_xnli", "toy_panx")
-    languages: tuple[str, ...] = ("xa", "xb", "xc")  # may add translate-train data in phase 3
+    intermediate_tasks: tuple[str, ...] = ("toy_anli", "toy_mnli", "toy_qqp", "toy_squad", "toy_squad2", "toy_hellaswag",
+                                           "toy_csqa", "toy_cosmosqa", "toy_ccg")
+    target_tasks: tuple[str, ...] = ("toy_xnli", "toy_pawsx", "toy_panx", "toy_xquad", "toy_tatoeba")
+    languages: tuple[str, ...] = ("xa", "xb", "xc", "xd")  # may add translate-train data in phase 3
     objectives: tuple[Objective, ...] = (Objective("xtreme_score", "max"), Objective("tokens_per_sec", "max"))
     output_dir: str = "runs"  # each search writes to <output_dir>/<name>-<timestamp>
     search: SearchSettings = field(default_factory=SearchSettings)
@@ -244,8 +246,9 @@ def validate(cfg: SearchConfig) -> None:
     _check(len(sp.layers_kept) > 0 and all(n >= 1 for n in sp.layers_kept),
            f"space.layers_kept: give one or more layer counts >= 1, got {list(sp.layers_kept)}")
     if cfg.model == "toy":
-        _check(max(sp.layers_kept) <= cfg.toy_model.layers,
-               f"space.layers_kept: {max(sp.layers_kept)} exceeds the toy model's {cfg.toy_model.layers} layers")
+        _check(max(sp.layers_kept) <= max(cfg.toy_model.layers),
+               f"space.layers_kept: {max(sp.layers_kept)} exceeds the largest toy model's "
+               f"{max(cfg.toy_model.layers)} layers")
     _check(len(sp.max_seq_length) > 0 and all(8 <= n <= 512 for n in sp.max_seq_length),
            f"space.max_seq_length: give lengths in 8..512, got {list(sp.max_seq_length)}")
     for name, allowed_values in (("precision", INFERENCE_PRECISIONS), ("attention", ATTENTION)):
@@ -270,8 +273,10 @@ def validate(cfg: SearchConfig) -> None:
     _check(se.max_failures >= 0, f"search.max_failures: must be >= 0, got {se.max_failures}")
 
     tm = cfg.toy_model
-    _check(tm.layers >= 1 and tm.hidden >= 8 and tm.heads >= 1 and tm.hidden % tm.heads == 0,
-           f"toy_model: hidden ({tm.hidden}) must be a multiple of heads ({tm.heads}), layers >= 1")
+    _check(len(tm.layers) > 0 and all(n >= 1 for n in tm.layers) and len(set(tm.layers)) == len(tm.layers),
+           f"toy_model.layers: give one or more distinct layer counts >= 1, got {list(tm.layers)}")
+    _check(tm.hidden >= 8 and tm.heads >= 1 and tm.hidden % tm.heads == 0,
+           f"toy_model: hidden ({tm.hidden}) must be a multiple of heads ({tm.heads})")
     for name in ("mlm_steps", "mlm_batch_size", "corpus_per_language"):
         _check(getattr(tm, name) >= 1, f"toy_model.{name}: must be >= 1, got {getattr(tm, name)}")
     th = cfg.throughput

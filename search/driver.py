@@ -76,10 +76,11 @@ def new_search_dir(cfg: SearchConfig) -> Path:
     return path
 
 
-def resolve_model(cfg: SearchConfig, cache: Path) -> str:
-    """Phase 1: the toy encoder is pretrained here once (cached); any other model is used as given."""
+def resolve_models(cfg: SearchConfig, cache: Path) -> dict[str, str]:
+    """Phase 1: ``{name: HF id or directory}`` of the models the search may choose from. The toy
+    encoders are pretrained here once each (cached); any other model is used as given."""
     if cfg.model != "toy":
-        return cfg.model
+        return {cfg.model: cfg.model}
     import torch
 
     from stiltsearch.trainables import quiet_libraries
@@ -88,20 +89,31 @@ def resolve_model(cfg: SearchConfig, cache: Path) -> str:
     quiet_libraries()
     torch.set_num_threads(os.cpu_count() or 1)
     tm = cfg.toy_model
-    spec = ToyModelSpec(layers=tm.layers, hidden=tm.hidden, heads=tm.heads, intermediate=4 * tm.hidden,
-                        mlm_steps=tm.mlm_steps, mlm_batch_size=tm.mlm_batch_size,
-                        corpus_per_language=tm.corpus_per_language, seed=cfg.training.seed)
-    return str(ensure_toy_model(spec, cache, engine_settings(cfg)))
+    models = {}
+    for layers in sorted(tm.layers):
+        spec = ToyModelSpec(layers=layers, hidden=tm.hidden, heads=tm.heads, intermediate=4 * tm.hidden,
+                            mlm_steps=tm.mlm_steps, mlm_batch_size=tm.mlm_batch_size,
+                            corpus_per_language=tm.corpus_per_language, seed=cfg.training.seed)
+        models[f"toy-{layers}l"] = str(ensure_toy_model(spec, cache, engine_settings(cfg)))
+    return models
+
+
+def model_depths(cfg: SearchConfig) -> dict[str, int]:
+    """Layers of each model the search may choose (for the layers-kept knob); HF models: the
+    space's largest layer count, checked against the real depth when a trial loads it."""
+    if cfg.model != "toy":
+        return {cfg.model: max(cfg.space.layers_kept)}
+    return {f"toy-{n}l": n for n in sorted(cfg.toy_model.layers)}
 
 
 def engine_settings(cfg: SearchConfig) -> EngineSettings:
     return EngineSettings(zero_stage=cfg.training.zero_stage, precision=cfg.training.precision)
 
 
-def trial_settings(cfg: SearchConfig, model: str, cache: Path) -> TrialSettings:
+def trial_settings(cfg: SearchConfig, models: dict[str, str], cache: Path) -> TrialSettings:
     tr, th = cfg.training, cfg.throughput
     return TrialSettings(
-        model=model, target_tasks=cfg.target_tasks, cache_dir=str(cache),
+        model=list(models.values())[-1], models=models, target_tasks=cfg.target_tasks, cache_dir=str(cache),
         intermediate_steps=tr.intermediate_steps, target_steps=tr.target_steps, batch_size=tr.batch_size,
         sampling_temperature=tr.sampling_temperature, seed=tr.seed, threads=cfg.search.cpus_per_trial,
         engine=engine_settings(cfg),
@@ -112,7 +124,7 @@ def trial_settings(cfg: SearchConfig, model: str, cache: Path) -> TrialSettings:
 
 def space_spec(cfg: SearchConfig) -> SpaceSpec:
     sp = cfg.space
-    return SpaceSpec(intermediate_tasks=cfg.intermediate_tasks, languages=cfg.languages,
+    return SpaceSpec(intermediate_tasks=cfg.intermediate_tasks, languages=cfg.languages, models=model_depths(cfg),
                      intermediate_lr=sp.intermediate_lr, target_lr=sp.target_lr, layers_kept=sp.layers_kept,
                      max_seq_length=sp.max_seq_length, precision=sp.precision,
                      inference_batch_size=sp.inference_batch_size, attention=sp.attention)
@@ -212,8 +224,8 @@ def run_search(cfg: SearchConfig, *, address: str | None = None) -> SearchResult
           f"objectives {', '.join(f'{o.name} ({o.direction})' for o in cfg.objectives)}", flush=True)
     status = "FAILED"
     try:
-        model = resolve_model(cfg, cache)
-        settings = trial_settings(cfg, model, cache)
+        models = resolve_models(cfg, cache)
+        settings = trial_settings(cfg, models, cache)
         names = [o.name for o in cfg.objectives]
         # a local Ray gets the meter resource (one measurement at a time); a cluster declares its own
         meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else None

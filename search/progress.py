@@ -15,7 +15,8 @@ def describe(config: dict[str, Any]) -> str:
     tasks = "+".join(t.removeprefix("toy_") for t in config.get("intermediate_tasks", ())) or "none"
     langs = "+".join(config.get("train_languages", ())) or "en only"
     lr = f" ilr={config['intermediate_lr']:.1e}" if config.get("intermediate_lr") else ""
-    return (f"intermediate={tasks}{lr} langs={langs} tlr={config.get('target_lr', 0):.1e} "
+    model = f"{config['model']} " if config.get("model") else ""
+    return (f"intermediate={tasks}{lr} langs={langs} tlr={config.get('target_lr', 0):.1e} {model}"
             f"layers={config.get('layers_kept')} len={config.get('max_seq_length')} {config.get('precision')}")
 
 

@@ -3,8 +3,8 @@ which deployment knobs. A pure define-by-run function: no I/O, testable with ``F
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import optuna
 
@@ -22,6 +22,8 @@ class SpaceSpec:
     precision: tuple[str, ...] = ("fp32",)
     inference_batch_size: tuple[int, ...] = (64,)
     attention: tuple[str, ...] = ("sdpa",)
+    # {model name: its layer count}; with two or more the model is a knob (the largest is the baseline)
+    models: Mapping[str, int] = field(default_factory=dict)
 
 
 def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
     if tasks:
         params["intermediate_lr"] = trial.suggest_float("intermediate_lr", *spec.intermediate_lr, log=True)
     params["target_lr"] = trial.suggest_float("target_lr", *spec.target_lr, log=True)
-    params["layers_kept"] = trial.suggest_categorical("layers_kept", list(spec.layers_kept))
+    params["model"], params["layers_kept"] = _model_and_layers(trial, spec)
     params["max_seq_length"] = trial.suggest_categorical("max_seq_length", list(spec.max_seq_length))
     params["precision"] = trial.suggest_categorical("precision", list(spec.precision))
     params["inference_batch_size"] = trial.suggest_categorical("inference_batch_size", list(spec.inference_batch_size))
@@ -45,15 +47,30 @@ def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
     return params
 
 
+def _model_and_layers(trial: optuna.Trial, spec: SpaceSpec) -> tuple[str, int]:
+    """The model (when there is a choice) and how many of its layers to keep. Each model has its own
+    layers-kept parameter, with the choices its depth allows, so no distribution ever changes."""
+    if len(spec.models) < 2:
+        return next(iter(spec.models), ""), trial.suggest_categorical("layers_kept", list(spec.layers_kept))
+    model = trial.suggest_categorical("model", list(spec.models))
+    choices = [n for n in spec.layers_kept if n <= spec.models[model]] or [spec.models[model]]
+    return model, trial.suggest_categorical(f"layers_kept_{model}", choices)
+
+
+def _largest(spec: SpaceSpec) -> str:
+    return max(spec.models, key=lambda name: spec.models[name])
+
+
 def baseline_point(spec: SpaceSpec) -> dict[str, Any]:
     """The raw Optuna parameters of the baseline: no intermediate task, English-only fine-tuning,
-    the full model at full length and precision, and the geometric middle of the target lr range."""
+    the largest model, whole, at full length and precision, and the geometric middle of the target lr range."""
     low, high = spec.target_lr
     return {
         **{f"use_{t}": False for t in spec.intermediate_tasks},
         **{f"lang_{lang}": False for lang in spec.languages},
         "target_lr": (low * high) ** 0.5,
-        "layers_kept": max(spec.layers_kept),
+        **({"model": _largest(spec), f"layers_kept_{_largest(spec)}": max(spec.layers_kept)}
+           if len(spec.models) >= 2 else {"layers_kept": max(spec.layers_kept)}),
         "max_seq_length": max(spec.max_seq_length),
         "precision": spec.precision[0],
         "inference_batch_size": spec.inference_batch_size[0],

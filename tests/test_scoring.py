@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from stiltsearch.trainables.metrics import accuracy, seqeval_f1, tag_accuracy
+from stiltsearch.trainables.metrics import accuracy, retrieval_accuracy, seqeval_f1, squad, squad_v2, tag_accuracy
 from stiltsearch.trainables.scoring import breakdown, task_score, xtreme_score
-from stiltsearch.trainables.tasks.base import PairExample, TagExample
+from stiltsearch.trainables.tasks.base import BitextExample, PairExample, SpanExample, TagExample
 from stiltsearch.trainables.tasks.toy_panx import PANX_LABELS
 
 
@@ -42,3 +42,31 @@ def test_seqeval_f1_perfect_and_partial() -> None:
 def test_tag_accuracy_counts_words() -> None:
     gold = [TagExample(("a", "b", "c"), (0, 1, 2)), TagExample(("d",), (3,))]
     assert tag_accuracy([[0, 1, 0], [3]], gold, ())["major"] == pytest.approx(75.0)
+
+
+def test_squad_exact_match_and_token_f1_as_the_official_script() -> None:
+    context = "The red cat sat in Oslo."
+    examples = [SpanExample("where?", context, ("in Oslo", "Oslo"), 15), SpanExample("what?", context, ("red cat",), 4)]
+    # "Oslo." normalises to "oslo" (punctuation dropped): an exact match with the second gold answer;
+    # "The red cat" drops "the" (an article): exact match too
+    predictions = [(19, 24, -1.0), (0, 11, -1.0)]
+    assert squad(predictions, examples, ()) == {"major": 100.0, "exact_match": 100.0, "f1": 100.0}
+    # "cat sat": one of two tokens shared with "red cat" -> P = R = 1/2 -> F1 = 0.5; EM 0
+    scores = squad([(19, 24, -1.0), (8, 15, -1.0)], examples, ())
+    assert scores["exact_match"] == 50.0 and scores["f1"] == pytest.approx(75.0)
+    assert scores["major"] == pytest.approx((50.0 + 75.0) / 2)  # XTREME's QA score: (EM + F1) / 2
+
+
+def test_squad_v2_answers_nothing_when_the_null_score_wins() -> None:
+    context = "anna buys 7 cat ."
+    examples = [SpanExample("who sells?", context, (), -1), SpanExample("who buys?", context, ("anna",), 0)]
+    # null margin > 0: "" (right for the unanswerable one, wrong for the other)
+    assert squad_v2([(0, 4, 2.0), (0, 4, 2.0)], examples, ())["exact_match"] == 50.0
+    assert squad_v2([(0, 4, 2.0), (0, 4, -2.0)], examples, ())["exact_match"] == 100.0
+    assert squad([(0, 4, 2.0), (0, 4, 2.0)], examples[1:2] * 2, ())["exact_match"] == 100.0  # 1.1 ignores null
+
+
+def test_retrieval_accuracy_counts_sentences_that_find_their_own_translation() -> None:
+    pairs = [BitextExample(f"x{i}", f"e{i}") for i in range(4)]
+    assert retrieval_accuracy([0, 1, 2, 3], pairs, ())["major"] == 100.0
+    assert retrieval_accuracy([0, 0, 2, 2], pairs, ())["major"] == 50.0

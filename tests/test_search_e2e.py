@@ -17,7 +17,7 @@ output_dir: {out}
 search: {{num_trials: 4, max_concurrent: 2}}
 space: {{layers_kept: [1, 2]}}
 training: {{intermediate_steps: 20, target_steps: 20, batch_size: 16}}
-toy_model: {{layers: 2, hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
+toy_model: {{layers: [2], hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
 throughput: {{repeats: 2, max_sequences: 128}}
 mlflow: {{tracking_uri: "sqlite:///{out}/mlflow.db"}}
 """

@@ -39,3 +39,18 @@ def test_sampled_values_stay_inside_the_declared_ranges() -> None:
         assert params["layers_kept"] in SPEC.layers_kept and params["max_seq_length"] in SPEC.max_seq_length
         study.tell(trial, 0.0)
     assert len(seen_subsets) == 4  # all 2**2 subsets of two tasks are reachable, the empty one included
+
+
+def test_with_two_models_the_model_is_a_knob_and_layers_kept_respects_its_depth() -> None:
+    spec = SpaceSpec(**{**SPEC.__dict__, "models": {"toy-2l": 2, "toy-4l": 4}})
+    params = stilts_space(optuna.trial.FixedTrial(baseline_point(spec)), spec)
+    assert params["model"] == "toy-4l" and params["layers_kept"] == 4  # the baseline: the largest, whole
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(40):
+        trial = study.ask()
+        params = stilts_space(trial, spec)
+        seen.add((params["model"], params["layers_kept"]))
+        assert params["layers_kept"] <= spec.models[params["model"]]
+        study.tell(trial, 0.0)
+    assert seen == {("toy-2l", 1), ("toy-2l", 2), ("toy-4l", 1), ("toy-4l", 2), ("toy-4l", 4)}

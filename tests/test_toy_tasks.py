@@ -39,10 +39,41 @@ def test_every_task_encodes_with_its_head(name: str, tiny_model: str) -> None:
 
     task = get_task(name)
     examples = task.load("dev", task.languages[-1])[:8]
-    batch = heads.encode(task.head, load_tokenizer(tiny_model), examples, 64)
+    tokenizer = load_tokenizer(tiny_model)
+    batch = heads.encode(task.head, tokenizer, examples, 64)
     assert batch["input_ids"].shape[0] == 8
     if task.head == "tagging":
         # exactly one labelled position (the first sub-token) per word
         assert ((batch["labels"] != heads.IGNORE).sum(1) == batch["n_words"]).all()
+    elif task.head == "span":
+        # the labelled tokens spell the answer; unanswerable questions point at <s>
+        for row, ex in enumerate(examples):
+            start, end = batch["labels"][row].tolist()
+            if ex.answer_start < 0:
+                assert (start, end) == (0, 0)
+            else:
+                text = tokenizer.decode(batch["input_ids"][row, start:end + 1]).strip()
+                assert text == ex.answers[0]
+    elif task.head == "retrieval":
+        assert "labels" not in batch
     else:
         assert int(batch["labels"].max()) < task.num_labels
+
+
+def test_span_decoding_recovers_the_labelled_answer(tiny_model: str) -> None:
+    """Logits that peak at the labelled tokens decode to the answer text: EM and F1 are 100."""
+    import torch
+
+    from stiltsearch.trainables.model import load_tokenizer
+
+    task = get_task("toy_xquad")
+    examples = task.load("dev", "xd")[:16]
+    batch = heads.encode("span", load_tokenizer(tiny_model), examples, 128)
+    logits = torch.zeros(*batch["input_ids"].shape, 2)
+    for row, (start, end) in enumerate(batch["labels"].tolist()):
+        logits[row, start, 0] = logits[row, end, 1] = 10.0
+    predictions = heads.Head("span", 8, 2).decode(logits, batch)
+    assert task.score(predictions, examples) == {"major": 100.0, "exact_match": 100.0, "f1": 100.0}
+    # SQuAD 2.0 scoring answers "" where <s> outscores every span
+    null = [(s, e, 1.0) for s, e, _ in predictions]
+    assert get_task("toy_squad2").score(null, examples)["exact_match"] == 0.0

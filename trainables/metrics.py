@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import re
+import string
 from typing import Any, Callable, Sequence
 
 
@@ -49,10 +52,63 @@ def tag_accuracy(predictions: Sequence[Sequence[int]], examples: Sequence[Any], 
     return {"major": 100.0 * correct / max(total, 1)}
 
 
+def _normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no English articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def _f1(prediction: str, gold: str) -> float:
+    pred, ref = _normalize(prediction).split(), _normalize(gold).split()
+    if not pred or not ref:  # SQuAD 2.0: both empty is a match, one empty is a miss
+        return float(pred == ref)
+    common = sum((collections.Counter(pred) & collections.Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _squad(predictions: Sequence[tuple[int, int, float]], examples: Sequence[Any], allow_null: bool) -> dict[str, float]:
+    """Mean exact match and F1 against the best-matching gold answer; major = (EM + F1) / 2, as
+    XTREME averages the two for XQuAD, MLQA and TyDiQA."""
+    if not examples:
+        raise ValueError("SQuAD metrics of an empty split")
+    em = f1 = 0.0
+    for (start, end, null_margin), ex in zip(predictions, examples, strict=True):
+        text = "" if allow_null and null_margin > 0 else ex.context[start:end]
+        golds = ex.answers or ("",)
+        em += max(float(_normalize(text) == _normalize(g)) for g in golds)
+        f1 += max(_f1(text, g) for g in golds)
+    em, f1 = 100.0 * em / len(examples), 100.0 * f1 / len(examples)
+    return {"major": (em + f1) / 2, "exact_match": em, "f1": f1}
+
+
+def squad(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
+    """SQuAD 1.1 / XQuAD: every question has an answer, so the best span is always given."""
+    return _squad(predictions, examples, allow_null=False)
+
+
+def squad_v2(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
+    """SQuAD 2.0: "no answer" when <s> scores higher than the best span (null threshold 0)."""
+    return _squad(predictions, examples, allow_null=True)
+
+
+def retrieval_accuracy(predictions: Sequence[int], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
+    """Tatoeba: the fraction of sentences whose nearest English neighbour is their translation;
+    ``predictions[i]`` is the index of the English sentence retrieved for sentence i."""
+    if not examples:
+        raise ValueError("retrieval accuracy of an empty split")
+    return {"major": 100.0 * sum(int(p == i) for i, p in enumerate(predictions)) / len(examples)}
+
+
 Metric = Callable[[Sequence[Any], Sequence[Any], Sequence[str]], dict[str, float]]
 
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
     "seqeval_f1": seqeval_f1,
     "tag_accuracy": tag_accuracy,
+    "squad": squad,
+    "squad_v2": squad_v2,
+    "retrieval_accuracy": retrieval_accuracy,
 }

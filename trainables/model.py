@@ -55,6 +55,8 @@ class MultiTaskModel(nn.Module):
             num_choices = input_ids.shape[1]
             input_ids, attention_mask = input_ids.flatten(0, 1), attention_mask.flatten(0, 1)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if task not in self.heads:  # a retrieval target has no head: its output is the hidden states
+            return hidden
         return self.heads[task](hidden, num_choices)
 
     def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,

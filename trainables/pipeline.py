@@ -34,6 +34,7 @@ Report = Callable[[dict[str, Any], "dict[str, Any] | None"], None]
 class TrialParams:
     """What the search space samples for one trial."""
 
+    model: str = ""  # a name in TrialSettings.models; "" = TrialSettings.model
     intermediate_tasks: tuple[str, ...] = ()  # empty: no phase 2 (the baseline)
     train_languages: tuple[str, ...] = ()  # non-English translate-train languages for phase 3
     intermediate_lr: float | None = None  # only when intermediate_tasks is non-empty
@@ -58,7 +59,7 @@ class TrialParams:
 class TrialSettings:
     """Fixed for a whole search: the model, the tasks' budgets, the engine and the meter."""
 
-    model: str  # HF id or local directory of the phase-1 encoder
+    model: str  # HF id or local directory of the phase-1 encoder (the default choice)
     target_tasks: tuple[str, ...]
     cache_dir: str  # phase-2 results are cached here by content
     intermediate_steps: int = 300  # phase-2 steps in all, shared by the chosen tasks (fixed compute)
@@ -72,12 +73,21 @@ class TrialSettings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     meter: MeterSettings = field(default_factory=MeterSettings)
     meter_resource: str | None = None  # Ray custom resource that every measurement must run on
+    models: Mapping[str, str] = field(default_factory=dict)  # {name: HF id or directory} a trial may choose
+
+    def model_path(self, params: TrialParams) -> str:
+        """The phase-1 encoder a trial starts from."""
+        if not params.model:
+            return self.model
+        if params.model not in self.models:
+            raise ValueError(f"model: {params.model!r} is not one of this search's models {sorted(self.models)}")
+        return self.models[params.model]
 
 
 def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
     """Content hash of everything phase 2's result depends on."""
     blob = json.dumps({
-        "model": settings.model, "tasks": sorted(params.intermediate_tasks), "lr": params.intermediate_lr,
+        "model": settings.model_path(params), "tasks": sorted(params.intermediate_tasks), "lr": params.intermediate_lr,
         "steps": settings.intermediate_steps, "seed": settings.seed, "batch": settings.batch_size,
         "max_length": settings.train_max_length, "temperature": settings.sampling_temperature,
         "engine": asdict(settings.engine),
@@ -98,7 +108,7 @@ def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: 
     key makes concurrent trials with the same key train it once.
     """
     if not params.intermediate_tasks:
-        return settings.model, {"phase2/cache": "skipped"}
+        return settings.model_path(params), {"phase2/cache": "skipped"}
     key = phase2_key(settings, params)
     root = Path(settings.cache_dir) / "phase2"
     root.mkdir(parents=True, exist_ok=True)
@@ -112,7 +122,7 @@ def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: 
         examples = {t.name: t.load("train", "en") for t in tasks}
         streams = {t.name: data.batches(t, examples[t.name], tokenizer, batch_size=settings.batch_size,
                                         max_length=settings.train_max_length, seed=settings.seed) for t in tasks}
-        model = MultiTaskModel(load_encoder(settings.model), tasks)
+        model = MultiTaskModel(load_encoder(settings.model_path(params)), tasks)
         log = train(model, data.mixture(streams, {n: len(e) for n, e in examples.items()},
                                         temperature=settings.sampling_temperature, seed=settings.seed),
                     steps=settings.intermediate_steps, lr=float(params.intermediate_lr),
@@ -140,12 +150,46 @@ def predict(model: MultiTaskModel, task: Task, examples: list[Any], tokenizer: A
     return predictions
 
 
+def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length: int,
+          batch_size: int = 128) -> torch.Tensor:
+    """Unit-length sentence vectors: the mean of the last hidden states over real tokens."""
+    device = next(model.parameters()).device
+    vectors = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
+                              return_tensors="pt").to(device)
+            hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            vectors.append(((hidden * mask).sum(1) / mask.sum(1)).float())
+    return torch.nn.functional.normalize(torch.cat(vectors), dim=-1)
+
+
+def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
+                    tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
+    """A retrieval target (Tatoeba-like): no training; each sentence retrieves its nearest English
+    sentence by cosine similarity of pooled representations of the phase-2 encoder, as deployed."""
+    encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
+    model = MultiTaskModel(encoder, {})
+    deployed = deploy(model, params.precision)
+    scores = {}
+    for lang in task.languages:
+        pairs = task.load(settings.eval_split, lang)
+        source = embed(deployed, [p.source for p in pairs], tokenizer, max_length=params.max_seq_length)
+        target = embed(deployed, [p.target for p in pairs], tokenizer, max_length=params.max_seq_length)
+        nearest = (source @ target.T).argmax(-1).tolist()
+        scores[lang] = task.score(nearest, pairs)["major"]
+    return model, scores, {}
+
+
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
                  tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
     """Phase 3 for one target: fine-tune on English + chosen languages, then score every language.
 
     Returns the trained model in its training precision; scores are of its deployed precision.
     """
+    if task.head == "retrieval":
+        return retrieval_phase(settings, params, task, encoder_dir, tokenizer)
     languages = ["en"] + [lang for lang in params.train_languages if lang in task.train_languages]
     examples = [ex for lang in languages for ex in task.load("train", lang)]
     encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
@@ -196,7 +240,6 @@ def measure_here(model: dict[str, Any], precision: str, task: str, workload: lis
     """Deploy and measure in this process."""
     deployed = deploy(model, precision)
     device = next(deployed.parameters()).device
-    device = next(deployed.parameters()).device
     return measure(lambda ids, mask: deployed.logits(task, ids, mask), workload, settings, device)
 
 
@@ -212,7 +255,7 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
     start = time.perf_counter()
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    tokenizer = load_tokenizer(settings.model)
+    tokenizer = load_tokenizer(settings.model_path(params))
     metrics: dict[str, Any] = {}
     if resume and resume.get("phase", 0) >= 2 and Path(resume["encoder_dir"]).exists():
         encoder_dir = resume["encoder_dir"]
@@ -224,15 +267,16 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
 
     tasks = [get_task(name) for name in settings.target_tasks]
     per_task: dict[str, dict[str, float]] = {}
-    trained = None
+    models: dict[str, MultiTaskModel] = {}
     for task in tasks:
-        model, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
+        models[task.name], per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
         metrics |= phase3
-        trained = trained or model  # tokens/sec is measured on the first target's model
     metrics |= scoring.breakdown(per_task)
 
+    # tokens/sec is measured on the first target with a trained head (the encoder alone if none)
+    served = next((t.name for t in tasks if t.head != "retrieval"), tasks[0].name)
     workload = throughput_workload(settings, params, tasks, tokenizer)
-    result = meter(portable(trained), params.precision, tasks[0].name, workload, settings.meter)
+    result = meter(portable(models[served]), params.precision, served, workload, settings.meter)
     metrics |= result.metrics()
     metrics["throughput/policy"] = meter_policy
     metrics["tokens_per_sec"] = result.tokens_per_sec

@@ -1,8 +1,10 @@
 """A deterministic synthetic multilingual world: the embedded default's data.
 
-English plus synthetic languages that express the same *facts* with their own vocabularies and word
-orders. Names, cities and numbers are shared by every language, as they are in XLM-R's vocabulary;
-content words are shared with English at a per-language "cognate rate" (graded distance).
+English plus synthetic languages that express the same *facts* with their own vocabularies, word
+orders and morphology. Names, cities, numbers and punctuation are shared by every language, as they
+are in XLM-R's vocabulary; content words are shared with English at a per-language "cognate rate";
+the farther languages add suffixes (object case, verb agreement), fuse negation into the verb and
+leave question words in place. Distance from English is graded, never total.
 
 A fact is "<name> [not] <verb> <number> [<adjective>] <noun> [in <city>]". Every toy task is built
 from facts, so that what one task teaches (e.g. which changes contradict a sentence) can transfer to
@@ -17,7 +19,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 # Bump when the generated data changes: it is part of every cache key (tokenizer, model, phase 2).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 4
 
 NAMES = ("anna", "boris", "chen", "dara", "emil", "fatima", "goran", "hana", "ivan", "jun", "kofi",
          "lena", "mira", "nico", "olga", "pavel", "rosa", "sami", "tariq", "yuki")
@@ -31,7 +33,12 @@ ADJECTIVES = ("red", "blue", "green", "small", "big", "old", "new", "white")
 ANTONYMS = {"buys": "sells", "finds": "loses", "likes": "hates", "opens": "closes", "holds": "drops"}
 ANTONYMS |= {v: k for k, v in ANTONYMS.items()}
 VERBS = tuple(sorted(ANTONYMS)) + ("sees", "paints")
-FUNCTION_WORDS = ("not", "in", "then", "the")
+FUNCTION_WORDS = ("not", "in", "then", "the", "who", "where", "how many")
+QUESTION_WORDS = {"subject": "who", "city": "where", "number": "how many"}  # slot asked -> wh-word
+
+# World knowledge (what the CommonsenseQA-like task asks): each thing's usual colour or size.
+USUAL_COLOUR = dict(zip(NOUNS, ("white", "big", "red", "old", "blue", "big", "white", "small", "old", "new",
+                                "white", "green", "blue", "red", "small", "green")))
 
 # Word roles: the tagging tasks are built on them.
 ROLES = ("PER", "NEG", "VERB", "NUM", "ADJ", "NOUN", "ADP", "LOC", "DET")
@@ -46,15 +53,26 @@ class LanguageSpec:
     adj_after_noun: bool
     postposition: bool  # "paris in" instead of "in paris"
     cognate_rate: float  # fraction of content and function words spelled as in English
+    suffixes: bool = False  # morphology: an object-case suffix on nouns and an agreement suffix on verbs
+    fused_negation: bool = False  # negation is a verb prefix, not a separate word
+    wh_in_situ: bool = False  # question words stay where the answer would be (as in Japanese, Hindi)
+
+    @property
+    def distance(self) -> int:
+        """Rank of how different this language is from English (0 = English): for sorting and tests."""
+        return list(LANGUAGES).index(self.code)
 
 
 LANGUAGES: dict[str, LanguageSpec] = {
     spec.code: spec
     for spec in (
         LanguageSpec("en", "SVO", adj_after_noun=False, postposition=False, cognate_rate=1.0),
-        LanguageSpec("xa", "SVO", adj_after_noun=False, postposition=False, cognate_rate=0.5),
-        LanguageSpec("xb", "SOV", adj_after_noun=True, postposition=False, cognate_rate=0.25),
-        LanguageSpec("xc", "VSO", adj_after_noun=True, postposition=True, cognate_rate=0.1),
+        LanguageSpec("xa", "SVO", adj_after_noun=False, postposition=False, cognate_rate=0.6),
+        LanguageSpec("xb", "SVO", adj_after_noun=True, postposition=False, cognate_rate=0.4),
+        LanguageSpec("xc", "SOV", adj_after_noun=True, postposition=True, cognate_rate=0.25, suffixes=True,
+                     wh_in_situ=True),
+        LanguageSpec("xd", "VSO", adj_after_noun=True, postposition=True, cognate_rate=0.1, suffixes=True,
+                     fused_negation=True, wh_in_situ=True),
     )
 }
 SYNTHETIC_LANGUAGES = tuple(code for code in LANGUAGES if code != "en")
@@ -90,6 +108,8 @@ def lexicon(code: str) -> dict[str, str]:
                 used.add(candidate)
                 words[word] = candidate
                 break
+    # affixes of the morphologically richer languages, from the same syllables
+    words["-obj"], words["-verb"], words["not-"] = rng.sample(syllables, 3)
     return words
 
 
@@ -119,32 +139,48 @@ def random_fact(rng: random.Random, *, adjective_rate: float = 0.6, city_rate: f
     )
 
 
-def realize(fact: Fact, code: str, *, front_city: bool = False) -> list[tuple[str, str]]:
-    """The fact as (word, role) pairs in language ``code``; ``front_city`` moves the place first."""
+def realize(fact: Fact, code: str, *, front_city: bool = False, ask: str | None = None) -> list[tuple[str, str]]:
+    """The fact as (word, role) pairs in language ``code``; ``front_city`` moves the place first.
+
+    ``ask`` ("subject", "city" or "number") makes it a question about that slot: the wh-word takes
+    the slot's place (``wh_in_situ`` languages) or the front of the sentence, and "?" ends it.
+    """
     spec = LANGUAGES[code]
     lex = lexicon(code)
 
     def tr(word: str) -> str:
         return lex.get(word, word)
 
-    subject = [(w, "PER") for w in fact.subject.split()]
-    verb = ([(tr("not"), "NEG")] if fact.negated else []) + [(tr(fact.verb), "VERB")]
-    noun_phrase = [(tr(fact.noun), "NOUN")]
+    wh = [(tr(QUESTION_WORDS[ask]), "WH")] if ask else []
+    subject = wh if ask == "subject" else [(w, "PER") for w in fact.subject.split()]
+    verb_word = tr(fact.verb) + (tr("-verb") if spec.suffixes else "")
+    if fact.negated and spec.fused_negation:
+        verb = [(tr("not-") + verb_word, "VERB")]
+    else:
+        verb = ([(tr("not"), "NEG")] if fact.negated else []) + [(verb_word, "VERB")]
+    noun_phrase = [(tr(fact.noun) + (tr("-obj") if spec.suffixes else ""), "NOUN")]
     if fact.adjective:
         adjective = [(tr(fact.adjective), "ADJ")]
         noun_phrase = noun_phrase + adjective if spec.adj_after_noun else adjective + noun_phrase
-    obj = [(fact.number, "NUM")] + noun_phrase
+    obj = (wh if ask == "number" else [(fact.number, "NUM")]) + noun_phrase
     parts = {"S": subject, "V": verb, "O": obj}
     words = [pair for slot in spec.order for pair in parts[slot]]
-    if fact.city:
-        locative = [(fact.city, "LOC"), (tr("in"), "ADP")]
+    if fact.city or ask == "city":
+        locative = wh if ask == "city" else [(fact.city, "LOC"), (tr("in"), "ADP")]
         locative = locative if spec.postposition else locative[::-1]
         words = locative + words if front_city else words + locative
-    return words
+    if ask and not spec.wh_in_situ:  # move the wh-word to the front
+        words = wh + [pair for pair in words if pair[1] != "WH"]
+    return words + [("?", "PUNCT")] if ask else words
 
 
-def sentence(fact: Fact, code: str, *, front_city: bool = False) -> str:
-    return " ".join(word for word, _ in realize(fact, code, front_city=front_city))
+def sentence(fact: Fact, code: str, *, front_city: bool = False, ask: str | None = None) -> str:
+    return " ".join(word for word, _ in realize(fact, code, front_city=front_city, ask=ask))
+
+
+def passage(facts: list[Fact], code: str) -> str:
+    """Several facts as one text, sentences ended by "." (the context of the QA tasks)."""
+    return " ".join(sentence(fact, code) + " ." for fact in facts)
 
 
 # --- relations between facts: what the NLI and paraphrase tasks are made of -------------------
@@ -195,7 +231,38 @@ def paraphrase_pair(rng: random.Random) -> tuple[Fact, Fact, int]:
     return a, b, 0
 
 
+def story(rng: random.Random, length: int) -> list[Fact]:
+    """Facts about one person that repeat what came before (the thing, how many, the place) or undo
+    it (the antonym), as documents do. Masked-word prediction then has to find *which* number, name
+    or verb was meant, by looking back for it; without this, interchangeable words (every number
+    fits "anna buys _ cats") collapse onto one embedding and no sentence pair can be compared."""
+    first = random_fact(rng)
+    facts = [first]
+    while len(facts) < length:
+        nxt = replace(random_fact(rng), subject=first.subject)
+        if rng.random() < 0.7:
+            nxt = replace(nxt, number=first.number, noun=first.noun, adjective=first.adjective)
+        if rng.random() < 0.5:
+            nxt = replace(nxt, city=first.city)
+        if rng.random() < 0.4:
+            nxt = replace(nxt, verb=ANTONYMS.get(first.verb, first.verb))
+        facts.append(nxt)
+    return facts
+
+
 def corpus(code: str, n: int, seed: int) -> list[str]:
-    """Unlabelled sentences in one language: the phase-1 (MLM) pretraining text."""
+    """Unlabelled text in one language, the phase-1 (MLM) pretraining text: mostly short stories
+    that repeat their words, and single facts, unrelated passages and questions."""
     rng = random.Random(stable_seed("corpus", GENERATOR_VERSION, code, seed))
-    return [sentence(random_fact(rng), code) for _ in range(n)]
+    texts = []
+    for _ in range(n):
+        roll = rng.random()
+        if roll < 0.25:
+            texts.append(sentence(random_fact(rng), code))
+        elif roll < 0.8:
+            texts.append(passage(story(rng, rng.randint(2, 4)), code))
+        elif roll < 0.9:
+            texts.append(passage([random_fact(rng) for _ in range(rng.randint(2, 3))], code))
+        else:
+            texts.append(sentence(random_fact(rng), code, ask=rng.choice(tuple(QUESTION_WORDS))))
+    return texts

@@ -41,9 +41,32 @@ class ChoiceExample:
     label: int
 
 
-Example = PairExample | TagExample | ChoiceExample
+@dataclass(frozen=True)
+class SpanExample:
+    """Extractive QA: a question, a context, and the answer as text spans of the context.
 
-HEAD_KINDS = ("classification", "tagging", "choice")
+    ``answer_start`` is the character offset of the first answer (what training uses); an
+    unanswerable question (SQuAD 2.0) has no answers and ``answer_start`` -1.
+    """
+
+    question: str
+    context: str
+    answers: tuple[str, ...]
+    answer_start: int
+
+
+@dataclass(frozen=True)
+class BitextExample:
+    """A sentence and its English translation (Tatoeba, BUCC): retrieval finds one from the other."""
+
+    source: str
+    target: str
+
+
+Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample
+
+# retrieval has no head and no training: it is scored from the encoder's pooled representations
+HEAD_KINDS = ("classification", "tagging", "choice", "span", "retrieval")
 
 
 class Task(ABC):

@@ -17,7 +17,7 @@ class ToyXNLI(ToyTask):
     metric = "accuracy"
     languages = tuple(toyworld.LANGUAGES)
     train_languages = tuple(toyworld.LANGUAGES)
-    sizes = {"train": 1000, "dev": 300, "test": 300}
+    sizes = {"train": 1000, "dev": 1000, "test": 1000}
 
     def make(self, rng: random.Random, language: str) -> PairExample:
         premise, hypothesis, label = toyworld.nli_pair(rng)

@@ -1,0 +1,76 @@
+"""The toy benchmark's designed ground truth, measured: the five properties of README "The toy world".
+
+Runs each ground-truth probe (baseline, random init, +helpful task, +unrelated task, +translate-train,
+1 layer, length 16) on the XNLI-like target for several seeds, with the default search's budgets,
+two probes at a time (one thread each), and prints per-language means +- standard errors, the
+paired effects, and tokens/sec of the knob probes measured in the same run.
+
+    python benchmarks/toy_ground_truth.py [--seeds 3] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+
+CHANCE = 100 / 3  # three NLI labels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.driver import cache_dir, resolve_models, trial_settings
+    from stiltsearch.trainables.probe import ground_truth_probes, mean_and_se, random_init_copy, run_all, synthetic_mean
+
+    cfg = SearchConfig()
+    models = resolve_models(cfg, cache_dir())
+    largest = list(models.values())[-1]
+    settings = dataclasses.replace(trial_settings(cfg, models, cache_dir()), model=largest, models={})
+    random_model = random_init_copy(largest, Path(cache_dir()) / "models" / f"{Path(largest).name}-random-init")
+    probes = ground_truth_probes(settings, random_model)
+    runs = [p.seeded(seed) for seed in range(args.seeds) for p in probes]
+    start = time.perf_counter()
+    outcomes = run_all(runs, workers=args.workers, measure_speed=True)
+    print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s ({args.seeds} seeds, {args.workers} workers)\n")
+
+    by_label: dict[str, list] = {}
+    for outcome in outcomes:
+        by_label.setdefault(outcome.probe.label, []).append(outcome)
+    languages = list(outcomes[0].scores)
+    print(f"{'probe':<26}" + "".join(f"{lang:>14}" for lang in languages) + f"{'synthetic':>14}{'tokens/s':>12}")
+    for label, group in by_label.items():
+        cells = [mean_and_se([o.scores[lang] for o in group]) for lang in languages]
+        syn = mean_and_se([synthetic_mean(o.scores) for o in group])
+        speed = statistics.median(o.tokens_per_sec or 0.0 for o in group)
+        print(f"{label:<26}" + "".join(f"{m:>8.1f} ±{se:4.1f}" for m, se in cells) + f"{syn[0]:>8.1f} ±{syn[1]:4.1f}"
+              f"{speed:>12.0f}")
+
+    def paired(label: str, key) -> tuple[float, float]:  # noqa: ANN001
+        return mean_and_se([key(o) - key(b) for o, b in zip(by_label[label], by_label["baseline"], strict=True)])
+
+    base = by_label["baseline"]
+    print("\nproperties (mean ± standard error over seeds; chance = 33.3)")
+    print(f"1. English baseline {mean_and_se([o.scores['en'] for o in base])[0]:.1f} (>= 85); "
+          "pretrained - random init = {:.1f} ± {:.1f}".format(*paired("random init", lambda o: -o.scores["en"])))
+    means = {lang: statistics.fmean(o.scores[lang] for o in base) for lang in languages}
+    print("2. above chance: " + ", ".join(f"{lang} {means[lang] - CHANCE:+.1f}" for lang in languages if lang != "en"))
+    helpful, unrelated = (label for label in by_label if label.startswith("+toy_"))
+    print("3. synthetic-mean effect: {} {:+.1f} ± {:.1f} (>= 3); ".format(helpful, *paired(helpful, synthetic_mean))
+          + "{} {:+.1f} ± {:.1f} (< 1)".format(unrelated, *paired(unrelated, synthetic_mean)))
+    added = next(label for label in by_label if label.startswith("+translate-train"))
+    lang = added.split()[-1]
+    print("4. {}: {} {:+.1f} ± {:.1f}".format(added, lang, *paired(added, lambda o: o.scores[lang])))
+    for knob in ("1 layer", "length 16"):
+        ratio = statistics.fmean(k.tokens_per_sec / b.tokens_per_sec for k, b in zip(by_label[knob], base, strict=True))
+        print("5. {}: {:.2f}x tokens/s, English {:+.1f} ± {:.1f}".format(knob, ratio, *paired(knob, lambda o: o.scores["en"])))
+
+
+if __name__ == "__main__":
+    main()

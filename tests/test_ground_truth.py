@@ -1,0 +1,101 @@
+"""The toy benchmark's designed ground truth (README "The toy world"), on the default model and
+the default search's budgets: three seeds, every effect larger than two standard errors.
+
+Slow: 21 fine-tuning runs (about 8 minutes on 2 cores), plus phase 1 if it is not cached yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from stiltsearch.trainables.probe import (
+    ADDED_LANGUAGE,
+    HELPFUL,
+    UNRELATED,
+    Outcome,
+    ground_truth_probes,
+    mean_and_se,
+    random_init_copy,
+    run_all,
+    synthetic_mean,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+
+SEEDS = (0, 1, 2)
+CHANCE = 100 / 3  # three NLI labels
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, list[Outcome]]:
+    """{probe label: one outcome per seed}, on the default search's largest toy model."""
+    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.driver import cache_dir, resolve_models, trial_settings
+
+    cfg = SearchConfig()
+    models = resolve_models(cfg, cache_dir())
+    largest = list(models.values())[-1]
+    settings = dataclasses.replace(trial_settings(cfg, models, cache_dir()), model=largest, models={})
+    random_model = random_init_copy(largest, Path(cache_dir()) / "models" / f"{Path(largest).name}-random-init")
+    probes = ground_truth_probes(settings, random_model)
+    outcomes = run_all([p.seeded(seed) for seed in SEEDS for p in probes], workers=2, measure_speed=True)
+    by_label: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_label.setdefault(outcome.probe.label, []).append(outcome)
+    return by_label
+
+
+def effect(runs: dict[str, list[Outcome]], label: str, key: Callable[[Outcome], float]) -> tuple[float, float]:
+    """Mean and standard error of (probe - baseline), paired by seed."""
+    return mean_and_se([key(o) - key(b) for o, b in zip(runs[label], runs["baseline"], strict=True)])
+
+
+def test_1_the_target_is_learnable_and_pretraining_matters(runs: dict[str, list[Outcome]]) -> None:
+    english = [o.scores["en"] for o in runs["baseline"]]
+    assert statistics.fmean(english) >= 85.0
+    gain, se = effect(runs, "random init", lambda o: -o.scores["en"])  # pretrained minus random init
+    assert gain > 2 * se and gain > 0
+
+
+def test_2_zero_shot_transfer_works_and_degrades_with_distance(runs: dict[str, list[Outcome]]) -> None:
+    from stiltsearch.trainables.toyworld import LANGUAGES, SYNTHETIC_LANGUAGES
+
+    by_distance = sorted(SYNTHETIC_LANGUAGES, key=lambda lang: LANGUAGES[lang].distance)
+    stats = {lang: mean_and_se([o.scores[lang] for o in runs["baseline"]]) for lang in by_distance}
+    closest, farthest = by_distance[0], by_distance[-1]
+    assert stats[closest][0] - CHANCE >= 15 and stats[closest][0] - CHANCE > 2 * stats[closest][1]
+    for lang in by_distance:
+        mean, se = stats[lang]
+        assert mean - CHANCE >= 5 and mean - CHANCE > 2 * se, f"{lang}: {mean:.1f} ± {se:.1f}"
+    means = [stats[lang][0] for lang in by_distance]
+    assert means == sorted(means, reverse=True), dict(zip(by_distance, means))
+    gap, se = mean_and_se([o.scores[closest] - o.scores[farthest] for o in runs["baseline"]])
+    assert gap > 2 * se
+
+
+def test_3_the_helpful_task_helps_and_the_unrelated_one_does_not(runs: dict[str, list[Outcome]]) -> None:
+    gain, se = effect(runs, f"+{HELPFUL}", synthetic_mean)
+    assert gain >= 3.0 and gain > 2 * se
+    unrelated, _ = effect(runs, f"+{UNRELATED}", synthetic_mean)
+    assert unrelated < 1.0
+    difference, se = mean_and_se([synthetic_mean(h) - synthetic_mean(u) for h, u in
+                                  zip(runs[f"+{HELPFUL}"], runs[f"+{UNRELATED}"], strict=True)])
+    assert difference > 2 * se
+
+
+def test_4_translate_train_data_helps_the_language_it_adds(runs: dict[str, list[Outcome]]) -> None:
+    gain, se = effect(runs, f"+translate-train {ADDED_LANGUAGE}", lambda o: o.scores[ADDED_LANGUAGE])
+    assert gain > 0 and gain > 2 * se
+
+
+@pytest.mark.parametrize("knob", ["1 layer", "length 16"])
+def test_5_deployment_knobs_trade_speed_for_score(runs: dict[str, list[Outcome]], knob: str) -> None:
+    speedup = [k.tokens_per_sec / b.tokens_per_sec for k, b in zip(runs[knob], runs["baseline"], strict=True)]
+    assert min(speedup) > 1.2  # measurably faster in every seed
+    loss, se = effect(runs, knob, lambda o: -o.scores["en"])
+    assert loss > 0 and loss > 2 * se  # and, this far down, worse

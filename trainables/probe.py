@@ -1,0 +1,130 @@
+"""One target's per-language scores for one configuration, outside any search.
+
+What the toy benchmark's ground-truth tests and ``benchmarks/toy_ground_truth.py`` measure: the
+same phases a trial runs (:mod:`stiltsearch.trainables.pipeline`), without Ray, MLflow or Optuna,
+spread over worker processes (one thread each) because each run is independent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from stiltsearch.trainables.pipeline import TrialParams, TrialSettings
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One run: a configuration of the three phases, and the seed of phases 2 and 3."""
+
+    label: str  # what the run stands for in a report, e.g. "+toy_mnli"
+    settings: TrialSettings
+    params: TrialParams = field(default_factory=TrialParams)
+
+    def seeded(self, seed: int) -> Probe:
+        return replace(self, settings=replace(self.settings, seed=seed))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    probe: Probe
+    scores: dict[str, float]  # target task's score per language
+    tokens_per_sec: float | None = None
+
+
+def run(probe: Probe, measure_speed: bool = False) -> Outcome:
+    """Phases 2 and 3 for the settings' first target task (and tokens/sec if asked), in this process."""
+    import torch
+
+    from stiltsearch.trainables import quiet_libraries
+    from stiltsearch.trainables.model import load_tokenizer, portable
+    from stiltsearch.trainables.pipeline import intermediate_phase, measure_here, target_phase, throughput_workload
+    from stiltsearch.trainables.tasks import get_task
+
+    quiet_libraries()
+    torch.set_num_threads(probe.settings.threads)
+    torch.manual_seed(probe.settings.seed)
+    tokenizer = load_tokenizer(probe.settings.model_path(probe.params))
+    encoder_dir, _ = intermediate_phase(probe.settings, probe.params, tokenizer)
+    task = get_task(probe.settings.target_tasks[0])
+    model, scores, _ = target_phase(probe.settings, probe.params, task, encoder_dir, tokenizer)
+    speed = None
+    if measure_speed:
+        workload = throughput_workload(probe.settings, probe.params, [task], tokenizer)
+        speed = measure_here(portable(model), probe.params.precision, task.name, workload,
+                             probe.settings.meter).tokens_per_sec
+    return Outcome(probe, scores, speed)
+
+
+def run_all(probes: list[Probe], *, workers: int | None = None, measure_speed: bool = False) -> list[Outcome]:
+    """Run probes in parallel worker processes (spawned: DeepSpeed and torch state stay per run)."""
+    workers = workers or min(len(probes), os.cpu_count() or 1)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(run, probes, [measure_speed] * len(probes)))
+
+
+def mean_and_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean across seeds."""
+    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5
+
+
+def random_init_copy(model_dir: str | Path, out_dir: str | Path, seed: int = 0) -> str:
+    """The same architecture and tokenizer with freshly initialised weights: phase 1 undone."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from stiltsearch.trainables.model import load_tokenizer
+
+    out = Path(out_dir)
+    if not (out / "config.json").exists():
+        torch.manual_seed(seed)
+        AutoModelForMaskedLM.from_config(AutoConfig.from_pretrained(str(model_dir))).save_pretrained(out)
+        load_tokenizer(model_dir).save_pretrained(out)
+    return str(out)
+
+
+def synthetic_mean(scores: dict[str, float]) -> float:
+    """Mean over the non-English languages: what zero-shot transfer is judged on."""
+    return statistics.fmean(v for k, v in scores.items() if k != "en")
+
+
+# --- the toy benchmark's designed ground truth (README: "The toy world") -----------------------
+
+HELPFUL = "toy_mnli"  # designed to help the XNLI-like target: the same skill on 8x the data
+UNRELATED = "toy_csqa"  # designed not to: memorised world knowledge, no sentence comparison
+ADDED_LANGUAGE = "xc"  # the language whose translate-train data the multilingual probe adds
+
+
+def ground_truth_probes(settings: TrialSettings, random_model: str, *, intermediate_lr: float = 1e-3,
+                        target_lr: float = 3e-4) -> list[Probe]:
+    """The configurations the five designed properties compare, on the XNLI-like target.
+
+    ``settings`` is a trial's (the default search's budgets); the target becomes ``toy_xnli``.
+    Deployment knobs are the full model at length 128 in fp32, except in the two knob probes.
+    """
+    base = replace(settings, target_tasks=("toy_xnli",))
+    whole = TrialParams(target_lr=target_lr, layers_kept=_depth(settings.model), max_seq_length=128)
+    return [
+        Probe("baseline", base, whole),
+        Probe("random init", replace(base, model=random_model, models={}), whole),
+        Probe(f"+{HELPFUL}", base, replace(whole, intermediate_tasks=(HELPFUL,), intermediate_lr=intermediate_lr)),
+        Probe(f"+{UNRELATED}", base, replace(whole, intermediate_tasks=(UNRELATED,), intermediate_lr=intermediate_lr)),
+        Probe(f"+translate-train {ADDED_LANGUAGE}", base, replace(whole, train_languages=(ADDED_LANGUAGE,))),
+        Probe("1 layer", base, replace(whole, layers_kept=1)),
+        Probe("length 16", base, replace(whole, max_seq_length=16)),
+    ]
+
+
+def _depth(model: str) -> int:
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(model).num_hidden_layers)
+
+
+__all__ = ["HELPFUL", "UNRELATED", "Outcome", "Probe", "ground_truth_probes", "mean_and_se", "random_init_copy",
+           "run", "run_all", "synthetic_mean"]
