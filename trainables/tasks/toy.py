@@ -28,7 +28,7 @@ class ToyTask(Task):
         allowed = self.train_languages if split == "train" else self.languages
         if language not in allowed:
             raise ValueError(f"task {self.name!r} has no {split} data in language {language!r}; it has {allowed}")
-        rng = random.Random(toyworld.stable_seed(self.name, toyworld.GENERATOR_VERSION, split))
+        rng = random.Random(toyworld.stable_seed(self.name, toyworld.TASKS_VERSION, split))
         return [self.make(rng, language) for _ in range(self.sizes[split])]
 
     @abstractmethod

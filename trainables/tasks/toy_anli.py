@@ -21,10 +21,12 @@ class ToyANLI(ToyTask):
     sizes = {"train": 8000, "dev": 500}
 
     def make(self, rng: random.Random, language: str) -> PairExample:
-        premise, hypothesis, label = toyworld.nli_pair(rng)
+        pair = toyworld.nli_pair(rng)
+        premise, hypothesis, label, front = pair.premise, pair.hypothesis, pair.label, pair.hypothesis_front_city
         other = toyworld.random_fact(rng)
         if rng.random() < 0.3 and other.subject != premise.subject:
             # the distractor's subject doing the premise's action is not entailed: neutral
-            hypothesis, label = replace(premise, subject=other.subject, city=None, adjective=None), 1
+            hypothesis, label, front = replace(premise, subject=other.subject, city=None, adjective=None), 1, False
         facts = [premise, other] if rng.random() < 0.5 else [other, premise]
-        return PairExample(toyworld.passage(facts, language), toyworld.sentence(hypothesis, language), label)
+        return PairExample(toyworld.passage(facts, language), toyworld.sentence(hypothesis, language, front_city=front),
+                           label)

@@ -19,5 +19,6 @@ class ToyMNLI(ToyTask):
     sizes = {"train": 8000, "dev": 500}
 
     def make(self, rng: random.Random, language: str) -> PairExample:
-        premise, hypothesis, label = toyworld.nli_pair(rng)
-        return PairExample(toyworld.sentence(premise, language), toyworld.sentence(hypothesis, language), label)
+        pair = toyworld.nli_pair(rng)
+        return PairExample(toyworld.sentence(pair.premise, language),
+                           toyworld.sentence(pair.hypothesis, language, front_city=pair.hypothesis_front_city), pair.label)

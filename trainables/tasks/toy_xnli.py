@@ -17,8 +17,9 @@ class ToyXNLI(ToyTask):
     metric = "accuracy"
     languages = tuple(toyworld.LANGUAGES)
     train_languages = tuple(toyworld.LANGUAGES)
-    sizes = {"train": 1000, "dev": 1000, "test": 1000}
+    sizes = {"train": 250, "dev": 1000, "test": 1000}  # scarce, as target training data is
 
     def make(self, rng: random.Random, language: str) -> PairExample:
-        premise, hypothesis, label = toyworld.nli_pair(rng)
-        return PairExample(toyworld.sentence(premise, language), toyworld.sentence(hypothesis, language), label)
+        pair = toyworld.nli_pair(rng)
+        return PairExample(toyworld.sentence(pair.premise, language),
+                           toyworld.sentence(pair.hypothesis, language, front_city=pair.hypothesis_front_city), pair.label)
