@@ -11,10 +11,8 @@ paired effects, and tokens/sec of the knob probes measured in the same run.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import time
-from pathlib import Path
 
 CHANCE = 100 / 3  # three NLI labels
 
@@ -26,24 +24,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.driver import cache_dir, resolve_models, trial_settings
-    from stiltsearch.trainables.probe import ground_truth_probes, mean_and_se, random_init_copy, run_all, synthetic_mean
+    from stiltsearch.search.driver import cache_dir, largest_model_settings
+    from stiltsearch.trainables.probe import ground_truth, mean_and_se, synthetic_mean
 
-    cfg = SearchConfig()
-    models = resolve_models(cfg, cache_dir())
-    largest = list(models.values())[-1]
-    settings = dataclasses.replace(trial_settings(cfg, models, cache_dir()), model=largest, models={})
-    random_model = random_init_copy(largest, Path(cache_dir()) / "models" / f"{Path(largest).name}-random-init")
-    probes = ground_truth_probes(settings, random_model)
-    runs = [p.seeded(seed) for seed in range(args.seeds) for p in probes]
+    settings = largest_model_settings(SearchConfig(), cache_dir())
     start = time.perf_counter()
-    outcomes = run_all(runs, workers=args.workers, measure_speed=True)
-    print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s ({args.seeds} seeds, {args.workers} workers)\n")
-
-    by_label: dict[str, list] = {}
-    for outcome in outcomes:
-        by_label.setdefault(outcome.probe.label, []).append(outcome)
-    languages = list(outcomes[0].scores)
+    by_label = ground_truth(settings, tuple(range(args.seeds)), workers=args.workers)
+    runs = sum(len(group) for group in by_label.values())
+    print(f"{runs} runs in {time.perf_counter() - start:.0f} s ({args.seeds} seeds, {args.workers} workers)\n")
+    languages = list(by_label["baseline"][0].scores)
     print(f"{'probe':<26}" + "".join(f"{lang:>14}" for lang in languages) + f"{'synthetic':>14}{'tokens/s':>12}")
     for label, group in by_label.items():
         cells = [mean_and_se([o.scores[lang] for o in group]) for lang in languages]
@@ -62,8 +51,8 @@ def main() -> None:
     means = {lang: statistics.fmean(o.scores[lang] for o in base) for lang in languages}
     print("2. above chance: " + ", ".join(f"{lang} {means[lang] - CHANCE:+.1f}" for lang in languages if lang != "en"))
     helpful, unrelated = (label for label in by_label if label.startswith("+toy_"))
-    print("3. synthetic-mean effect: {} {:+.1f} ± {:.1f} (>= 3); ".format(helpful, *paired(helpful, synthetic_mean))
-          + "{} {:+.1f} ± {:.1f} (< 1)".format(unrelated, *paired(unrelated, synthetic_mean)))
+    print("3. synthetic-mean effect: {} {:+.1f} ± {:.1f} (>= 3); ".format(helpful, *paired(helpful, lambda o: synthetic_mean(o.scores)))
+          + "{} {:+.1f} ± {:.1f} (< 1)".format(unrelated, *paired(unrelated, lambda o: synthetic_mean(o.scores))))
     added = next(label for label in by_label if label.startswith("+translate-train"))
     lang = added.split()[-1]
     print("4. {}: {} {:+.1f} ± {:.1f}".format(added, lang, *paired(added, lambda o: o.scores[lang])))

@@ -9,6 +9,7 @@ and logged.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import json
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
-
 from stiltsearch.search import pareto, plots
 from stiltsearch.search.config import SearchConfig, to_dict
 from stiltsearch.search.progress import ProgressCallback, describe
@@ -82,7 +82,6 @@ def resolve_models(cfg: SearchConfig, cache: Path) -> dict[str, str]:
     if cfg.model != "toy":
         return {cfg.model: cfg.model}
     import torch
-
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
 
@@ -120,6 +119,13 @@ def trial_settings(cfg: SearchConfig, models: dict[str, str], cache: Path) -> Tr
         meter=MeterSettings(warmup=th.warmup, repeats=th.repeats, max_sequences=th.max_sequences),
         meter_resource=th.resource,
     )
+
+
+def largest_model_settings(cfg: SearchConfig, cache: Path) -> TrialSettings:
+    """A trial's settings pinned to the config's largest model (phase 1 run if needed): for
+    measuring one model outside a search (benchmarks, the toy ground truth)."""
+    models = resolve_models(cfg, cache)
+    return dataclasses.replace(trial_settings(cfg, models, cache), model=list(models.values())[-1], models={})
 
 
 def space_spec(cfg: SearchConfig) -> SpaceSpec:
@@ -168,7 +174,6 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings, search_dir: Path, ca
     import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
-
     from stiltsearch.trainables.trainable import stilts_trainable
 
     # Trials report after phase 2 without the objectives; Tune's strict check would reject that.

@@ -6,22 +6,17 @@ Slow: 21 fine-tuning runs (about 8 minutes on 2 cores), plus phase 1 if it is no
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
-from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from stiltsearch.trainables.probe import (
     ADDED_LANGUAGE,
     HELPFUL,
     UNRELATED,
     Outcome,
-    ground_truth_probes,
+    ground_truth,
     mean_and_se,
-    random_init_copy,
-    run_all,
     synthetic_mean,
 )
 
@@ -35,19 +30,9 @@ CHANCE = 100 / 3  # three NLI labels
 def runs() -> dict[str, list[Outcome]]:
     """{probe label: one outcome per seed}, on the default search's largest toy model."""
     from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.driver import cache_dir, resolve_models, trial_settings
+    from stiltsearch.search.driver import cache_dir, largest_model_settings
 
-    cfg = SearchConfig()
-    models = resolve_models(cfg, cache_dir())
-    largest = list(models.values())[-1]
-    settings = dataclasses.replace(trial_settings(cfg, models, cache_dir()), model=largest, models={})
-    random_model = random_init_copy(largest, Path(cache_dir()) / "models" / f"{Path(largest).name}-random-init")
-    probes = ground_truth_probes(settings, random_model)
-    outcomes = run_all([p.seeded(seed) for seed in SEEDS for p in probes], workers=2, measure_speed=True)
-    by_label: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_label.setdefault(outcome.probe.label, []).append(outcome)
-    return by_label
+    return ground_truth(largest_model_settings(SearchConfig(), cache_dir()), SEEDS, workers=2)
 
 
 def effect(runs: dict[str, list[Outcome]], label: str, key: Callable[[Outcome], float]) -> tuple[float, float]:
@@ -79,11 +64,11 @@ def test_2_zero_shot_transfer_works_and_degrades_with_distance(runs: dict[str, l
 
 
 def test_3_the_helpful_task_helps_and_the_unrelated_one_does_not(runs: dict[str, list[Outcome]]) -> None:
-    gain, se = effect(runs, f"+{HELPFUL}", synthetic_mean)
+    gain, se = effect(runs, f"+{HELPFUL}", lambda o: synthetic_mean(o.scores))
     assert gain >= 3.0 and gain > 2 * se
-    unrelated, _ = effect(runs, f"+{UNRELATED}", synthetic_mean)
+    unrelated, _ = effect(runs, f"+{UNRELATED}", lambda o: synthetic_mean(o.scores))
     assert unrelated < 1.0
-    difference, se = mean_and_se([synthetic_mean(h) - synthetic_mean(u) for h, u in
+    difference, se = mean_and_se([synthetic_mean(h.scores) - synthetic_mean(u.scores) for h, u in
                                   zip(runs[f"+{HELPFUL}"], runs[f"+{UNRELATED}"], strict=True)])
     assert difference > 2 * se
 

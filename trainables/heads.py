@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from stiltsearch.trainables.tasks.base import BitextExample, ChoiceExample, PairExample, SpanExample, TagExample
+from stiltsearch.trainables.tasks.base import ChoiceExample, PairExample, SpanExample, TagExample
 
 IGNORE = -100  # label id that the loss skips
 MAX_ANSWER_TOKENS = 30  # longest span a QA head may predict (the SQuAD scripts' max_answer_length)

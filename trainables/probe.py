@@ -100,13 +100,16 @@ UNRELATED = "toy_csqa"  # designed not to: memorised world knowledge, no sentenc
 ADDED_LANGUAGE = "xc"  # the language whose translate-train data the multilingual probe adds
 
 
-def ground_truth_probes(settings: TrialSettings, random_model: str, *, intermediate_lr: float = 1e-3,
+def ground_truth_probes(settings: TrialSettings, *, intermediate_lr: float = 1e-3,
                         target_lr: float = 3e-4) -> list[Probe]:
     """The configurations the five designed properties compare, on the XNLI-like target.
 
-    ``settings`` is a trial's (the default search's budgets); the target becomes ``toy_xnli``.
-    Deployment knobs are the full model at length 128 in fp32, except in the two knob probes.
+    ``settings`` is a trial's (the default search's budgets, ``settings.model`` the toy encoder);
+    the target becomes ``toy_xnli``. Deployment knobs are the whole model at length 128 in fp32,
+    except in the two knob probes. The random-init copy is saved beside the model in the cache.
     """
+    random_model = random_init_copy(settings.model, Path(settings.cache_dir) / "models" /
+                                    f"{Path(settings.model).name}-random-init")
     base = replace(settings, target_tasks=("toy_xnli",))
     whole = TrialParams(target_lr=target_lr, layers_kept=_depth(settings.model), max_seq_length=128)
     return [
@@ -120,11 +123,21 @@ def ground_truth_probes(settings: TrialSettings, random_model: str, *, intermedi
     ]
 
 
+def ground_truth(settings: TrialSettings, seeds: tuple[int, ...], *, workers: int = 2) -> dict[str, list[Outcome]]:
+    """``{probe label: one outcome per seed}`` for every ground-truth probe, tokens/sec included."""
+    probes = ground_truth_probes(settings)
+    outcomes = run_all([p.seeded(seed) for seed in seeds for p in probes], workers=workers, measure_speed=True)
+    by_label: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_label.setdefault(outcome.probe.label, []).append(outcome)
+    return by_label
+
+
 def _depth(model: str) -> int:
     from transformers import AutoConfig
 
     return int(AutoConfig.from_pretrained(model).num_hidden_layers)
 
 
-__all__ = ["HELPFUL", "UNRELATED", "Outcome", "Probe", "ground_truth_probes", "mean_and_se", "random_init_copy",
-           "run", "run_all", "synthetic_mean"]
+__all__ = ["HELPFUL", "UNRELATED", "Outcome", "Probe", "ground_truth", "ground_truth_probes", "mean_and_se",
+           "random_init_copy", "run", "run_all", "synthetic_mean"]
