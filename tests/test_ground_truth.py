@@ -10,6 +10,7 @@ import statistics
 from typing import Callable
 
 import pytest
+
 from stiltsearch.trainables.probe import (
     ADDED_LANGUAGE,
     HELPFUL,

@@ -60,6 +60,15 @@ def test_every_task_encodes_with_its_head(name: str, tiny_model: str) -> None:
         assert int(batch["labels"].max()) < task.num_labels
 
 
+def test_span_encoding_survives_a_max_length_shorter_than_the_question(tiny_model: str) -> None:
+    from stiltsearch.trainables.model import load_tokenizer
+
+    examples = get_task("toy_xquad").load("dev", "xd")[:16]
+    batch = heads.encode("span", load_tokenizer(tiny_model), examples, 16)
+    assert batch["input_ids"].shape == (16, 16)
+    assert (batch["labels"] < 16).all()  # answers cut off are labelled "no answer" (0, 0)
+
+
 def test_span_decoding_recovers_the_labelled_answer(tiny_model: str) -> None:
     """Logits that peak at the labelled tokens decode to the answer text: EM and F1 are 100."""
     import torch

@@ -71,7 +71,9 @@ def _encode_choices(tokenizer: Any, examples: Sequence[ChoiceExample], max_lengt
 
 
 def _encode_spans(tokenizer: Any, examples: Sequence[SpanExample], max_length: int) -> dict[str, torch.Tensor]:
-    batch = tokenizer([ex.question for ex in examples], [ex.context for ex in examples], truncation="only_second",
+    # longest_first, not only_second: at a short max length (a deployment knob) the question alone may
+    # not fit, and then the question is cut too rather than the batch failing
+    batch = tokenizer([ex.question for ex in examples], [ex.context for ex in examples], truncation="longest_first",
                       max_length=max_length, padding=True, return_offsets_mapping=True, return_tensors="pt")
     offsets = batch["offset_mapping"]  # (batch, seq, 2) character offsets into question or context
     in_context = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
