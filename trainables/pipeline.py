@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from stiltsearch.trainables import data, heads, scoring, toyworld
+from stiltsearch.trainables import data, heads, scoring
 from stiltsearch.trainables.deploy import apply_precision
 from stiltsearch.trainables.engine import EngineSettings, TrainLog, train
 from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder, load_tokenizer, portable, rebuild
@@ -90,7 +90,8 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
         "model": settings.model_path(params), "tasks": sorted(params.intermediate_tasks), "lr": params.intermediate_lr,
         "steps": settings.intermediate_steps, "seed": settings.seed, "batch": settings.batch_size,
         "max_length": settings.train_max_length, "temperature": settings.sampling_temperature,
-        "engine": asdict(settings.engine), "tasks_version": toyworld.TASKS_VERSION,
+        "engine": asdict(settings.engine),
+        "task_versions": {name: getattr(get_task(name), "version", 0) for name in sorted(params.intermediate_tasks)},
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -16,6 +16,7 @@ class ToyPAWSX(ToyTask):
     head = "classification"
     labels = ("0", "1")  # HF paws-x order: 0 = not a paraphrase, 1 = paraphrase
     metric = "accuracy"
+    version = 6  # non-paraphrases change two words, not one
     languages = tuple(toyworld.LANGUAGES)
     train_languages = tuple(toyworld.LANGUAGES)
     sizes = {"train": 1000, "dev": 1000, "test": 1000}

@@ -16,6 +16,7 @@ class ToyQQP(ToyTask):
     head = "classification"
     labels = ("not_duplicate", "duplicate")  # HF glue/qqp order
     metric = "accuracy"
+    version = 6  # non-paraphrases change two words, not one
     sizes = {"train": 8000, "dev": 500}
 
     def make(self, rng: random.Random, language: str) -> PairExample:
