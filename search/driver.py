@@ -169,8 +169,11 @@ def ray_session(search_dir: Path, cache: Path, address: str | None = None,
         ray.shutdown()
 
 
-def build_tuner(cfg: SearchConfig, settings: TrialSettings, search_dir: Path, callbacks: list[Any]) -> Any:
-    """Ray Tune + Optuna: multi-objective TPE in a persistent SQLite study; the baseline goes first."""
+def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: Path, callbacks: list[Any],
+                trainable: Any = None) -> Any:
+    """Ray Tune + Optuna: multi-objective TPE in a persistent SQLite study; the baseline goes first.
+
+    ``trainable`` replaces the STILTs trainable (benchmarks time the driver with a no-op one)."""
     import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
@@ -197,8 +200,8 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings, search_dir: Path, ca
         sampler=sampler, storage=optuna.storages.RDBStorage(study_storage(search_dir)), study_name=cfg.name,
         points_to_evaluate=[baseline_point(spec)],
     )
-    trainable = tune.with_resources(tune.with_parameters(stilts_trainable, settings=settings),
-                                    {"cpu": cfg.search.cpus_per_trial})
+    trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)
+    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial})
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=n, max_concurrent_trials=cfg.search.max_concurrent),
