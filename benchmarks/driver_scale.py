@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import warnings
 import time
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,26 @@ def main() -> None:
     import ray
     from ray import tune
 
+    # Optuna's sampling time is what this measures; Tune's warning about it each trial is noise here
+    warnings.filterwarnings("ignore", message="Define-by-run function")
+
     from stiltsearch.search.config import SearchConfig, SearchSettings
     from stiltsearch.search.driver import _ray_temp_dir, build_tuner
 
     done: list[float] = []
+    every = 100
 
     class Clock(tune.Callback):
+        """Completion times; a progress line every 100 trials (figures survive a cut-off run)."""
+
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             done.append(time.perf_counter())
+            if len(done) % every == 0:
+                recent = (done[-1] - done[-every]) / (every - 1)
+                print(f"  {len(done)} trials: {done[-1] - start:.0f} s, {1000 * recent:.0f} ms per trial over the "
+                      f"last {every}", flush=True)
 
+    start = time.perf_counter()
     cfg = SearchConfig(name="driver-scale", search=SearchSettings(num_trials=args.trials,
                                                                   max_concurrent=args.concurrency))
     with tempfile.TemporaryDirectory(prefix="stilts-scale-") as tmp:
@@ -49,7 +61,6 @@ def main() -> None:
                  _temp_dir=_ray_temp_dir(search_dir))
         try:
             tuner = build_tuner(cfg, None, search_dir, [Clock()], trainable=noop)
-            start = time.perf_counter()
             results = tuner.fit()
             wall = time.perf_counter() - start
         finally:
