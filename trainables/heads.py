@@ -142,12 +142,13 @@ def _decode_spans(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[
     metrics answer "" when the margin is positive; SQuAD 1.1-style metrics ignore it.
     """
     predictions = []
+    seq = logits.shape[1]
+    # start <= end < start + MAX_ANSWER_TOKENS: the same for every row, so built once per batch
+    band = torch.ones(seq, seq, dtype=torch.bool, device=logits.device).triu().tril(MAX_ANSWER_TOKENS - 1)
     for row in range(logits.shape[0]):
         start, end = logits[row, :, 0], logits[row, :, 1]
-        allowed = batch["in_context"][row]
+        allowed = batch["in_context"][row].to(logits.device)
         scores = start[:, None] + end[None, :]  # (start position, end position)
-        seq = scores.shape[0]
-        band = torch.ones(seq, seq, dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
         valid = band & allowed[:, None] & allowed[None, :]
         scores = scores.masked_fill(~valid, float("-inf"))
         best = int(scores.argmax())
