@@ -36,7 +36,7 @@ def main() -> None:
 
         def direct() -> float:
             start = time.perf_counter()
-            run_trial(settings, params, lambda metrics, state: None)
+            run_trial(settings, params, lambda metrics: None)
             return time.perf_counter() - start
 
         first = direct()

@@ -1,6 +1,9 @@
 """``stiltsearch``: the command line.
 
   stiltsearch run [CONFIG]        run a search (no CONFIG: the embedded toy search, configs/toy.yaml)
+  stiltsearch resume DIR          continue a search however it stopped (Ctrl-C, kill -9, a reboot)
+  stiltsearch pareto TARGET       print a search's current front and write its plot; TARGET is a
+                                  search directory or an MLflow experiment (running or not)
   stiltsearch validate CONFIG     check a config and print it resolved, without running anything
 
 Bad input exits with code 2 and one line naming the field, before Ray starts.
@@ -25,6 +28,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="override the search name (MLflow experiment, study)")
     run.add_argument("--output-dir", help="override output_dir (searches go to <output_dir>/<name>-<time>)")
     run.add_argument("--address", help="an existing Ray cluster (else $RAY_ADDRESS, else a local Ray)")
+    resume = sub.add_parser("resume", help="continue a stopped or killed search")
+    resume.add_argument("search_dir", help="the search directory `stiltsearch run` printed")
+    resume.add_argument("--trials", type=int, help="raise search.num_trials (default: as configured)")
+    resume.add_argument("--address", help="an existing Ray cluster (else $RAY_ADDRESS, else a local Ray)")
+    front = sub.add_parser("pareto", help="print a search's current Pareto front and write its plot")
+    front.add_argument("target", help="a search directory, or the name of an MLflow experiment")
+    front.add_argument("--tracking-uri", help="for an experiment: the MLflow store (else $MLFLOW_TRACKING_URI, "
+                                              "else sqlite:///<cwd>/mlflow.db)")
+    front.add_argument("--out", help="where the table and plots go (default: the search directory, or "
+                                     "./<experiment>-pareto)")
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config")
     return parser
@@ -39,32 +52,78 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Imports after parsing: `--help` and bad input answer in a second, before torch and Ray load.
-    from stiltsearch.search.config import ConfigError, load_config, to_dict
+    from stiltsearch.search.config import ConfigError
 
     try:
-        cfg = load_config(args.config, **(_overrides(args) if args.command == "run" else {}))
+        if args.command in ("run", "validate"):
+            return _run_or_validate(args)
+        if args.command == "pareto":
+            from stiltsearch.search.report import show_front
+
+            show_front(args.target, tracking_uri=args.tracking_uri, out=args.out)
+            return 0
+        return _finish(_resume(args))
     except ConfigError as exc:
         print(f"stiltsearch: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\nstiltsearch: interrupted; finished trials are kept. Continue with: stiltsearch resume <search dir>",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from stiltsearch.search.driver import SearchError
+        from stiltsearch.search.tracking import TrackingUnavailable
+
+        if isinstance(exc, (SearchError, TrackingUnavailable)):
+            print(f"stiltsearch: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
+
+
+def _run_or_validate(args: argparse.Namespace) -> int:
+    import os
+
+    from stiltsearch.search.config import load_config, to_dict
+
+    cfg = load_config(args.config, **(_overrides(args) if args.command == "run" else {}))
     if args.command == "validate":
         import yaml
 
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         print(f"# {args.config}: valid", file=sys.stderr)
         return 0
+    from stiltsearch.search.driver import run_search
 
+    return _finish(run_search(cfg, address=args.address or os.environ.get("RAY_ADDRESS")))
+
+
+def _resume(args: argparse.Namespace) -> Any:
     import os
 
-    from stiltsearch.search.driver import report_locations, run_search
+    from stiltsearch.search.driver import resume_search
 
-    try:
-        result = run_search(cfg, address=args.address or os.environ.get("RAY_ADDRESS"))
-    except KeyboardInterrupt:
-        print("\nstiltsearch: interrupted; finished trials are kept in MLflow and the study", file=sys.stderr)
-        return 130
+    if args.trials is not None and args.trials < 1:
+        from stiltsearch.search.config import ConfigError
+
+        raise ConfigError("search.num_trials: --trials must be at least 1")
+    return resume_search(args.search_dir, address=args.address or os.environ.get("RAY_ADDRESS"), num_trials=args.trials)
+
+
+def _finish(result: Any) -> int:
+    """Exit code of a search: 0 done, 130 interrupted (resumable), 1 if nothing completed or MLflow
+    did not receive everything."""
+    from stiltsearch.search.driver import report_locations
+
     report_locations(result)
-    if not result.outcomes:
-        print(f"stiltsearch: error: all {result.failed} trials failed; see MLflow tag stiltsearch.error", file=sys.stderr)
+    if not result.delivered:
+        print(f"stiltsearch: error: MLflow at {result.tracking_uri} did not receive every write; when it is back, "
+              f"`stiltsearch resume {result.search_dir}` delivers what is missing", file=sys.stderr)
+        return 1
+    if result.interrupted:
+        return 130
+    if not result.front.outcomes:
+        print(f"stiltsearch: error: all {result.front.failed} trials failed; see MLflow tag stiltsearch.error",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -1,31 +1,37 @@
 """The driver: from a validated config to a finished search with its Pareto front in MLflow.
 
-config -> phase 1 (toy model, built once and cached) -> Ray Tune ``Tuner`` with Optuna's
-multi-objective sampler over :func:`stiltsearch.spaces.stilts_space` -> trials run
-:func:`stiltsearch.trainables.trainable.stilts_trainable` -> the front is computed, printed, tagged
-and logged.
+config -> phase 1 (toy model, built once and cached) -> Ray Tune ``Tuner`` whose searcher is the
+Optuna study (:mod:`stiltsearch.search.searcher`) over :func:`stiltsearch.spaces.stilts_space` ->
+trials run :func:`stiltsearch.trainables.trainable.stilts_trainable` -> each trial told to the
+study refreshes the front (files, MLflow tags and artifacts) -> the front is printed.
+
+A search directory holds everything needed to continue it (:func:`resume_search`): config.yaml,
+search.json (where its MLflow runs are), optuna.db (the source of truth, see searcher.py) and
+trials/<number>/ (each trial's phase checkpoint).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
 import logging
 import os
+import signal
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
-from stiltsearch.search import pareto, plots
-from stiltsearch.search.config import SearchConfig, to_dict
-from stiltsearch.search.progress import ProgressCallback, describe
+from stiltsearch.search import front as fronts
+from stiltsearch.search.config import SearchConfig, load_config, to_dict
+from stiltsearch.search.progress import ProgressCallback
+from stiltsearch.search.searcher import StudySearcher, count, open_study, reconcile
 from stiltsearch.search.tracking import MlflowCallback, Tracker, default_tracking_uri
 from stiltsearch.spaces import SpaceSpec, baseline_point, stilts_space
 from stiltsearch.trainables.engine import EngineSettings
@@ -38,25 +44,22 @@ def cache_dir() -> Path:
     return Path(os.environ.get("STILTSEARCH_CACHE", Path.home() / ".cache" / "stiltsearch")).resolve()
 
 
-@dataclass
-class TrialOutcome:
-    trial_id: str
-    number: int
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    finished_at: float  # unix seconds; orders the hypervolume history
+SEARCH_FILE = "search.json"  # where this search's MLflow runs are: tracking URI, experiment, parent run
+MARKER_ENV = "STILTSEARCH_SEARCH_DIR"  # set in every local Ray process of a search: finds strays
+MLFLOW_FLUSH_S = 600.0  # at the end, how long to wait for an MLflow server that is away
 
-    def objectives(self, names: list[str]) -> tuple[float, ...]:
-        return tuple(float(self.metrics[n]) for n in names)
+
+class SearchError(RuntimeError):
+    """A search cannot start or continue; the message is one line naming the fix."""
 
 
 @dataclass
 class SearchResult:
     search_dir: Path
-    outcomes: list[TrialOutcome]  # completed trials with every objective, by trial number
-    ranks: dict[str, int]  # trial id -> Pareto rank (0 = front)
-    hypervolume: float
-    failed: int
+    front: fronts.Front
+    num_trials: int  # asked for
+    interrupted: bool  # stopped before num_trials trials finished; `stiltsearch resume` continues it
+    delivered: bool  # every MLflow write arrived
     tracking_uri: str
     experiment: str
     parent_run_id: str
@@ -153,10 +156,15 @@ def _ray_temp_dir(search_dir: Path) -> str:
 @contextmanager
 def ray_session(search_dir: Path, cache: Path, address: str | None = None,
                 resources: dict[str, float] | None = None) -> Iterator[None]:
-    """The one place the driver starts and stops Ray. ``resources``: custom ones of a local Ray."""
+    """The one place the driver starts and stops Ray. ``resources``: custom ones of a local Ray.
+
+    Every process of a local Ray inherits :data:`MARKER_ENV` (set in this process before Ray
+    starts), so a later ``stiltsearch resume`` can find what a killed driver left behind."""
     import ray
 
-    env = {"TORCH_EXTENSIONS_DIR": str(cache / "torch_extensions"), "PYTHONWARNINGS": "ignore"}
+    os.environ[MARKER_ENV] = str(search_dir)
+    env = {"TORCH_EXTENSIONS_DIR": str(cache / "torch_extensions"), "PYTHONWARNINGS": "ignore",
+           MARKER_ENV: str(search_dir)}
     kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
                               "logging_level": logging.WARNING, "include_dashboard": False}
     if address is None:
@@ -169,21 +177,76 @@ def ray_session(search_dir: Path, cache: Path, address: str | None = None,
         ray.shutdown()
 
 
+def stray_processes(search_dir: Path) -> list[Any]:
+    """Processes of this machine still running for ``search_dir`` (a killed driver's local Ray:
+    its GCS, raylet and trial workers, which may still be writing checkpoints)."""
+    import psutil
+
+    mine, found = os.getpid(), []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != mine and proc.environ().get(MARKER_ENV) == str(search_dir):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def stop_stray_processes(search_dir: Path) -> int:
+    """SIGKILL every stray process of ``search_dir`` and wait for them to go; how many there were."""
+    import psutil
+
+    procs = stray_processes(search_dir)
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+    return len(procs)
+
+
+@contextmanager
+def driver_lock(search_dir: Path) -> Iterator[None]:
+    """One driver per search directory; the lock goes with the process, however it ends."""
+    with open(search_dir / "driver.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise SearchError(f"{search_dir}: another driver (pid {lock.read().strip() or '?'}) is running this "
+                              "search; stop it first or wait for it") from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+@contextmanager
+def sigterm_as_sigint() -> Iterator[None]:
+    """SIGTERM stops a search the way Ctrl-C does (Tune stops its trials; the driver ends its runs)."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: Path, callbacks: list[Any],
-                trainable: Any = None) -> Any:
-    """Ray Tune + Optuna: multi-objective TPE in a persistent SQLite study; the baseline goes first.
+                trainable: Any = None, on_told: Callable[[int], None] | None = None) -> Any:
+    """Ray Tune over the search's Optuna study: multi-objective TPE; a new study's first trial is
+    the baseline. A fresh Tuner per driver session (Ray's own experiment state is never restored).
 
     ``trainable`` replaces the STILTs trainable (benchmarks time the driver with a no-op one)."""
     import optuna
     from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
     from stiltsearch.trainables.trainable import stilts_trainable
 
     # Trials report after phase 2 without the objectives; Tune's strict check would reject that.
-    # Multi-objective Optuna only ever reads a trial's final result (notes/stack.md), so it is safe.
+    # Only a trial's final result is told to the study (searcher.py), so it is safe.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     # One console line per trial event comes from ProgressCallback; Tune's own tables, its end-of-run
-    # box and its warning about frequent state snapshots (we snapshot on purpose) stay quiet.
+    # box and its warning about frequent state snapshots stay quiet.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -191,24 +254,24 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     # of the error file instead, and the error's tail goes to the trial's MLflow run.
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     spec = space_spec(cfg)
+    names, directions = [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives]
     n = cfg.search.num_trials
+    study = open_study(study_storage(search_dir), cfg.name, directions, baseline_point(spec))
     # TPE needs a few random trials before its model means anything; the baseline counts as one.
-    sampler = optuna.samplers.TPESampler(seed=cfg.search.seed, n_startup_trials=min(10, max(3, n // 2)))
-    searcher = OptunaSearch(
-        space=functools.partial(stilts_space, spec=spec),
-        metric=[o.name for o in cfg.objectives], mode=[o.direction for o in cfg.objectives],
-        sampler=sampler, storage=optuna.storages.RDBStorage(study_storage(search_dir)), study_name=cfg.name,
-        points_to_evaluate=[baseline_point(spec)],
-    )
+    # It reads every finished trial from the study, so a resumed search keeps its history.
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.search.seed, n_startup_trials=min(10, max(3, n // 2)))
+    searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), names, directions, n,
+                             trials_dir(search_dir), on_told)
     trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)
     trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial})
+    session = len(list(search_dir.glob("tune*")))
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=n, max_concurrent_trials=cfg.search.max_concurrent),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=max(1, searcher.remaining),
+                                    max_concurrent_trials=cfg.search.max_concurrent),
         run_config=tune.RunConfig(
-            name="tune", storage_path=str(search_dir), callbacks=callbacks, verbose=0,
-            failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            name="tune" if session == 0 else f"tune-{session}", storage_path=str(search_dir), callbacks=callbacks,
+            verbose=0, failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),
         ),
     )
 
@@ -217,38 +280,118 @@ def study_storage(search_dir: Path) -> str:
     return f"sqlite:///{search_dir / 'optuna.db'}"
 
 
+def trials_dir(search_dir: Path) -> Path:
+    return search_dir / "trials"
+
+
 def run_search(cfg: SearchConfig, *, address: str | None = None) -> SearchResult:
-    """Run a whole search; see the module docstring."""
-    search_dir = new_search_dir(cfg)
-    (search_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    cache = cache_dir()
-    os.environ["TORCH_EXTENSIONS_DIR"] = str(cache / "torch_extensions")  # phase 1 compiles DeepSpeed's op
+    """Run a whole search in a new directory; see the module docstring."""
     uri = cfg.mlflow.tracking_uri or default_tracking_uri()
     experiment = cfg.mlflow.experiment or cfg.name
-    tracker = Tracker(uri, experiment)
+    tracker = Tracker(uri, experiment)  # an unreachable MLflow server stops the search here
+    search_dir = new_search_dir(cfg)
+    (search_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     parent = tracker.start_search(search_dir.name, str(search_dir), _flat_params(to_dict(cfg)))
     tracker.client.log_artifact(parent, str(search_dir / "config.yaml"))
+    (search_dir / SEARCH_FILE).write_text(json.dumps({"tracking_uri": uri, "experiment": experiment,
+                                                      "parent_run_id": parent}, indent=1))
     print(f"search {search_dir.name}: {cfg.search.num_trials} trials, {cfg.search.max_concurrent} at a time; "
           f"objectives {', '.join(f'{o.name} ({o.direction})' for o in cfg.objectives)}", flush=True)
+    return _drive(cfg, search_dir, tracker, address)
+
+
+def resume_search(search_dir: str | Path, *, address: str | None = None, num_trials: int | None = None) -> SearchResult:
+    """Continue a search however it stopped: its finished trials are kept, its owed ones continue
+    from their checkpoints, new ones are sampled until ``num_trials`` (default: as configured)."""
+    search_dir = Path(search_dir).resolve()
+    if not (search_dir / SEARCH_FILE).is_file() or not (search_dir / "config.yaml").is_file():
+        raise SearchError(f"search_dir: {search_dir} is not a search directory (no {SEARCH_FILE} or config.yaml); "
+                          "give the directory `stiltsearch run` printed")
+    cfg = load_config(search_dir / "config.yaml", **({"search.num_trials": num_trials} if num_trials else {}))
+    if num_trials:
+        (search_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    where = json.loads((search_dir / SEARCH_FILE).read_text())
+    tracker = Tracker(where["tracking_uri"], where["experiment"])
+    tracker.attach(where["parent_run_id"])
+    return _drive(cfg, search_dir, tracker, address, resuming=True)
+
+
+def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str | None,
+           resuming: bool = False) -> SearchResult:
+    """Reconcile the study, run what is owed under Ray, publish the front; shared by run and resume."""
+    from optuna.trial import TrialState
+
+    names, directions = [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives]
+    n = cfg.search.num_trials
     status = "FAILED"
-    try:
-        models = resolve_models(cfg, cache)
-        settings = trial_settings(cfg, models, cache)
-        names = [o.name for o in cfg.objectives]
-        # a local Ray gets the meter resource (one measurement at a time); a cluster declares its own
-        meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else None
-        with ray_session(search_dir, cache, address, meter):
-            tuner = build_tuner(cfg, settings, search_dir,
-                                [MlflowCallback(tracker), ProgressCallback(cfg.search.num_trials, names)])
-            grid = tuner.fit()
-        result = summarize(cfg, grid, tracker, search_dir)
-        status = "FINISHED"
-        return result
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        tracker.end_search(status)
+    with driver_lock(search_dir):
+        try:
+            if resuming and (stopped := stop_stray_processes(search_dir)):
+                print(f"stopped {stopped} processes the previous driver left running", flush=True)
+            study = open_study(study_storage(search_dir), cfg.name, directions, baseline_point(space_spec(cfg)))
+            told = reconcile(study, trials_dir(search_dir), names)
+            done = count(study, TrialState.COMPLETE, TrialState.FAIL)
+            owed = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+            if resuming:
+                print(f"resuming {search_dir.name}: {done} of {n} trials done"
+                      + (f" ({len(told)} finished while no driver listened: {told})" if told else "")
+                      + (f"; continuing {len(owed)} from their checkpoints: {owed}" if owed else "")
+                      + f"; {max(0, n - done - len(owed))} new", flush=True)
+                sync_finished(tracker, study, trials_dir(search_dir), names)
+
+            def publish(_: int | None = None) -> fronts.Front:
+                front = fronts.from_study(study, names, directions)
+                tracker.tag_pareto(front.rank_of)
+                files = fronts.write_files(front, search_dir, search_dir.name)
+                tracker.log_search_results(front.summary(), front.history, files)
+                return front
+
+            if done < n:
+                cache = cache_dir()
+                os.environ["TORCH_EXTENSIONS_DIR"] = str(cache / "torch_extensions")  # phase 1 compiles an op
+                models = resolve_models(cfg, cache)
+                settings = dataclasses.replace(trial_settings(cfg, models, cache), trials_dir=str(trials_dir(search_dir)))
+                # a local Ray gets the meter resource (one measurement at a time); a cluster declares its own
+                meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else None
+                with ray_session(search_dir, cache, address, meter), sigterm_as_sigint():
+                    callbacks = [MlflowCallback(tracker, names), ProgressCallback(n, names, start_done=done)]
+                    build_tuner(cfg, settings, search_dir, callbacks, on_told=publish).fit()
+            front = publish()
+            done = count(study, TrialState.COMPLETE, TrialState.FAIL)
+            interrupted = done < n
+            status = "KILLED" if interrupted else "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            delivered = tracker.end_search(status, MLFLOW_FLUSH_S)
+    fronts.print_table(front)
+    if interrupted:
+        print(f"\ninterrupted: {done} of {n} trials done; continue with: stiltsearch resume {search_dir}")
+    return SearchResult(search_dir=search_dir, front=front, num_trials=n, interrupted=interrupted,
+                        delivered=delivered, tracking_uri=tracker.uri, experiment=cfg.mlflow.experiment or cfg.name,
+                        parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir))
+
+
+def sync_finished(tracker: Tracker, study: Any, trials: Path, names: list[str]) -> None:
+    """MLflow catches up with the study: a finished trial whose run missed its end (the driver died,
+    or MLflow was away and its writes were lost with the driver) gets it from the trial's result."""
+    from optuna.trial import TrialState
+
+    from stiltsearch.search.searcher import CONFIG_ATTR, ERROR_ATTR, trial_dir
+    from stiltsearch.trainables.checkpoint import read_result
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        if tracker.is_complete(trial.number, names if trial.state == TrialState.COMPLETE else []):
+            continue
+        tracker.start_trial(trial.number, trial.user_attrs.get(CONFIG_ATTR) or dict(trial.params))
+        result = read_result(trial_dir(trials, trial.number))
+        if result is not None:
+            tracker.trial_result(trial.number, result)
+        if trial.state == TrialState.COMPLETE:
+            tracker.end_trial(trial.number, "FINISHED")
+        else:
+            tracker.end_trial(trial.number, "FAILED", error=trial.user_attrs.get(ERROR_ATTR))
 
 
 def _flat_params(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -259,73 +402,6 @@ def _flat_params(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def summarize(cfg: SearchConfig, grid: Any, tracker: Tracker, search_dir: Path) -> SearchResult:
-    """The front as data, then files, then MLflow tags and artifacts, then the console table."""
-    names = [o.name for o in cfg.objectives]
-    directions = [o.direction for o in cfg.objectives]
-    outcomes, failed = [], 0
-    for res in grid:
-        metrics = res.metrics or {}
-        if res.error is not None or any(n not in metrics for n in names):
-            failed += 1
-            continue
-        number = int(str(metrics.get("experiment_tag", "0")).split("_", 1)[0] or 0)  # Tune's running index
-        outcomes.append(TrialOutcome(trial_id=metrics["trial_id"], number=number,
-                                     config=res.config, metrics=metrics, finished_at=float(metrics.get("timestamp", 0))))
-    outcomes.sort(key=lambda o: o.number)
-    points = [o.objectives(names) for o in outcomes]
-    ranks = pareto.pareto_ranks(points, directions) if points else []
-    reference = [0.0] * len(names)  # both default objectives are maximised and never negative
-    by_finish = sorted(range(len(outcomes)), key=lambda i: (outcomes[i].finished_at, outcomes[i].number))
-    history = pareto.hypervolume_history([points[i] for i in by_finish], directions, reference)
-    hv = history[-1] if history else 0.0
-    rank_of = {o.trial_id: r for o, r in zip(outcomes, ranks)}
-    tracker.tag_pareto(rank_of)
-
-    files = [write_table(search_dir / "pareto.csv", outcomes, ranks, names)]
-    if len(names) == 2 and points:
-        labels = [str(o.number) for o in outcomes]
-        files.append(plots.plot_front(points, ranks, labels, (names[0], names[1]), search_dir / "pareto.png",
-                                      baseline=_baseline_index(outcomes), title=f"{search_dir.name}: Pareto front"))
-    if history:
-        files.append(plots.plot_hypervolume(history, search_dir / "hypervolume.png", title="hypervolume over trials"))
-    summary = {"trials_completed": len(outcomes), "trials_failed": failed, "pareto_size": ranks.count(0),
-               "hypervolume_final": hv}
-    (search_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-    tracker.log_search_results({k: v for k, v in summary.items()}, history, files + [search_dir / "summary.json"])
-    print_table(outcomes, ranks, names)
-    return SearchResult(search_dir=search_dir, outcomes=outcomes, ranks=rank_of, hypervolume=hv, failed=failed,
-                        tracking_uri=tracker.uri, experiment=cfg.mlflow.experiment or cfg.name,
-                        parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir))
-
-
-def _baseline_index(outcomes: list[TrialOutcome]) -> int | None:
-    return next((i for i, o in enumerate(outcomes) if not o.config.get("intermediate_tasks")
-                 and not o.config.get("train_languages")), None)
-
-
-def write_table(path: Path, outcomes: list[TrialOutcome], ranks: list[int], names: list[str]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["trial", "pareto_rank", *names, "intermediate_tasks", "train_languages", "intermediate_lr",
-                         "target_lr", "layers_kept", "max_seq_length", "precision", "trial_id"])
-        for o, r in zip(outcomes, ranks):
-            c = o.config
-            writer.writerow([o.number, r, *(o.metrics[n] for n in names), "+".join(c.get("intermediate_tasks", ())),
-                             "+".join(c.get("train_languages", ())), c.get("intermediate_lr", ""), c.get("target_lr"),
-                             c.get("layers_kept"), c.get("max_seq_length"), c.get("precision"), o.trial_id])
-    return path
-
-
-def print_table(outcomes: list[TrialOutcome], ranks: list[int], names: list[str]) -> None:
-    print(f"\nPareto front ({ranks.count(0)} of {len(outcomes)} completed trials; * = non-dominated):")
-    header = f"  {'trial':>5} {'':1} " + " ".join(f"{n:>14}" for n in names) + "  config"
-    print(header)
-    for o, r in sorted(zip(outcomes, ranks), key=lambda x: (x[1], -x[0].metrics[names[0]])):
-        values = " ".join(f"{o.metrics[n]:>14.4g}" for n in names)
-        print(f"  {o.number:>5} {'*' if r == 0 else ' '} {values}  {describe(o.config)}")
 
 
 def report_locations(result: SearchResult) -> None:

@@ -21,10 +21,10 @@ def describe(config: dict[str, Any]) -> str:
 
 
 class ProgressCallback(Callback):
-    def __init__(self, total: int, objectives: list[str]) -> None:
+    def __init__(self, total: int, objectives: list[str], start_done: int = 0) -> None:
         self.total = total
         self.objectives = objectives
-        self.done = 0
+        self.done = start_done  # trials an earlier session finished
         self.failed = 0
         self.start = time.monotonic()
         self.started: dict[str, float] = {}
@@ -39,14 +39,17 @@ class ProgressCallback(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("phase") == 2:
-            cache = result.get("phase2/cache")
+            cache = "restored from checkpoint" if result.get("phase2/resumed") else result.get("phase2/cache")
             losses = (f", loss {result['phase2/loss_first']:.2f} -> {result['phase2/loss_last']:.2f}"
                       if "phase2/loss_first" in result else "")
             self._say(f"trial {trial_number(trial)} phase 2 done (cache {cache}{losses})")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.done += 1
         result = trial.last_result or {}
+        if not all(name in result for name in self.objectives):  # stopped by an interrupt, not finished
+            self._say(f"trial {trial_number(trial)} stopped; its finished phases are kept for a resume")
+            return
+        self.done += 1
         values = ", ".join(f"{name} {result[name]:.4g}" for name in self.objectives if name in result)
         seconds = time.monotonic() - self.started.get(trial.trial_id, self.start)
         self._say(f"trial {trial_number(trial)} done ({self.done + self.failed}/{self.total}) in {seconds:.0f}s: {values}")

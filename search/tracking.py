@@ -1,9 +1,15 @@
 """MLflow, written from one place: the driver.
 
 One experiment per search name, one parent run per search, one child run per trial (tag
-``mlflow.parentRunId``). Trials never talk to MLflow themselves: what they report through Ray reaches
-the driver, and :class:`MlflowCallback` writes it here. Runs are addressed by id through
-``MlflowClient`` (no global "active run" state).
+``mlflow.parentRunId`` and ``stiltsearch.trial_number``, the Optuna trial number). Trials never talk
+to MLflow themselves: what they report through Ray reaches the driver, and :class:`MlflowCallback`
+writes it here. Runs are addressed by id through ``MlflowClient`` (no global "active run" state).
+
+Exactness across failures: every write goes through an :class:`~stiltsearch.search.outbox.Outbox`
+(in order, retried while the server is away, so trials never wait on MLflow and nothing is dropped);
+a resumed search attaches to its parent run and finds each trial's run by its number (never a
+second run for one trial); each metric key is logged once per run, so a trial that reports its
+restored phase-2 metrics again adds no duplicate history.
 """
 
 from __future__ import annotations
@@ -11,10 +17,15 @@ from __future__ import annotations
 import os
 import re
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ray.tune import Callback
+
+from stiltsearch.search.outbox import Outbox
+from stiltsearch.trainables.trainable import NUMBER_KEY
 
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
 TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/")
@@ -24,6 +35,24 @@ SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.I
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking server does not answer: the search stops before it starts."""
+
+
+def unreachable(uri: str, timeout_s: float = 5.0) -> str | None:
+    """Why an MLflow tracking server at ``uri`` cannot be reached, or None if it answers (or the
+    store is not a server: a SQLite file or a folder is always there)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as response:
+            return None if response.status == 200 else f"/health answered HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        return f"/health answered HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        return str(getattr(error, "reason", error))
 
 
 def redact(params: Mapping[str, Any]) -> dict[str, str]:
@@ -41,6 +70,8 @@ def trial_params(config: Mapping[str, Any]) -> dict[str, str]:
     """A trial's sampled config as params; subsets as readable '+'-joined lists."""
     params = {}
     for key, value in config.items():
+        if key == NUMBER_KEY:  # a tag, not a parameter
+            continue
         if isinstance(value, (list, tuple)):
             value = "+".join(map(str, value)) or "none"
         params[key] = value
@@ -48,19 +79,37 @@ def trial_params(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 class Tracker:
-    """The search's MLflow experiment, its parent run, and one child run per trial."""
+    """The search's MLflow experiment, its parent run, and one child run per trial number.
+
+    The experiment and the parent run are written at once (so an unreachable server fails the search
+    at its start); everything after that goes through the outbox.
+    """
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         from mlflow.tracking import MlflowClient
 
         self.uri = tracking_uri
+        reason = unreachable(tracking_uri)
+        if reason is not None:
+            raise TrackingUnavailable(f"mlflow.tracking_uri: no MLflow server answers at {tracking_uri} ({reason}); "
+                                      "start it, or set mlflow.tracking_uri / MLFLOW_TRACKING_URI to one that runs")
+        # Fail over to the outbox quickly instead of MLflow's own minutes of HTTP retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         self.client = MlflowClient(tracking_uri=tracking_uri)
         # Creating the experiment here also creates the SQLite schema before any trial runs:
         # two processes creating it at once race (notes/stack.md).
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         self.parent_id: str | None = None
-        self.children: dict[str, str] = {}  # Tune trial id -> MLflow run id
+        self.children: dict[int, str] = {}  # trial number -> MLflow run id
+        self.logged: dict[str, set[str]] = {}  # run id -> metric keys already logged there
+        self.running: set[int] = set()  # trials whose run this session set RUNNING and has not ended
+        self.ended: set[int] = set()  # trials whose run was found terminated when attaching
+        self.hypervolume_steps = 0  # entries of the parent's hypervolume history already logged
+        self.outbox = Outbox(lambda: unreachable(tracking_uri) is None)
+
+    # -- the parent run (written at once) ---------------------------------------------------------
 
     def start_search(self, name: str, search_dir: str, params: Mapping[str, Any]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=name,
@@ -69,21 +118,58 @@ class Tracker:
         self._log(self.parent_id, params=redact(params))
         return self.parent_id
 
-    def start_trial(self, trial_id: str, number: int, config: Mapping[str, Any]) -> str:
-        if trial_id in self.children:  # a restarted trial keeps its run
-            return self.children[trial_id]
+    def attach(self, parent_id: str) -> None:
+        """Continue a search's parent run (``stiltsearch resume``): its trials' runs are found by number."""
+        self.parent_id = parent_id
+        self.client.update_run(parent_id, status="RUNNING")
+        self.hypervolume_steps = len(self.client.get_metric_history(parent_id, "hypervolume"))
+        for run in self._child_runs():
+            number = int(run.data.tags["stiltsearch.trial_number"])
+            self.children[number] = run.info.run_id
+            self.logged[run.info.run_id] = set(run.data.metrics)
+            if run.info.status in ("FINISHED", "FAILED"):
+                self.ended.add(number)
+
+    def is_complete(self, number: int, metrics: Sequence[str]) -> bool:
+        """Whether a trial's run was found ended, with ``metrics`` logged, when attaching."""
+        run_id = self.children.get(number)
+        return run_id is not None and number in self.ended and set(metrics) <= self.logged.get(run_id, set())
+
+    def _child_runs(self, number: int | None = None) -> list[Any]:
+        query = f"tags.mlflow.parentRunId = '{self.parent_id}' and tags.`stiltsearch.kind` = 'trial'"
+        if number is not None:
+            query += f" and tags.`stiltsearch.trial_number` = '{number}'"
+        return list(self.client.search_runs([self.experiment_id], query, max_results=50000))
+
+    # -- trials (through the outbox) -----------------------------------------------------------------
+
+    def start_trial(self, number: int, config: Mapping[str, Any]) -> None:
+        if number not in self.running:
+            self.running.add(number)
+            self.outbox.put(f"start trial {number}", lambda: self._start_trial(number, dict(config)))
+
+    def _start_trial(self, number: int, config: dict[str, Any]) -> None:
+        if number not in self.children:  # maybe created by a write whose answer was lost
+            self.children.update({number: r.info.run_id for r in self._child_runs(number)})
+        if number in self.children:  # a resumed or restarted trial keeps its run
+            self.client.update_run(self.children[number], status="RUNNING")
+            return
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:03d}", tags={
             "mlflow.parentRunId": self.parent_id or "", "stiltsearch.kind": "trial",
-            "stiltsearch.trial_id": trial_id, "stiltsearch.trial_number": str(number),
+            "stiltsearch.trial_number": str(number),
         })
-        self.children[trial_id] = run.info.run_id
+        self.children[number] = run.info.run_id
+        self.logged[run.info.run_id] = set()
         self._log(run.info.run_id, params=trial_params(config))
-        return run.info.run_id
 
-    def trial_result(self, trial_id: str, result: Mapping[str, Any]) -> None:
+    def trial_result(self, number: int, result: Mapping[str, Any]) -> None:
+        self.outbox.put(f"result of trial {number}", lambda: self._trial_result(number, dict(result)))
+
+    def _trial_result(self, number: int, result: dict[str, Any]) -> None:
         from mlflow.entities import Metric
 
-        run_id = self.children[trial_id]
+        run_id = self.children[number]
+        logged = self.logged.setdefault(run_id, set())
         now = int(time.time() * 1000)
         step = int(result.get("phase", 0))
         metrics, tags = [], {}
@@ -93,58 +179,88 @@ class Tracker:
             if key.endswith("/loss_curve"):  # a loss curve becomes one metric with a step per window
                 every = int(result.get(key.replace("loss_curve", "log_every"), 1))
                 name = key.replace("loss_curve", "loss")
-                metrics += [Metric(name, float(v), now, (i + 1) * every) for i, v in enumerate(value)]
+                if name not in logged:
+                    metrics += [Metric(name, float(v), now, (i + 1) * every) for i, v in enumerate(value)]
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
                 tags[key.replace("/", "_")] = str(value)  # e.g. phase2/cache -> tag phase2_cache
-            else:
+            elif key not in logged:
                 metrics.append(Metric(key, float(value), now, step))
         self._log(run_id, metrics=metrics, tags=tags)
+        logged.update(m.key for m in metrics)
 
-    def end_trial(self, trial_id: str, status: str, error: str | None = None) -> None:
-        run_id = self.children.get(trial_id)
+    def end_trial(self, number: int, status: str, error: str | None = None) -> None:
+        """``status``: FINISHED, FAILED, or KILLED (stopped before its end; a resume continues it)."""
+        self.running.discard(number)
+        self.outbox.put(f"end trial {number}", lambda: self._end_trial(number, status, error))
+
+    def _end_trial(self, number: int, status: str, error: str | None) -> None:
+        run_id = self.children.get(number)
         if run_id is None:
             return
         if error:
             self._log(run_id, tags={"stiltsearch.error": error[:5000]})
         self.client.set_terminated(run_id, status=status)
 
-    def tag_pareto(self, ranks: Mapping[str, int]) -> None:
-        """``{trial id: rank}`` -> tags ``pareto_rank`` and ``pareto_optimal`` on the child runs."""
-        for trial_id, rank in ranks.items():
-            if trial_id in self.children:
-                self._log(self.children[trial_id], tags={"pareto_rank": str(rank),
-                                                         "pareto_optimal": str(rank == 0).lower()})
+    def tag_pareto(self, ranks: Mapping[int, int]) -> None:
+        """``{trial number: rank}`` -> tags ``pareto_rank`` and ``pareto_optimal`` on the child runs."""
+        ranks = dict(ranks)
+
+        def write() -> None:
+            for number, rank in ranks.items():
+                if number in self.children:
+                    self._log(self.children[number], tags={"pareto_rank": str(rank),
+                                                            "pareto_optimal": str(rank == 0).lower()})
+        self.outbox.put("pareto tags", write)
 
     def log_search_results(self, metrics: Mapping[str, float], history: list[float], files: list[Path]) -> None:
+        """The parent run's summary metrics (step = trials completed), new hypervolume entries, and
+        the Pareto files (copied now: the next refresh may rewrite them before this one is sent)."""
+        import shutil
+        import tempfile
+
         from mlflow.entities import Metric
 
         assert self.parent_id is not None
+        parent = self.parent_id
         now = int(time.time() * 1000)
-        self._log(self.parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()]
-                  + [Metric("hypervolume", h, now, i + 1) for i, h in enumerate(history)])
+        step = int(metrics.get("trials_completed", 0))
+        values = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        values += [Metric("hypervolume", h, now, i + 1) for i, h in enumerate(history) if i >= self.hypervolume_steps]
+        self.hypervolume_steps = max(self.hypervolume_steps, len(history))
+        snapshot = Path(tempfile.mkdtemp(prefix="stilts-pareto-"))
         for path in files:
-            self.client.log_artifact(self.parent_id, str(path), artifact_path="pareto")
+            shutil.copy2(path, snapshot / path.name)
 
-    def end_search(self, status: str = "FINISHED") -> None:
+        def write() -> None:
+            self._log(parent, metrics=values)
+            self.client.log_artifacts(parent, str(snapshot), artifact_path="pareto")
+            shutil.rmtree(snapshot, ignore_errors=True)
+        self.outbox.put("pareto results", write)
+
+    def end_search(self, status: str, timeout_s: float | None = None) -> bool:
+        """End the runs this session left open (``status`` for them too), then deliver every waiting
+        write. True if everything reached MLflow within ``timeout_s``."""
+        for number in sorted(self.running):
+            self.end_trial(number, "KILLED" if status != "FAILED" else "FAILED")
         if self.parent_id:
-            self.client.set_terminated(self.parent_id, status=status)
+            parent = self.parent_id
+            self.outbox.put("end search", lambda: self.client.set_terminated(parent, status=status))
+        return self.outbox.flush(timeout_s)
 
     def _log(self, run_id: str, *, metrics: list[Any] | None = None, params: Mapping[str, str] | None = None,
              tags: Mapping[str, str] | None = None) -> None:
         from mlflow.entities import Param, RunTag
 
-        self.client.log_batch(run_id, metrics=metrics or [],
-                              params=[Param(k, v) for k, v in (params or {}).items()],
-                              tags=[RunTag(k, v) for k, v in (tags or {}).items()])
+        metrics = metrics or []
+        for start in range(0, max(1, len(metrics)), 1000):  # MLflow takes at most 1,000 metrics a batch
+            self.client.log_batch(run_id, metrics=metrics[start:start + 1000],
+                                  params=[Param(k, v) for k, v in (params or {}).items()] if start == 0 else [],
+                                  tags=[RunTag(k, v) for k, v in (tags or {}).items()] if start == 0 else [])
 
 
 def trial_number(trial: Any) -> int:
-    """Tune's running index of a trial, from its experiment tag ("3_use_toy_mnli=..." -> 3).
-
-    Trials are numbered from 1 in the order the searcher created them; the baseline is trial 1.
-    """
-    head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
-    return int(head) if head.isdigit() else 0
+    """A Tune trial's Optuna trial number (the searcher puts it in the config; the baseline is 0)."""
+    return int(trial.config.get(NUMBER_KEY, -1))
 
 
 def error_text(trial: Any) -> str:
@@ -163,18 +279,25 @@ def error_text(trial: Any) -> str:
 class MlflowCallback(Callback):
     """Feeds the :class:`Tracker` from Tune's trial events (runs in the driver)."""
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, objectives: Sequence[str]) -> None:
         self.tracker = tracker
+        self.objectives = list(objectives)
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks it never reads back; the tracker stays
+        return {"objectives": self.objectives}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.start_trial(trial.trial_id, trial_number(trial), trial.config)
+        self.tracker.start_trial(trial_number(trial), trial.config)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self.tracker.start_trial(trial.trial_id, trial_number(trial), trial.config)
-        self.tracker.trial_result(trial.trial_id, result)
+        self.tracker.start_trial(trial_number(trial), trial.config)
+        self.tracker.trial_result(trial_number(trial), result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.end_trial(trial.trial_id, "FINISHED")
+        # Tune also "completes" the trials it stops when the search is interrupted: without the
+        # objectives the trial did not finish, and a resume continues it.
+        finished = all(name in (trial.last_result or {}) for name in self.objectives)
+        self.tracker.end_trial(trial_number(trial), "FINISHED" if finished else "KILLED")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.end_trial(trial.trial_id, "FAILED", error=error_text(trial))
+        self.tracker.end_trial(trial_number(trial), "FAILED", error=error_text(trial))

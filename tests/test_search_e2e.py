@@ -65,9 +65,9 @@ def test_pareto_tags_agree_with_non_dominance_recomputed_from_the_runs(search: d
     assert any(expected)
 
 
-def test_the_baseline_is_trial_1(search: dict) -> None:
+def test_the_baseline_is_trial_0(search: dict) -> None:
     _, _, children = _runs(search["out"])
-    first = next(c for c in children if c.data.tags["stiltsearch.trial_number"] == "1")
+    first = next(c for c in children if c.data.tags["stiltsearch.trial_number"] == "0")
     assert first.data.params["intermediate_tasks"] == "none" and first.data.params["train_languages"] == "none"
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_ledger
 from stiltsearch.trainables.engine import EngineSettings, train
 from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
 from stiltsearch.trainables.throughput import MeterSettings
@@ -25,21 +28,23 @@ def settings(model: str, cache: Path, **overrides: Any) -> TrialSettings:
 
 
 @pytest.fixture(scope="module")
-def trial(tiny_model: str, cache: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    reports: list[tuple[dict[str, Any], Any]] = []
-    metrics = run_trial(settings(tiny_model, cache), PARAMS, lambda m, state: reports.append((m, state)))
-    return metrics, reports
+def trial(tiny_model: str, cache: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """One trial with a checkpoint directory: (final metrics, every report, the checkpoint directory)."""
+    reports: list[dict[str, Any]] = []
+    directory = tmp_path_factory.mktemp("trial") / "0007"
+    metrics = run_trial(settings(tiny_model, cache), PARAMS, reports.append, TrialCheckpoint(directory))
+    return metrics, reports, directory
 
 
 def test_losses_go_down_in_both_phases(trial: tuple) -> None:
-    metrics, _ = trial
+    metrics, _, _ = trial
     assert metrics["phase2/loss_last"] < metrics["phase2/loss_first"]
     for task in TARGETS[:3]:  # tatoeba is not trained
         assert metrics[f"phase3/{task}/loss_last"] < metrics[f"phase3/{task}/loss_first"]
 
 
 def test_metrics_are_in_range_for_every_task_and_language(trial: tuple) -> None:
-    metrics, _ = trial
+    metrics, _, _ = trial
     for task in TARGETS:
         for lang in ("en", "xa", "xb", "xc", "xd"):
             if task != "toy_tatoeba" or lang != "en":  # retrieval is xx -> en
@@ -52,23 +57,46 @@ def test_metrics_are_in_range_for_every_task_and_language(trial: tuple) -> None:
     assert metrics["phase3/toy_xnli/train_languages"] == "en,xa"
 
 
-def test_reports_phase2_with_a_checkpoint_then_the_final_result(trial: tuple) -> None:
-    _, reports = trial
-    assert [m["phase"] for m, _ in reports] == [2, 3]
-    state = reports[0][1]
-    assert state["phase"] == 2 and Path(state["encoder_dir"]).is_dir()
-    assert reports[1][1] is None
+def test_reports_phase2_then_the_final_result_and_checkpoints_every_phase(trial: tuple) -> None:
+    metrics, reports, directory = trial
+    assert [m["phase"] for m in reports] == [2, 3]
+    state = json.loads((directory / "state.json").read_text())
+    assert Path(state["phase2"]["encoder_dir"]).is_dir()
+    assert {f"phase3/{t}" for t in TARGETS} <= set(state)
+    assert json.loads((directory / "result.json").read_text())["xtreme_score"] == metrics["xtreme_score"]
+    assert read_ledger(directory) == ["attempt started", "phase2 trained", *(f"phase3 {t} trained" for t in TARGETS),
+                                      "throughput measured"]
 
 
-def test_phase2_is_cached_by_content_and_resume_skips_it(trial: tuple, tiny_model: str, cache: Path) -> None:
-    metrics, reports = trial
-    s = settings(tiny_model, cache, target_steps=5)
+def test_phase2_is_cached_by_content(trial: tuple, tiny_model: str, cache: Path) -> None:
+    metrics, _, _ = trial
     again: list[dict[str, Any]] = []
-    run_trial(s, PARAMS, lambda m, state: again.append(m))
+    run_trial(settings(tiny_model, cache, target_steps=5), PARAMS, again.append)
     assert metrics["phase2/cache"] == "miss" and again[0]["phase2/cache"] == "hit"
-    resumed: list[dict[str, Any]] = []
-    out = run_trial(s, PARAMS, lambda m, state: resumed.append(m), resume=reports[0][1])
-    assert [m["phase"] for m in resumed] == [3] and out["phase2/resumed"] == 1
+
+
+def test_a_trial_resumed_after_two_target_tasks_runs_only_the_rest(trial: tuple, tiny_model: str, cache: Path,
+                                                                    tmp_path: Path) -> None:
+    """As after a worker killed in phase 3: phase 2 and the finished targets are restored, the served
+    model (toy_xnli's) comes back from disk, and the scores of restored tasks are the saved ones."""
+    metrics, _, directory = trial
+    partial = tmp_path / "0007"
+    partial.mkdir()
+    state = json.loads((directory / "state.json").read_text())
+    (partial / "state.json").write_text(json.dumps({k: state[k] for k in ("phase2", "phase3/toy_xnli", "phase3/toy_panx")}))
+    shutil.copytree(directory / "served", partial / "served")
+    reports: list[dict[str, Any]] = []
+    out = run_trial(settings(tiny_model, cache), PARAMS, reports.append, TrialCheckpoint(partial))
+    assert [m["phase"] for m in reports] == [3] and out["phase2/resumed"] == 1
+    assert read_ledger(partial) == ["attempt started", "phase2 restored", "phase3 toy_xnli restored",
+                                    "phase3 toy_panx restored", "phase3 toy_xquad trained", "phase3 toy_tatoeba trained",
+                                    "throughput measured"]
+    assert out["eval/toy_xnli"] == metrics["eval/toy_xnli"] and out["eval/toy_panx"] == metrics["eval/toy_panx"]
+    assert out["tokens_per_sec"] > 0
+    # a trial that had finished reports its result again and runs nothing
+    again: list[dict[str, Any]] = []
+    assert run_trial(settings(tiny_model, cache), PARAMS, again.append, TrialCheckpoint(partial)) == out == again[0]
+    assert read_ledger(partial)[-2:] == ["attempt started", "result restored"]
 
 
 def test_the_engine_is_deepspeed_and_honours_zero_stage_and_bf16(tiny_model: str) -> None:

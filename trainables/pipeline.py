@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from stiltsearch.trainables import data, heads, scoring
+from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import apply_precision
 from stiltsearch.trainables.engine import EngineSettings, TrainLog, train
 from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder, load_tokenizer, portable, rebuild
@@ -26,8 +27,10 @@ from stiltsearch.trainables.tasks import get_task
 from stiltsearch.trainables.tasks.base import Task
 from stiltsearch.trainables.throughput import MeterSettings, Throughput, build_workload, measure
 
-# report(metrics, checkpoint) -> None: the one way a trial talks to whatever runs it.
-Report = Callable[[dict[str, Any], "dict[str, Any] | None"], None]
+# report(metrics) -> None: the one way a trial talks to whatever runs it.
+Report = Callable[[dict[str, Any]], None]
+# phase2/cache value -> the ledger's word for what phase 2 did
+PHASE2_EVENTS = {"miss": "trained", "hit": "cache-hit", "skipped": "skipped"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class TrialSettings:
     meter: MeterSettings = field(default_factory=MeterSettings)
     meter_resource: str | None = None  # Ray custom resource that every measurement must run on
     models: Mapping[str, str] = field(default_factory=dict)  # {name: HF id or directory} a trial may choose
+    trials_dir: str = ""  # <search dir>/trials: one checkpoint directory per trial ("" = none)
+
+    def checkpoint(self, number: int) -> TrialCheckpoint:
+        """Trial ``number``'s checkpoint (the Optuna trial number names it)."""
+        return TrialCheckpoint(Path(self.trials_dir) / f"{number:04d}" if self.trials_dir else None)
 
     def model_path(self, params: TrialParams) -> str:
         """The phase-1 encoder a trial starts from."""
@@ -245,43 +253,68 @@ def measure_here(model: dict[str, Any], precision: str, task: str, workload: lis
 
 
 def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
-              resume: Mapping[str, Any] | None = None, meter: Meter = measure_here,
+              checkpoint: TrialCheckpoint | None = None, meter: Meter = measure_here,
               meter_policy: str = "local: each trial measures on its own node") -> dict[str, Any]:
     """Run the three phases and the measurement; returns (and finally reports) all metrics.
 
-    ``report`` is called after phase 2 (with a checkpoint naming its result) and once at the end.
-    ``resume`` is the last checkpoint: a trial restarted after phase 2 does not redo it.
-    ``meter`` measures tokens/sec (here by default; the trainable may route it to other hardware).
+    ``report`` is called after phase 2 and once at the end, with everything. ``checkpoint`` holds
+    what earlier attempts of this trial finished: phase 2 and each target task run at most once per
+    trial (its ledger says which ran and which were restored). ``meter`` measures tokens/sec (here
+    by default; the trainable may route it to other hardware).
     """
     start = time.perf_counter()
+    ckpt = checkpoint or TrialCheckpoint(None)
+    ckpt.log("attempt started")
+    finished = ckpt.result()
+    if finished is not None:  # finished before its driver heard of it: report it again, run nothing
+        ckpt.log("result restored")
+        report(finished)
+        return finished
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     tokenizer = load_tokenizer(settings.model_path(params))
     metrics: dict[str, Any] = {}
-    if resume and resume.get("phase", 0) >= 2 and Path(resume["encoder_dir"]).exists():
-        encoder_dir = resume["encoder_dir"]
-        metrics |= {**resume.get("metrics", {}), "phase2/resumed": 1}
+    saved = ckpt.get("phase2")
+    if saved is not None and Path(saved["encoder_dir"]).exists():
+        encoder_dir = saved["encoder_dir"]
+        metrics |= {**saved["metrics"], "phase2/resumed": 1}
+        ckpt.log("phase2 restored")
     else:
         encoder_dir, phase2 = intermediate_phase(settings, params, tokenizer)
         metrics |= phase2
-        report({"phase": 2, **metrics}, {"phase": 2, "encoder_dir": encoder_dir, "metrics": metrics})
+        ckpt.log(f"phase2 {PHASE2_EVENTS[phase2['phase2/cache']]}")
+        ckpt.put("phase2", {"encoder_dir": encoder_dir, "metrics": metrics})
+        report({"phase": 2, **metrics})
 
     tasks = [get_task(name) for name in settings.target_tasks]
-    per_task: dict[str, dict[str, float]] = {}
-    models: dict[str, MultiTaskModel] = {}
-    for task in tasks:
-        models[task.name], per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
-        metrics |= phase3
-    metrics |= scoring.breakdown(per_task)
-
     # tokens/sec is measured on the first target with a trained head (the encoder alone if none)
     served = next((t.name for t in tasks if t.head != "retrieval"), tasks[0].name)
+    per_task: dict[str, dict[str, float]] = {}
+    served_model: dict[str, Any] | None = None
+    for task in tasks:
+        saved = ckpt.get(f"phase3/{task.name}")
+        if saved is not None and (task.name != served or ckpt.load_model() is not None):
+            per_task[task.name] = saved["scores"]
+            metrics |= saved["metrics"]
+            ckpt.log(f"phase3 {task.name} restored")
+            continue
+        model, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
+        metrics |= phase3
+        if task.name == served:
+            served_model = portable(model)
+            ckpt.save_model(served_model)  # before its scores: scores without the model mean "train again"
+        ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
+        ckpt.log(f"phase3 {task.name} trained")
+    metrics |= scoring.breakdown(per_task)
+
     workload = throughput_workload(settings, params, tasks, tokenizer)
-    result = meter(portable(models[served]), params.precision, served, workload, settings.meter)
+    result = meter(served_model or ckpt.load_model(), params.precision, served, workload, settings.meter)
+    ckpt.log("throughput measured")
     metrics |= result.metrics()
     metrics["throughput/policy"] = meter_policy
     metrics["tokens_per_sec"] = result.tokens_per_sec
     metrics["trial/seconds"] = time.perf_counter() - start
     metrics["phase"] = 3
-    report(metrics, None)
+    ckpt.save_result(metrics)  # before the report: a driver that dies now still finds the result
+    report(metrics)
     return metrics

@@ -2,48 +2,43 @@
 
 Every Ray call a trial makes is here (Ray's reporting API has moved between versions; see
 notes/stack.md for the 2.60 names), so the pipeline itself stays plain Python.
+
+A trial's checkpoint is its own directory (:mod:`stiltsearch.trainables.checkpoint`), not a Ray
+``Checkpoint``: the same directory serves Ray's restart of a trial whose worker died
+(``FailureConfig``) and ``stiltsearch resume`` after the driver died, when Ray's own record of the
+trial is gone. The search's searcher puts the trial's Optuna number in its config.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from stiltsearch.trainables import quiet_libraries
 from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, measure_here, run_trial
 from stiltsearch.trainables.throughput import MeterSettings, Throughput
 
-STATE_FILE = "stilts_state.json"  # the phase checkpoint: which phase is done and where its result is
+NUMBER_KEY = "trial_number"  # the config key that carries the Optuna trial number
 
 
 def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
-    """Tune function trainable: resumes from the last phase checkpoint if Ray restarted it."""
+    """Tune function trainable: continues from the trial's checkpoint directory if it has one."""
     from ray import tune
 
     quiet_libraries()
-    resume = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            resume = json.loads((Path(directory) / STATE_FILE).read_text())
-
-    def report(metrics: dict[str, Any], state: dict[str, Any] | None) -> None:
-        if state is None:
-            tune.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as directory:
-            (Path(directory) / STATE_FILE).write_text(json.dumps(state))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-
-    if settings.meter_resource is None:
-        run_trial(settings, TrialParams.from_config(config), report, resume)
-        return
-    policy = f"routed: every measurement runs on a node with Ray resource '{settings.meter_resource}'"
-    run_trial(settings, TrialParams.from_config(config), report, resume,
-              meter=functools.partial(_routed_meter, settings.meter_resource, settings.threads), meter_policy=policy)
+    checkpoint = settings.checkpoint(int(config[NUMBER_KEY])) if NUMBER_KEY in config else None
+    params = TrialParams.from_config(config)
+    meter: dict[str, Any] = {}
+    if settings.meter_resource is not None:
+        meter = {"meter": functools.partial(_routed_meter, settings.meter_resource, settings.threads),
+                 "meter_policy": f"routed: every measurement runs on a node with Ray resource "
+                                 f"'{settings.meter_resource}'"}
+    try:
+        run_trial(settings, params, tune.report, checkpoint, **meter)
+    except BaseException as error:  # the ledger keeps the reason; Ray still gets the exception
+        if checkpoint is not None:
+            checkpoint.log(f"failed: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+        raise
 
 
 def _routed_meter(resource: str, threads: int, model: Any, precision: str, task: str, workload: list,

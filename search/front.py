@@ -1,0 +1,109 @@
+"""The search's current Pareto front, read from the Optuna study: as data, as files, on the console.
+
+Used while a search runs (refreshed each time a trial is told to the study), at its end, and by
+``stiltsearch pareto`` on a search that is not running. Pure data first (:func:`from_study`),
+rendering second (:func:`write_files`, :func:`print_table`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+from optuna.trial import TrialState
+
+from stiltsearch.search import pareto, plots
+from stiltsearch.search.progress import describe
+from stiltsearch.search.searcher import CONFIG_ATTR
+
+
+@dataclass
+class TrialOutcome:
+    number: int  # the Optuna trial number (the baseline is 0)
+    config: dict[str, Any]  # what the trainable received
+    values: tuple[float, ...]  # the objectives, in the config's order
+    finished_at: float  # unix seconds; orders the hypervolume history
+
+
+@dataclass
+class Front:
+    names: list[str]
+    directions: list[str]
+    outcomes: list[TrialOutcome]  # complete trials, by number
+    ranks: list[int]  # Pareto rank of each outcome (0 = the front)
+    history: list[float]  # hypervolume after each completion, in completion order
+    failed: int
+
+    @property
+    def hypervolume(self) -> float:
+        return self.history[-1] if self.history else 0.0
+
+    @property
+    def rank_of(self) -> dict[int, int]:
+        return {o.number: r for o, r in zip(self.outcomes, self.ranks)}
+
+    def summary(self) -> dict[str, float]:
+        return {"trials_completed": len(self.outcomes), "trials_failed": self.failed,
+                "pareto_size": self.ranks.count(0), "hypervolume_final": self.hypervolume}
+
+
+def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[TrialOutcome], failed: int = 0) -> Front:
+    outcomes = sorted(outcomes, key=lambda o: o.number)
+    points = [o.values for o in outcomes]
+    ranks = pareto.pareto_ranks(points, directions) if points else []
+    reference = [0.0] * len(names)  # both default objectives are maximised and never negative
+    by_finish = sorted(outcomes, key=lambda o: (o.finished_at, o.number))
+    history = pareto.hypervolume_history([o.values for o in by_finish], directions, reference)
+    return Front(list(names), list(directions), outcomes, ranks, history, failed)
+
+
+def from_study(study: optuna.Study, names: Sequence[str], directions: Sequence[str]) -> Front:
+    outcomes = [TrialOutcome(t.number, t.user_attrs.get(CONFIG_ATTR) or dict(t.params), tuple(t.values),
+                             t.datetime_complete.timestamp() if t.datetime_complete else 0.0)
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    return from_points(names, directions, outcomes, failed)
+
+
+def write_files(front: Front, directory: Path, title: str) -> list[Path]:
+    """pareto.csv, pareto.png (two objectives), hypervolume.png and summary.json in ``directory``."""
+    files = [write_table(directory / "pareto.csv", front)]
+    if len(front.names) == 2 and front.outcomes:
+        baseline = next((i for i, o in enumerate(front.outcomes) if not o.config.get("intermediate_tasks")
+                         and not o.config.get("train_languages")), None)
+        files.append(plots.plot_front([o.values for o in front.outcomes], front.ranks,
+                                      [str(o.number) for o in front.outcomes], (front.names[0], front.names[1]),
+                                      directory / "pareto.png", baseline=baseline, title=f"{title}: Pareto front"))
+    if front.history:
+        files.append(plots.plot_hypervolume(front.history, directory / "hypervolume.png",
+                                            title="hypervolume over trials"))
+    (directory / "summary.json").write_text(json.dumps(front.summary(), indent=1))
+    return files + [directory / "summary.json"]
+
+
+def write_table(path: Path, front: Front) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["trial", "pareto_rank", *front.names, "intermediate_tasks", "train_languages",
+                         "intermediate_lr", "target_lr", "model", "layers_kept", "max_seq_length", "precision"])
+        for o, r in zip(front.outcomes, front.ranks):
+            c = o.config
+            writer.writerow([o.number, r, *o.values, "+".join(c.get("intermediate_tasks", ())),
+                             "+".join(c.get("train_languages", ())), c.get("intermediate_lr", ""), c.get("target_lr"),
+                             c.get("model", ""), c.get("layers_kept"), c.get("max_seq_length"), c.get("precision")])
+    return path
+
+
+def print_table(front: Front) -> None:
+    names = front.names
+    print(f"\nPareto front ({front.ranks.count(0)} of {len(front.outcomes)} completed trials; * = non-dominated; "
+          f"hypervolume {front.hypervolume:.5g}):")
+    print(f"  {'trial':>5} {'':1} " + " ".join(f"{n:>14}" for n in names) + "  config")
+    first = 1 if front.directions[0] == "max" else -1
+    for o, r in sorted(zip(front.outcomes, front.ranks), key=lambda x: (x[1], -first * x[0].values[0])):
+        values = " ".join(f"{v:>14.4g}" for v in o.values)
+        print(f"  {o.number:>5} {'*' if r == 0 else ' '} {values}  {describe(o.config)}")

@@ -1,0 +1,96 @@
+"""``stiltsearch pareto``: the current front of a search, running or not, from what it left behind.
+
+A search directory is read through its Optuna study (the source of truth); an MLflow experiment
+through its latest search's child runs (for stores one can reach but not the directory of).
+Neither needs Ray or a running driver.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+from stiltsearch.search import front as fronts
+from stiltsearch.search.config import ConfigError
+
+
+def show_front(target: str, *, tracking_uri: str | None = None, out: str | None = None) -> fronts.Front:
+    """Print the front and its hypervolume, write table and plots; returns the front."""
+    path = Path(target)
+    if path.is_dir():
+        front, title, where = _from_search_dir(path.resolve()), path.resolve().name, path.resolve()
+    else:
+        front, title = _from_experiment(target, tracking_uri)
+        where = Path.cwd() / f"{target}-pareto"
+    directory = Path(out).resolve() if out else where
+    directory.mkdir(parents=True, exist_ok=True)
+    files = fronts.write_files(front, directory, title)
+    fronts.print_table(front)
+    print(f"\n{len(front.outcomes)} complete, {front.failed} failed; hypervolume {front.hypervolume:.6g}")
+    print("written: " + ", ".join(str(f) for f in files))
+    return front
+
+
+def _from_search_dir(directory: Path) -> fronts.Front:
+    import optuna
+
+    from stiltsearch.search.config import load_config
+    from stiltsearch.search.driver import study_storage
+
+    if not (directory / "optuna.db").is_file() or not (directory / "config.yaml").is_file():
+        raise ConfigError(f"target: {directory} is not a search directory (no optuna.db or config.yaml); "
+                          "give the directory `stiltsearch run` printed, or an MLflow experiment name")
+    cfg = load_config(directory / "config.yaml")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=cfg.name, storage=study_storage(directory))
+    return fronts.from_study(study, [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives])
+
+
+def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front, str]:
+    from mlflow.tracking import MlflowClient
+
+    from stiltsearch.search.tracking import default_tracking_uri, unreachable
+
+    uri = tracking_uri or default_tracking_uri()
+    if (reason := unreachable(uri)) is not None:
+        raise ConfigError(f"--tracking-uri: no MLflow server answers at {uri} ({reason})")
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise ConfigError(f"target: {name!r} is neither a directory nor an MLflow experiment at {uri}; "
+                          "pass --tracking-uri for another store")
+    searches = client.search_runs([experiment.experiment_id], "tags.`stiltsearch.kind` = 'search'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    if not searches:
+        raise ConfigError(f"target: MLflow experiment {name!r} holds no stiltsearch search")
+    parent = searches[0]
+    objectives = ast.literal_eval(parent.data.params["objectives"])
+    names, directions = [o["name"] for o in objectives], [o["direction"] for o in objectives]
+    children = client.search_runs([experiment.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=50000)
+    outcomes, failed = [], 0
+    for run in children:
+        if run.info.status == "FAILED":
+            failed += 1
+        if run.info.status != "FINISHED" or not all(n in run.data.metrics for n in names):
+            continue
+        outcomes.append(fronts.TrialOutcome(int(run.data.tags["stiltsearch.trial_number"]), _config(run.data.params),
+                                            tuple(run.data.metrics[n] for n in names), (run.info.end_time or 0) / 1000))
+    print(f"MLflow experiment {name!r} at {uri}: search {parent.info.run_name} (run {parent.info.run_id})")
+    return fronts.from_points(names, directions, outcomes, failed), parent.info.run_name
+
+
+def _config(params: dict[str, str]) -> dict[str, Any]:
+    """A trial's MLflow params (strings) back as the config the trainable received."""
+    config: dict[str, Any] = {}
+    for key, text in params.items():
+        if key in ("intermediate_tasks", "train_languages"):
+            config[key] = [] if text == "none" else text.split("+")
+            continue
+        try:
+            config[key] = json.loads(text)
+        except ValueError:
+            config[key] = text
+    return config

@@ -1,0 +1,145 @@
+"""Resume anything, with real processes and real signals: one search, killed with SIGKILL while
+trials run, resumed, stopped with Ctrl-C (SIGINT) while trials run, resumed again to its end."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from searchproc import (count_events, finish, finished, in_flight_past_phase2, ledgers, search_dir, start, study_states,
+                        wait_for, write_config)
+
+from stiltsearch.search.pareto import pareto_ranks
+
+N = 8
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, Any]:
+    from stiltsearch.search.driver import stray_processes
+
+    out = tmp_path_factory.mktemp("resume")
+    config = write_config(out, "resume", N)
+    seen: dict[str, Any] = {"out": out}
+
+    # 1. run; SIGKILL the driver once 2 trials finished and another is past phase 2
+    log = out / "run.log"
+    proc = start(["run", str(config)], out, cache, log)
+    wait_for("2 finished trials and one in flight past phase 2", lambda: (
+        sum(finished(e) for e in ledgers(search_dir(out, "resume")).values()) >= 2
+        and any(in_flight_past_phase2(e) for e in ledgers(search_dir(out, "resume")).values())), proc, log)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    directory = search_dir(out, "resume")
+    seen["dir"] = directory
+    seen["killed"] = {n: list(e) for n, e in ledgers(directory).items()}
+    seen["states_after_kill"] = study_states(directory)
+
+    # 2. resume; Ctrl-C once 5 trials finished and another is past phase 2
+    log = out / "resume1.log"
+    proc = start(["resume", str(directory)], out, cache, log)
+    wait_for("5 finished trials and one in flight", lambda: (
+        sum(finished(e) for e in ledgers(directory).values()) >= 5
+        and any(in_flight_past_phase2(e) for e in ledgers(directory).values())), proc, log)
+    proc.send_signal(signal.SIGINT)
+    seen["interrupt_rc"] = finish(proc, log, timeout=120)
+    seen["interrupt_log"] = log.read_text()
+    seen["strays_after_interrupt"] = [p.pid for p in stray_processes(directory)]
+    seen["runs_after_interrupt"] = _runs(out)
+    seen["interrupted"] = {n: list(e) for n, e in ledgers(directory).items()}
+
+    # 3. resume to the end
+    log = out / "resume2.log"
+    proc = start(["resume", str(directory)], out, cache, log)
+    seen["final_rc"] = finish(proc, log)
+    seen["final_log"] = log.read_text()
+    seen["strays_at_end"] = [p.pid for p in stray_processes(directory)]
+    seen["ledgers"] = ledgers(directory)
+    return seen
+
+
+def _runs(out: Path) -> tuple[Any, list, list]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out}/mlflow.db")
+    experiment = client.get_experiment_by_name("resume")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return (client, [r for r in runs if r.data.tags.get("stiltsearch.kind") == "search"],
+            [r for r in runs if r.data.tags.get("stiltsearch.kind") == "trial"])
+
+
+def test_the_kill_left_finished_and_in_flight_trials(story: dict) -> None:
+    killed = story["killed"]
+    assert sum(finished(e) for e in killed.values()) >= 2
+    assert any(not finished(e) for e in killed.values())
+    assert "RUNNING" in story["states_after_kill"].values()  # what a plain restore would have left as orphans
+
+
+def test_the_search_ends_with_exactly_n_complete_trials_and_no_orphans(story: dict) -> None:
+    assert story["final_rc"] == 0, story["final_log"][-3000:]
+    states = study_states(story["dir"])
+    assert sorted(states) == list(range(N))
+    assert set(states.values()) == {"COMPLETE"}
+
+
+def test_no_phase_ran_twice_in_any_trial(story: dict) -> None:
+    """Each trial trained each phase once and was measured once, however often it was started."""
+    for number, events in story["ledgers"].items():
+        assert count_events(events, "throughput measured") == 1, (number, events)
+        trained = [e for e in events if e.endswith((" trained", "cache-hit", "skipped"))]
+        assert len(trained) == len(set(trained)), (number, events)
+
+
+def test_trials_in_flight_at_each_stop_continued_from_their_checkpoints(story: dict) -> None:
+    """A trial stopped after phase 2 restores it on the next attempt instead of training it again."""
+    resumed = 0
+    for before in (story["killed"], story["interrupted"]):
+        for number, events in before.items():
+            if in_flight_past_phase2(events):
+                after = story["ledgers"][number][len(events):]
+                assert after[:2] == ["attempt started", "phase2 restored"], (number, after)
+                resumed += 1
+    assert resumed >= 2
+
+
+def test_finished_trials_were_not_run_again(story: dict) -> None:
+    for number, events in story["killed"].items():
+        if finished(events):
+            assert count_events(story["ledgers"][number], "attempt started") == 1, number
+
+
+def test_ctrl_c_stopped_cleanly(story: dict) -> None:
+    assert story["interrupt_rc"] == 130, story["interrupt_log"][-3000:]
+    assert "stiltsearch resume" in story["interrupt_log"]
+    assert story["strays_after_interrupt"] == []  # Ray and every trial worker are gone
+    _, parents, children = story["runs_after_interrupt"]
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert "RUNNING" not in {c.info.status for c in children}
+
+
+def test_the_first_resume_stopped_what_the_killed_driver_left(story: dict) -> None:
+    assert story["strays_at_end"] == []
+
+
+def test_mlflow_has_one_parent_and_n_children_none_running_and_current_pareto_tags(story: dict) -> None:
+    _, parents, children = _runs(story["out"])
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(int(c.data.tags["stiltsearch.trial_number"]) for c in children) == list(range(N))
+    assert {c.info.status for c in children} == {"FINISHED"}
+    points = [(c.data.metrics["xtreme_score"], c.data.metrics["tokens_per_sec"]) for c in children]
+    ranks = pareto_ranks(points, ("max", "max"))
+    assert [int(c.data.tags["pareto_rank"]) for c in children] == ranks
+    assert parents[0].data.metrics["trials_completed"] == N
+
+
+def test_metric_histories_have_no_duplicates_from_restored_phases(story: dict) -> None:
+    client, _, children = _runs(story["out"])
+    for child in children:
+        history = client.get_metric_history(child.info.run_id, "xtreme_score")
+        assert len(history) == 1
+        if "phase2/loss" in child.data.metrics:
+            steps = [m.step for m in client.get_metric_history(child.info.run_id, "phase2/loss")]
+            assert len(steps) == len(set(steps))
