@@ -258,8 +258,11 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     n = cfg.search.num_trials
     study = open_study(study_storage(search_dir), cfg.name, directions, baseline_point(spec))
     # TPE needs a few random trials before its model means anything; the baseline counts as one.
-    # It reads every finished trial from the study, so a resumed search keeps its history.
-    study.sampler = optuna.samplers.TPESampler(seed=cfg.search.seed, n_startup_trials=min(10, max(3, n // 2)))
+    # It reads every finished trial from the study, so a resumed search keeps its history. Its seed
+    # moves on with the trials already asked for: a resumed session re-seeded as the first would
+    # draw the first session's random configurations again.
+    asked = len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.search.seed + asked, n_startup_trials=min(10, max(3, n // 2)))
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), names, directions, n,
                              trials_dir(search_dir), on_told)
     trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)

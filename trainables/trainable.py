@@ -35,6 +35,10 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
                                  f"'{settings.meter_resource}'"}
     try:
         run_trial(settings, params, tune.report, checkpoint, **meter)
+    except (SystemExit, KeyboardInterrupt):  # Ray stopping the trial (the search was interrupted)
+        if checkpoint is not None:
+            checkpoint.log("stopped")
+        raise
     except BaseException as error:  # the ledger keeps the reason; Ray still gets the exception
         if checkpoint is not None:
             checkpoint.log(f"failed: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
