@@ -102,3 +102,24 @@ def test_a_second_search_adds_to_the_store_and_deletes_nothing(search: dict, cac
     assert len(parents) == 2 and len(children) == 6
     assert len([p for p in out.iterdir() if p.name.startswith("e2e-")]) == 2
     assert all(p.exists() for p in before)  # the first search's files are all still there
+
+
+def test_pareto_command_reads_the_front_from_the_directory_and_from_mlflow_alike(search: dict) -> None:
+    """`stiltsearch pareto` on a search that is not running: same front and hypervolume both ways."""
+    out = search["out"]
+    cli = [sys.executable, "-m", "stiltsearch.search.cli", "pareto"]
+    by_dir = subprocess.run([*cli, str(search["dir"]), "--out", str(out / "p-dir")], cwd=out, capture_output=True,
+                            text=True, timeout=120)
+    by_mlflow = subprocess.run([*cli, "e2e", "--tracking-uri", f"sqlite:///{out}/mlflow.db", "--out", str(out / "p-ml")],
+                               cwd=out, capture_output=True, text=True, timeout=120)
+    assert by_dir.returncode == 0 and by_mlflow.returncode == 0, by_dir.stderr + by_mlflow.stderr
+    hv = [line for line in by_dir.stdout.splitlines() if "hypervolume" in line and "complete" in line]
+    assert hv and hv[-1] in by_mlflow.stdout
+    assert (out / "p-dir" / "pareto.png").stat().st_size > 0 and (out / "p-ml" / "pareto.png").stat().st_size > 0
+    _, _, children = _runs(out)
+    front = {c.data.tags["stiltsearch.trial_number"] for c in children if c.data.tags["pareto_optimal"] == "true"}
+    rows = [line.split() for line in by_dir.stdout.splitlines() if line.split() and line.split()[0].isdigit()]
+    starred = {row[0] for row in rows if row[1] == "*"}
+    assert starred == front
+    bad = subprocess.run([*cli, "no-such-search"], cwd=out, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "neither a directory nor an MLflow experiment" in bad.stderr
