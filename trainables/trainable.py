@@ -23,6 +23,7 @@ NUMBER_KEY = "trial_number"  # the config key that carries the Optuna trial numb
 
 def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
     """Tune function trainable: continues from the trial's checkpoint directory if it has one."""
+    import ray
     from ray import tune
 
     quiet_libraries()
@@ -33,8 +34,13 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
         meter = {"meter": functools.partial(_routed_meter, settings.meter_resource, settings.threads),
                  "meter_policy": f"routed: every measurement runs on a node with Ray resource "
                                  f"'{settings.meter_resource}'"}
+    node = ray.get_runtime_context().get_node_id()  # which Ray node ran it (hosts may hold several)
+
+    def report(metrics: dict[str, Any]) -> None:
+        tune.report({**metrics, "trial/node_id": node})
+
     try:
-        run_trial(settings, params, tune.report, checkpoint, **meter)
+        run_trial(settings, params, report, checkpoint, **meter)
     except (SystemExit, KeyboardInterrupt):  # Ray stopping the trial (the search was interrupted)
         if checkpoint is not None:
             checkpoint.log("stopped")
