@@ -82,7 +82,9 @@ class ThroughputConfig:
 class SearchSettings:
     num_trials: int = 8  # the baseline (first trial) included
     max_concurrent: int = 2
-    cpus_per_trial: int = 1  # also torch's thread count in the trial
+    cpus_per_trial: int = 1  # CPUs of each of a trial's workers; also torch's thread count there
+    workers_per_trial: int = 1  # > 1: data-parallel DeepSpeed over a Ray Train TorchTrainer in the trial
+    gpus_per_worker: float = 0.0  # GPUs of each worker (workers_per_trial > 1; one worker uses what Ray gives)
     max_failures: int = 1  # retries of a trial whose worker died (Ray FailureConfig)
     seed: int = 0  # Optuna sampler seed
 
@@ -271,6 +273,8 @@ def validate(cfg: SearchConfig) -> None:
     _check(se.max_concurrent >= 1, f"search.max_concurrent: must be >= 1, got {se.max_concurrent}")
     _check(se.cpus_per_trial >= 1, f"search.cpus_per_trial: must be >= 1, got {se.cpus_per_trial}")
     _check(se.max_failures >= 0, f"search.max_failures: must be >= 0, got {se.max_failures}")
+    _check(se.workers_per_trial >= 1, f"search.workers_per_trial: must be >= 1, got {se.workers_per_trial}")
+    _check(se.gpus_per_worker >= 0, f"search.gpus_per_worker: must be >= 0, got {se.gpus_per_worker}")
 
     tm = cfg.toy_model
     _check(len(tm.layers) > 0 and all(n >= 1 for n in tm.layers) and len(set(tm.layers)) == len(tm.layers),

@@ -118,7 +118,7 @@ def trial_settings(cfg: SearchConfig, models: dict[str, str], cache: Path) -> Tr
         model=list(models.values())[-1], models=models, target_tasks=cfg.target_tasks, cache_dir=str(cache),
         intermediate_steps=tr.intermediate_steps, target_steps=tr.target_steps, batch_size=tr.batch_size,
         sampling_temperature=tr.sampling_temperature, seed=tr.seed, threads=cfg.search.cpus_per_trial,
-        engine=engine_settings(cfg),
+        engine=engine_settings(cfg), workers=cfg.search.workers_per_trial, gpus_per_worker=cfg.search.gpus_per_worker,
         meter=MeterSettings(warmup=th.warmup, repeats=th.repeats, max_sequences=th.max_sequences),
         meter_resource=th.resource,
     )
@@ -266,7 +266,10 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), names, directions, n,
                              trials_dir(search_dir), on_told)
     trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)
-    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial})
+    # A multi-worker trial holds a token CPU share itself (0 is refused) and its TorchTrainer asks for
+    # the workers' resources; holding them in the trial too would leave none for the workers.
+    one = cfg.search.workers_per_trial == 1
+    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial} if one else {"cpu": 0.01})
     session = len(list(search_dir.glob("tune*")))
     return tune.Tuner(
         trainable,

@@ -34,14 +34,20 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class TrialCheckpoint:
-    """Phase state of one trial; ``directory=None`` keeps it in memory (direct runs, benchmarks)."""
+    """Phase state of one trial; ``directory=None`` keeps it in memory (direct runs, benchmarks).
 
-    def __init__(self, directory: str | Path | None) -> None:
+    ``writable=False`` reads the directory but never writes it: the ranks > 0 of a trial that spans
+    several workers (rank 0 writes for all of them).
+    """
+
+    def __init__(self, directory: str | Path | None, writable: bool = True) -> None:
         self.directory = Path(directory) if directory is not None else None
+        self.writable = writable
         self._state: dict[str, Any] = {}
         self._model: dict[str, Any] | None = None
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if writable:
+                self.directory.mkdir(parents=True, exist_ok=True)
             if (self.directory / "state.json").exists():
                 self._state = json.loads((self.directory / "state.json").read_text())
 
@@ -51,13 +57,13 @@ class TrialCheckpoint:
 
     def put(self, key: str, value: Any) -> None:
         self._state[key] = value
-        if self.directory is not None:
+        if self.directory is not None and self.writable:
             _write_atomic(self.directory / "state.json", json.dumps(self._state))
 
     def save_model(self, data: dict[str, Any]) -> None:
         """The served model as :func:`stiltsearch.trainables.model.portable` data."""
         self._model = data
-        if self.directory is None:
+        if self.directory is None or not self.writable:
             return
         staging = self.directory / "served.tmp"
         shutil.rmtree(staging, ignore_errors=True)
@@ -84,12 +90,12 @@ class TrialCheckpoint:
 
     def log(self, event: str) -> None:
         """Append one line to the ledger of what ran: ``<unix time> <host>:<pid> <event>``."""
-        if self.directory is not None:
+        if self.directory is not None and self.writable:
             with open(self.directory / "phases.log", "a") as f:
                 f.write(f"{time.time():.3f} {socket.gethostname()}:{os.getpid()} {event}\n")
 
     def save_result(self, metrics: dict[str, Any]) -> None:
-        if self.directory is not None:
+        if self.directory is not None and self.writable:
             _write_atomic(self.directory / "result.json", json.dumps(metrics))
 
     def result(self) -> dict[str, Any] | None:

@@ -65,6 +65,22 @@ def ensure_distributed() -> None:
     deepspeed.init_distributed(dist_backend=backend, verbose=False)
 
 
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless a multi-worker group already exists."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def from_rank0(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (a decision all ranks must share); as is on one process."""
+    if world()[1] == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def quiet_deepspeed() -> None:
     """DeepSpeed logs every engine's config at INFO; keep trial output readable."""
     from deepspeed.utils import logger as ds_logger
@@ -88,7 +104,8 @@ class TrainLog:
     losses: list[float]  # mean loss over each logging window, in order
     log_every: int  # steps per logging window
     seconds: float  # wall time of the loop, excluding engine setup
-    tokens: int  # non-padding tokens trained on
+    tokens: int  # non-padding tokens trained on (this rank's)
+    world_size: int = 1  # DeepSpeed ranks that trained together (data parallel)
 
     @property
     def tokens_per_sec(self) -> float:
@@ -150,4 +167,5 @@ def train(
                 progress(step + 1, mean)
     seconds = time.perf_counter() - start
     engine.destroy()
-    return TrainLog(losses=losses, log_every=log_every, seconds=seconds, tokens=tokens)
+    return TrainLog(losses=losses, log_every=log_every, seconds=seconds, tokens=tokens,
+                    world_size=torch.distributed.get_world_size())

@@ -21,7 +21,7 @@ import torch
 from stiltsearch.trainables import data, heads, scoring
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import apply_precision
-from stiltsearch.trainables.engine import EngineSettings, TrainLog, train
+from stiltsearch.trainables.engine import EngineSettings, TrainLog, from_rank0, train, world
 from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder, load_tokenizer, portable, rebuild
 from stiltsearch.trainables.tasks import get_task
 from stiltsearch.trainables.tasks.base import Task
@@ -78,6 +78,8 @@ class TrialSettings:
     meter_resource: str | None = None  # Ray custom resource that every measurement must run on
     models: Mapping[str, str] = field(default_factory=dict)  # {name: HF id or directory} a trial may choose
     trials_dir: str = ""  # <search dir>/trials: one checkpoint directory per trial ("" = none)
+    workers: int = 1  # data-parallel DeepSpeed ranks per trial (> 1: a Ray Train TorchTrainer in the trial)
+    gpus_per_worker: float = 0.0  # with workers > 1
 
     def checkpoint(self, number: int) -> TrialCheckpoint:
         """Trial ``number``'s checkpoint (the Optuna trial number names it)."""
@@ -100,6 +102,7 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
         "max_length": settings.train_max_length, "temperature": settings.sampling_temperature,
         "engine": asdict(settings.engine),
         "task_versions": {name: getattr(get_task(name), "version", 0) for name in sorted(params.intermediate_tasks)},
+        **({"workers": settings.workers} if settings.workers > 1 else {}),  # ranks see different batches
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -107,7 +110,8 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
 def _curve(prefix: str, log: TrainLog) -> dict[str, Any]:
     return {f"{prefix}/loss_first": log.losses[0], f"{prefix}/loss_last": log.losses[-1],
             f"{prefix}/loss_curve": log.losses, f"{prefix}/log_every": log.log_every,
-            f"{prefix}/seconds": log.seconds, f"{prefix}/train_tokens_per_sec": log.tokens_per_sec}
+            f"{prefix}/seconds": log.seconds, f"{prefix}/train_tokens_per_sec": log.tokens_per_sec,
+            f"{prefix}/world_size": log.world_size}
 
 
 def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: Any) -> tuple[str, dict[str, Any]]:
@@ -122,27 +126,34 @@ def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: 
     root = Path(settings.cache_dir) / "phase2"
     root.mkdir(parents=True, exist_ok=True)
     target = root / key
+    rank, _ = world()
+    # Only rank 0 takes the lock and decides hit or miss; every rank of a multi-worker trial follows
+    # it (they train together, so they must agree).
     with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "phase2.json").exists():
+        if rank == 0:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if from_rank0((target / "phase2.json").exists()):
             record = json.loads((target / "phase2.json").read_text())
             return str(target), {**record["metrics"], "phase2/cache": "hit", "phase2/key": key}
         tasks = [get_task(name) for name in sorted(params.intermediate_tasks)]
         examples = {t.name: t.load("train", "en") for t in tasks}
+        seed = settings.seed + rank  # each rank its own batches; DeepSpeed averages their gradients
         streams = {t.name: data.batches(t, examples[t.name], tokenizer, batch_size=settings.batch_size,
-                                        max_length=settings.train_max_length, seed=settings.seed) for t in tasks}
+                                        max_length=settings.train_max_length, seed=seed) for t in tasks}
         model = MultiTaskModel(load_encoder(settings.model_path(params)), tasks)
         log = train(model, data.mixture(streams, {n: len(e) for n, e in examples.items()},
-                                        temperature=settings.sampling_temperature, seed=settings.seed),
+                                        temperature=settings.sampling_temperature, seed=seed),
                     steps=settings.intermediate_steps, lr=float(params.intermediate_lr),
                     micro_batch_size=settings.batch_size, settings=settings.engine)
         metrics = _curve("phase2", log)
-        staging = root / f"{key}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        model.encoder.float().save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / "phase2.json").write_text(json.dumps({"params": asdict(params), "metrics": metrics}))
-        staging.rename(target)
+        if rank == 0:
+            staging = root / f"{key}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            model.encoder.float().save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            (staging / "phase2.json").write_text(json.dumps({"params": asdict(params), "metrics": metrics}))
+            staging.rename(target)
+        from_rank0(True)  # the others wait until rank 0 has saved it
     return str(target), {**metrics, "phase2/cache": "miss", "phase2/key": key}
 
 
@@ -204,7 +215,7 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
     model = MultiTaskModel(encoder, [task])
     stream = data.batches(task, examples, tokenizer, batch_size=settings.batch_size,
-                          max_length=params.max_seq_length, seed=settings.seed)
+                          max_length=params.max_seq_length, seed=settings.seed + world()[0])
     log = train(model, stream, steps=settings.target_steps, lr=params.target_lr,
                 micro_batch_size=settings.batch_size, settings=settings.engine)
     deployed = deploy(model, params.precision)  # scored as it will be served
@@ -307,6 +318,8 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
         ckpt.log(f"phase3 {task.name} trained")
     metrics |= scoring.breakdown(per_task)
 
+    if world()[0] != 0:  # a multi-worker trial is measured and reported by rank 0 alone
+        return metrics
     workload = throughput_workload(settings, params, tasks, tokenizer)
     result = meter(served_model or ckpt.load_model(), params.precision, served, workload, settings.meter)
     ckpt.log("throughput measured")

@@ -12,6 +12,8 @@ trial is gone. The search's searcher puts the trial's Optuna number in its confi
 from __future__ import annotations
 
 import functools
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from stiltsearch.trainables import quiet_libraries
@@ -40,7 +42,13 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
         tune.report({**metrics, "trial/node_id": node})
 
     try:
-        run_trial(settings, params, report, checkpoint, **meter)
+        if settings.workers > 1:
+            from stiltsearch.trainables.distributed import run_distributed_trial
+
+            directory = checkpoint.directory if checkpoint is not None and checkpoint.directory else Path(tempfile.mkdtemp())
+            report(run_distributed_trial(settings, params, directory))
+        else:
+            run_trial(settings, params, report, checkpoint, **meter)
     except (SystemExit, KeyboardInterrupt):  # Ray stopping the trial (the search was interrupted)
         if checkpoint is not None:
             checkpoint.log("stopped")

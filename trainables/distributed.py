@@ -1,0 +1,51 @@
+"""A trial over several workers: a Ray Train ``TorchTrainer`` launched inside the Tune trial.
+
+Ray Train V2 does not take a ``TorchTrainer`` as a Tune trainable (notes/stack.md), so the trial
+function starts one itself. Each worker runs the whole pipeline (:func:`run_trial`) as one DeepSpeed
+rank over the process group Ray Train set up (gloo on CPUs, NCCL on GPUs): training is data
+parallel, each rank on its own batches; rank 0 alone writes the checkpoint directory, measures
+tokens/sec (one worker, the deployment knobs) and writes the result, which the trial reads back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_result
+from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
+
+
+def run_distributed_trial(settings: TrialSettings, params: TrialParams, directory: Path) -> dict[str, Any]:
+    """Run one trial on ``settings.workers`` Ray Train workers; returns rank 0's final metrics."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    per_worker = {"CPU": float(settings.threads), **({"GPU": settings.gpus_per_worker} if settings.gpus_per_worker else {})}
+    attempt = len(list((directory / "ray-train").glob("attempt-*"))) if (directory / "ray-train").exists() else 0
+    trainer = TorchTrainer(
+        _worker, train_loop_config={"settings": settings, "params": params, "directory": str(directory)},
+        scaling_config=ScalingConfig(num_workers=settings.workers, use_gpu=settings.gpus_per_worker > 0,
+                                     resources_per_worker=per_worker),
+        run_config=RunConfig(name=f"attempt-{attempt}", storage_path=str(directory / "ray-train")),
+    )
+    trainer.fit()
+    result = read_result(directory)
+    if result is None:
+        raise RuntimeError(f"the {settings.workers} workers ended without a result in {directory}")
+    return result
+
+
+def _worker(config: dict[str, Any]) -> None:
+    import ray.train
+    import torch
+
+    from stiltsearch.trainables import quiet_libraries
+    from stiltsearch.trainables.engine import from_rank0
+
+    quiet_libraries()
+    rank = ray.train.get_context().get_world_rank()
+    checkpoint = TrialCheckpoint(config["directory"], writable=rank == 0)
+    checkpoint._state = from_rank0(checkpoint._state)  # every rank restores exactly what rank 0 saw
+    torch.set_num_threads(config["settings"].threads)
+    run_trial(config["settings"], config["params"], lambda metrics: None, checkpoint)
