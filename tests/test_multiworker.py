@@ -16,7 +16,8 @@ from stiltsearch.trainables.throughput import MeterSettings
 
 pytestmark = pytest.mark.cluster
 
-PARAMS = TrialParams(intermediate_tasks=("toy_mnli",), intermediate_lr=1e-3, target_lr=1e-3, layers_kept=2,
+# two intermediate tasks with different heads: every rank must train the same head at each step
+PARAMS = TrialParams(intermediate_tasks=("toy_mnli", "toy_ccg"), intermediate_lr=1e-3, target_lr=1e-3, layers_kept=2,
                      max_seq_length=64)
 
 
@@ -64,3 +65,23 @@ def test_rank_0_alone_wrote_the_checkpoint_and_the_ledger(runs: dict) -> None:
     assert events == ["attempt started", "phase2 trained", "phase3 toy_xnli trained", "phase3 toy_panx trained",
                       "throughput measured"]
     assert len({line.split(" ")[1] for line in (runs["dir"] / "phases.log").read_text().splitlines()}) == 1
+
+
+def test_a_search_with_two_workers_per_trial_finishes_through_tune(cache: Path, tmp_path: Path) -> None:
+    """The same path through the CLI, Tune and Optuna: each trial holds a token CPU share and its
+    TorchTrainer the workers' CPUs, so 2 workers fit on this 2-CPU machine."""
+    import os
+    import subprocess
+    import sys
+
+    from searchproc import TINY, search_dir, study_states
+
+    config = tmp_path / "mw.yaml"
+    config.write_text(TINY.format(name="mw", out=tmp_path, trials=2, max_failures=0, uri=f"sqlite:///{tmp_path}/mlflow.db")
+                      .replace("max_concurrent: 2", "max_concurrent: 1, workers_per_trial: 2"))
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config)], cwd=tmp_path,
+                          env={**os.environ, "STILTSEARCH_CACHE": str(cache)}, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    directory = search_dir(tmp_path, "mw")
+    assert study_states(directory) == {0: "COMPLETE", 1: "COMPLETE"}
+    assert "FAILED" not in done.stdout

@@ -21,7 +21,10 @@ def run_distributed_trial(settings: TrialSettings, params: TrialParams, director
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    per_worker = {"CPU": float(settings.threads), **({"GPU": settings.gpus_per_worker} if settings.gpus_per_worker else {})}
+    # 0.99 of a CPU per thread: the trial itself holds 0.01 (Ray refuses 0), and the trial and its
+    # workers must fit on nodes whose CPUs they fill exactly (2 workers on a 2-CPU node).
+    per_worker = {"CPU": 0.99 * settings.threads,
+                  **({"GPU": settings.gpus_per_worker} if settings.gpus_per_worker else {})}
     attempt = len(list((directory / "ray-train").glob("attempt-*"))) if (directory / "ray-train").exists() else 0
     trainer = TorchTrainer(
         _worker, train_loop_config={"settings": settings, "params": params, "directory": str(directory)},

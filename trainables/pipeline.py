@@ -137,12 +137,13 @@ def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: 
             return str(target), {**record["metrics"], "phase2/cache": "hit", "phase2/key": key}
         tasks = [get_task(name) for name in sorted(params.intermediate_tasks)]
         examples = {t.name: t.load("train", "en") for t in tasks}
-        seed = settings.seed + rank  # each rank its own batches; DeepSpeed averages their gradients
+        # Each rank draws its own batches, but all ranks draw the same task at each step: the heads
+        # that get gradients must be the same on every rank, or the gradient all-reduce breaks.
         streams = {t.name: data.batches(t, examples[t.name], tokenizer, batch_size=settings.batch_size,
-                                        max_length=settings.train_max_length, seed=seed) for t in tasks}
+                                        max_length=settings.train_max_length, seed=settings.seed + rank) for t in tasks}
         model = MultiTaskModel(load_encoder(settings.model_path(params)), tasks)
         log = train(model, data.mixture(streams, {n: len(e) for n, e in examples.items()},
-                                        temperature=settings.sampling_temperature, seed=seed),
+                                        temperature=settings.sampling_temperature, seed=settings.seed),
                     steps=settings.intermediate_steps, lr=float(params.intermediate_lr),
                     micro_batch_size=settings.batch_size, settings=settings.engine)
         metrics = _curve("phase2", log)
