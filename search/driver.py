@@ -330,7 +330,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
     names, directions = [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives]
     n = cfg.search.num_trials
     status = "FAILED"
-    with driver_lock(search_dir):
+    with driver_lock(search_dir), sigterm_as_sigint():
         try:
             if resuming and (stopped := stop_stray_processes(search_dir)):
                 print(f"stopped {stopped} processes the previous driver left running", flush=True)
@@ -359,6 +359,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 settings = dataclasses.replace(trial_settings(cfg, models, cache), trials_dir=str(trials_dir(search_dir)))
                 # a local Ray gets the meter resource (one measurement at a time); a cluster declares its own
                 meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else None
+                # ray.init installs its own SIGTERM handler (it exits at once): ours goes back on top
                 with ray_session(search_dir, cache, address, meter), sigterm_as_sigint():
                     callbacks = [MlflowCallback(tracker, names), ProgressCallback(n, names, start_done=done)]
                     build_tuner(cfg, settings, search_dir, callbacks, on_told=publish).fit()

@@ -1,5 +1,6 @@
 """Resume anything, with real processes and real signals: one search, killed with SIGKILL while
-trials run, resumed, stopped with Ctrl-C (SIGINT) while trials run, resumed again to its end."""
+trials run, resumed, stopped with Ctrl-C (SIGINT) while trials run, resumed, stopped with SIGTERM
+(as a scheduler or `kill` stops it), resumed again to its end."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from searchproc import (count_events, finish, finished, in_flight_past_phase2, l
 
 from stiltsearch.search.pareto import pareto_ranks
 
-N = 8
+N = 10
 pytestmark = pytest.mark.slow
 
 
@@ -52,8 +53,20 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
     seen["runs_after_interrupt"] = _runs(out)
     seen["interrupted"] = {n: list(e) for n, e in ledgers(directory).items()}
 
-    # 3. resume to the end
+    # 3. resume; SIGTERM once 7 trials finished and another is past phase 2
     log = out / "resume2.log"
+    proc = start(["resume", str(directory)], out, cache, log)
+    wait_for("7 finished trials and one in flight", lambda: (
+        sum(finished(e) for e in ledgers(directory).values()) >= 7
+        and any(in_flight_past_phase2(e) for e in ledgers(directory).values())), proc, log)
+    proc.send_signal(signal.SIGTERM)
+    seen["terminate_rc"] = finish(proc, log, timeout=120)
+    seen["terminate_log"] = log.read_text()
+    seen["strays_after_terminate"] = [p.pid for p in stray_processes(directory)]
+    seen["terminated"] = {n: list(e) for n, e in ledgers(directory).items()}
+
+    # 4. resume to the end
+    log = out / "resume3.log"
     proc = start(["resume", str(directory)], out, cache, log)
     seen["final_rc"] = finish(proc, log)
     seen["final_log"] = log.read_text()
@@ -98,7 +111,7 @@ def test_trials_in_flight_at_each_stop_continued_from_their_checkpoints(story: d
     """A trial stopped after phase 2 restores it on its next attempt instead of training it again.
     (A killed driver's workers may log a little more before they go; the next attempt is what counts.)"""
     resumed = 0
-    for before in (story["killed"], story["interrupted"]):
+    for before in (story["killed"], story["interrupted"], story["terminated"]):
         for number, events in before.items():
             if in_flight_past_phase2(events):
                 after = story["ledgers"][number][len(events):]
@@ -122,6 +135,12 @@ def test_ctrl_c_stopped_cleanly(story: dict) -> None:
     _, parents, children = story["runs_after_interrupt"]
     assert [p.info.status for p in parents] == ["KILLED"]
     assert "RUNNING" not in {c.info.status for c in children}
+
+
+def test_sigterm_stops_like_ctrl_c(story: dict) -> None:
+    assert story["terminate_rc"] == 130, story["terminate_log"][-3000:]
+    assert "stiltsearch resume" in story["terminate_log"]
+    assert story["strays_after_terminate"] == []
 
 
 def test_nothing_of_the_search_is_left_running_at_its_end(story: dict) -> None:
