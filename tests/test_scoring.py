@@ -70,3 +70,37 @@ def test_retrieval_accuracy_counts_sentences_that_find_their_own_translation() -
     pairs = [BitextExample(f"x{i}", f"e{i}") for i in range(4)]
     assert retrieval_accuracy([0, 1, 2, 3], pairs, ())["major"] == 100.0
     assert retrieval_accuracy([0, 0, 2, 2], pairs, ())["major"] == 50.0
+
+
+def test_the_aggregation_gives_back_the_xtreme_papers_published_average() -> None:
+    """mBERT, XTREME paper (Hu et al. 2020) Table 2: nine task scores, QA as (F1 + EM) / 2 per
+    task, the plain mean over the nine tasks = the published Avg, 59.6."""
+    qa = {"xquad": (64.5, 49.4), "mlqa": (61.4, 44.2), "tydiqa": (59.7, 43.9)}  # (F1, EM)
+    scores = {"xnli": 65.4, "pawsx": 81.9, "udpos": 70.3, "panx": 62.2, "bucc": 56.7, "tatoeba": 38.7,
+              **{task: (f1 + em) / 2 for task, (f1, em) in qa.items()}}
+    per_task = {task: {"all": score} for task, score in scores.items()}
+    assert round(xtreme_score(per_task), 1) == 59.6
+    groups = {"xnli": "classification", "pawsx": "classification", "udpos": "structured_prediction",
+              "panx": "structured_prediction", "xquad": "qa", "mlqa": "qa", "tydiqa": "qa", "bucc": "retrieval",
+              "tatoeba": "retrieval"}
+    flat = breakdown(per_task, groups)
+    assert flat["eval/group/classification"] == pytest.approx((65.4 + 81.9) / 2)
+    assert flat["eval/group/qa"] == pytest.approx(sum((f + e) / 2 for f, e in qa.values()) / 3)
+    # the overall score is a mean over tasks, not over groups (that would be 60.4 here)
+    assert round(sum(v for k, v in flat.items() if k.startswith("eval/group/")) / 4, 1) == 60.4
+
+
+def test_bucc_f1_chooses_the_threshold_that_maximises_f1_then_applies_a_given_one() -> None:
+    from stiltsearch.trainables.metrics import bucc_f1
+
+    gold = {("de-1", "en-1"), ("de-2", "en-2"), ("de-3", "en-3")}
+    candidates = [("de-1", "en-1"), ("de-2", "en-9"), ("de-2", "en-2"), ("de-4", "en-4"), ("de-3", "en-3")]
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5]
+    # cuts after 1..5 candidates: F1 = 2*hits/(kept + 3) = 0.5, 0.4, 0.667, 0.571, 0.75 -> keep all 5
+    dev = bucc_f1(scores, candidates, gold)
+    assert dev["major"] == pytest.approx(75.0) and dev["precision"] == pytest.approx(60.0) and dev["recall"] == 100.0
+    assert dev["threshold"] < 0.5
+    # the perfect case, and the dev threshold given back on a "test" split
+    assert bucc_f1([0.9, 0.1], [("a", "x"), ("b", "y")], {("a", "x")})["major"] == 100.0
+    test = bucc_f1(scores, candidates, gold, threshold=0.65)  # keeps the top 3: 2 hits
+    assert test["major"] == pytest.approx(100 * 2 * (2 / 3) * (2 / 3) / (4 / 3)) and test["threshold"] == 0.65

@@ -55,6 +55,8 @@ def test_metrics_are_in_range_for_every_task_and_language(trial: tuple) -> None:
     assert metrics["eval/toy_tatoeba"] > 10.0
     assert metrics["tokens_per_sec"] > 0 and metrics["throughput/tokens"] > 0
     assert metrics["phase3/toy_xnli/train_languages"] == "en,xa"
+    assert metrics["eval/group/qa"] == metrics["eval/toy_xquad"] and metrics["eval/group/retrieval"] == metrics[
+        "eval/toy_tatoeba"]
 
 
 def test_reports_phase2_then_the_final_result_and_checkpoints_every_phase(trial: tuple) -> None:

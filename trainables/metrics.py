@@ -112,3 +112,30 @@ METRICS: dict[str, Metric] = {
     "squad_v2": squad_v2,
     "retrieval_accuracy": retrieval_accuracy,
 }
+
+
+def bucc_f1(scores: Sequence[float], candidates: Sequence[tuple[str, str]], gold: set[tuple[str, str]],
+            threshold: float | None = None) -> dict[str, float]:
+    """BUCC bitext mining, as XTREME scores it: each candidate pair (source id, target id) has a
+    similarity score; pairs scoring above the threshold are predicted parallel; F1 against the gold
+    pairs. With no ``threshold`` (the dev split), the one that maximises F1 here is chosen, halfway
+    between the last kept and the first dropped score (XTREME's ``bucc_optimize``); give it back for
+    the test split. Returns F1, precision, recall (0-100) and the threshold.
+    """
+    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    if threshold is None:
+        best, best_cut, found = -1.0, 0, 0
+        for rank, i in enumerate(order, start=1):
+            found += candidates[i] in gold
+            f1 = 2 * found / (rank + len(gold)) if gold else 0.0  # = 2PR / (P + R)
+            if f1 > best:
+                best, best_cut = f1, rank
+        kept = [scores[i] for i in order[:best_cut]]
+        after = scores[order[best_cut]] if best_cut < len(order) else kept[-1] - 1.0
+        threshold = (kept[-1] + after) / 2 if kept else float("inf")
+    predicted = {candidates[i] for i in order if scores[i] > threshold}
+    hits = len(predicted & gold)
+    precision = hits / len(predicted) if predicted else 0.0
+    recall = hits / len(gold) if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {"major": 100 * f1, "precision": 100 * precision, "recall": 100 * recall, "threshold": threshold}

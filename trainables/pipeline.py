@@ -317,7 +317,7 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
             ckpt.save_model(served_model)  # before its scores: scores without the model mean "train again"
         ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
         ckpt.log(f"phase3 {task.name} trained")
-    metrics |= scoring.breakdown(per_task)
+    metrics |= scoring.breakdown(per_task, {t.name: scoring.GROUP_OF_HEAD[t.head] for t in tasks})
 
     if world()[0] != 0:  # a multi-worker trial is measured and reported by rank 0 alone
         return metrics

@@ -1,7 +1,11 @@
 """The XTREME score, as google-research/xtreme aggregates it.
 
 A task's score is the unweighted mean of its per-language scores; the overall score is the
-unweighted mean over the tasks of the search's objective. Every score is on a 0-100 scale.
+unweighted mean over the tasks of the search's objective (not over the groups). Every score is on a
+0-100 scale. A QA task's per-language score is already (EM + F1) / 2 (:func:`metrics.squad`).
+
+Worked example (tests/test_scoring.py): mBERT's row of the XTREME paper (Hu et al. 2020, Table 2)
+gives back its published average, 59.6, from its nine published task scores.
 """
 
 from __future__ import annotations
@@ -23,11 +27,23 @@ def xtreme_score(per_task: Mapping[str, Mapping[str, float]]) -> float:
     return statistics.fmean(task_score(langs) for langs in per_task.values())
 
 
-def breakdown(per_task: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Flat metrics: ``eval/<task>/<lang>``, ``eval/<task>``, and ``xtreme_score``."""
+# XTREME's task groups, by the head a task uses (XCOPA is multiple choice: a classification task;
+# LAReQA and Mewsli-X are retrieval).
+GROUP_OF_HEAD = {"classification": "classification", "choice": "classification", "tagging": "structured_prediction",
+                 "span": "qa", "retrieval": "retrieval"}
+
+
+def breakdown(per_task: Mapping[str, Mapping[str, float]],
+              groups: Mapping[str, str] | None = None) -> dict[str, float]:
+    """Flat metrics: ``eval/<task>/<lang>``, ``eval/<task>``, ``eval/group/<group>`` (the mean of its
+    tasks' scores, when ``groups`` maps tasks to groups) and ``xtreme_score``."""
     flat: dict[str, float] = {}
     for task, langs in per_task.items():
         flat |= {f"eval/{task}/{lang}": score for lang, score in langs.items()}
         flat[f"eval/{task}"] = task_score(langs)
+    for group in sorted(set((groups or {}).values())):
+        members = [flat[f"eval/{t}"] for t in per_task if (groups or {}).get(t) == group]
+        if members:
+            flat[f"eval/group/{group}"] = statistics.fmean(members)
     flat["xtreme_score"] = xtreme_score(per_task)
     return flat
