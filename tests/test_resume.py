@@ -41,29 +41,10 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
     seen["strays_after_kill"] = len(stray_processes(directory))  # Ray's own fate sharing may leave none
 
     # 2. resume; Ctrl-C once 5 trials finished and another is past phase 2
-    log = out / "resume1.log"
-    proc = start(["resume", str(directory)], out, cache, log)
-    wait_for("5 finished trials and one in flight", lambda: (
-        sum(finished(e) for e in ledgers(directory).values()) >= 5
-        and any(in_flight_past_phase2(e) for e in ledgers(directory).values())), proc, log)
-    proc.send_signal(signal.SIGINT)
-    seen["interrupt_rc"] = finish(proc, log, timeout=120)
-    seen["interrupt_log"] = log.read_text()
-    seen["strays_after_interrupt"] = [p.pid for p in stray_processes(directory)]
+    seen["interrupt"] = _resume_and_stop(out, cache, directory, "resume1.log", 5, signal.SIGINT)
     seen["runs_after_interrupt"] = _runs(out)
-    seen["interrupted"] = {n: list(e) for n, e in ledgers(directory).items()}
-
     # 3. resume; SIGTERM once 7 trials finished and another is past phase 2
-    log = out / "resume2.log"
-    proc = start(["resume", str(directory)], out, cache, log)
-    wait_for("7 finished trials and one in flight", lambda: (
-        sum(finished(e) for e in ledgers(directory).values()) >= 7
-        and any(in_flight_past_phase2(e) for e in ledgers(directory).values())), proc, log)
-    proc.send_signal(signal.SIGTERM)
-    seen["terminate_rc"] = finish(proc, log, timeout=120)
-    seen["terminate_log"] = log.read_text()
-    seen["strays_after_terminate"] = [p.pid for p in stray_processes(directory)]
-    seen["terminated"] = {n: list(e) for n, e in ledgers(directory).items()}
+    seen["terminate"] = _resume_and_stop(out, cache, directory, "resume2.log", 7, signal.SIGTERM)
 
     # 4. resume to the end
     log = out / "resume3.log"
@@ -73,6 +54,21 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
     seen["strays_at_end"] = [p.pid for p in stray_processes(directory)]
     seen["ledgers"] = ledgers(directory)
     return seen
+
+
+def _resume_and_stop(out: Path, cache: Path, directory: Path, log_name: str, after: int, sig: int) -> dict[str, Any]:
+    """`stiltsearch resume`, then ``sig`` once ``after`` trials finished and another is past phase 2."""
+    from stiltsearch.search.driver import stray_processes
+
+    log = out / log_name
+    proc = start(["resume", str(directory)], out, cache, log)
+    wait_for(f"{after} finished trials and one in flight", lambda: (
+        sum(finished(e) for e in ledgers(directory).values()) >= after
+        and any(in_flight_past_phase2(e) for e in ledgers(directory).values())), proc, log)
+    proc.send_signal(sig)
+    rc = finish(proc, log, timeout=120)
+    return {"rc": rc, "log": log.read_text(), "strays": [p.pid for p in stray_processes(directory)],
+            "ledgers": {n: list(e) for n, e in ledgers(directory).items()}}
 
 
 def _runs(out: Path) -> tuple[Any, list, list]:
@@ -111,7 +107,7 @@ def test_trials_in_flight_at_each_stop_continued_from_their_checkpoints(story: d
     """A trial stopped after phase 2 restores it on its next attempt instead of training it again.
     (A killed driver's workers may log a little more before they go; the next attempt is what counts.)"""
     resumed = 0
-    for before in (story["killed"], story["interrupted"], story["terminated"]):
+    for before in (story["killed"], story["interrupt"]["ledgers"], story["terminate"]["ledgers"]):
         for number, events in before.items():
             if in_flight_past_phase2(events):
                 after = story["ledgers"][number][len(events):]
@@ -129,18 +125,20 @@ def test_finished_trials_were_not_run_again(story: dict) -> None:
 
 
 def test_ctrl_c_stopped_cleanly(story: dict) -> None:
-    assert story["interrupt_rc"] == 130, story["interrupt_log"][-3000:]
-    assert "stiltsearch resume" in story["interrupt_log"]
-    assert story["strays_after_interrupt"] == []  # Ray and every trial worker are gone
+    stop = story["interrupt"]
+    assert stop["rc"] == 130, stop["log"][-3000:]
+    assert "stiltsearch resume" in stop["log"]
+    assert stop["strays"] == []  # Ray and every trial worker are gone
     _, parents, children = story["runs_after_interrupt"]
     assert [p.info.status for p in parents] == ["KILLED"]
     assert "RUNNING" not in {c.info.status for c in children}
 
 
 def test_sigterm_stops_like_ctrl_c(story: dict) -> None:
-    assert story["terminate_rc"] == 130, story["terminate_log"][-3000:]
-    assert "stiltsearch resume" in story["terminate_log"]
-    assert story["strays_after_terminate"] == []
+    stop = story["terminate"]
+    assert stop["rc"] == 130, stop["log"][-3000:]
+    assert "stiltsearch resume" in stop["log"]
+    assert stop["strays"] == []
 
 
 def test_nothing_of_the_search_is_left_running_at_its_end(story: dict) -> None:
