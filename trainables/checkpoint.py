@@ -86,7 +86,8 @@ class TrialCheckpoint:
         config = AutoConfig.for_model(**json.loads((served / "config.json").read_text()))
         heads = {name: tuple(spec) for name, spec in json.loads((served / "heads.json").read_text()).items()}
         state = torch.load(served / "state.pt", map_location="cpu", weights_only=True)
-        return {"config": config, "heads": heads, "state": state}
+        self._model = {"config": config, "heads": heads, "state": state}  # read once per attempt
+        return self._model
 
     def log(self, event: str) -> None:
         """Append one line to the ledger of what ran: ``<unix time> <host>:<pid> <event>``."""
