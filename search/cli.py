@@ -1,6 +1,7 @@
 """``stiltsearch``: the command line.
 
-  stiltsearch run [CONFIG]        run a search (no CONFIG: the embedded toy search, configs/toy.yaml)
+  stiltsearch run [CONFIG]        run a search (no CONFIG: the embedded toy search, configs/toy.yaml);
+                                  --dry-run prints the trial plan instead
   stiltsearch resume DIR          continue a search however it stopped (Ctrl-C, kill -9, a reboot)
   stiltsearch pareto TARGET       print a search's current front and write its plot; TARGET is a
                                   search directory or an MLflow experiment (running or not)
@@ -28,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="override the search name (MLflow experiment, study)")
     run.add_argument("--output-dir", help="override output_dir (searches go to <output_dir>/<name>-<time>)")
     run.add_argument("--address", help="an existing Ray cluster (else $RAY_ADDRESS, else a local Ray)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the trial plan (phases, tasks, languages, steps) and exit; nothing is trained")
     resume = sub.add_parser("resume", help="continue a stopped or killed search")
     resume.add_argument("search_dir", help="the search directory `stiltsearch run` printed")
     resume.add_argument("--trials", type=int, help="raise search.num_trials (default: as configured)")
@@ -91,6 +94,12 @@ def _run_or_validate(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         print(f"# {args.config}: valid", file=sys.stderr)
+        return 0
+    if args.dry_run:
+        from stiltsearch.search.dryrun import plan_lines
+
+        print(f"dry run of {args.config or 'the embedded toy search'}: nothing is trained")
+        print("\n".join(plan_lines(cfg)))
         return 0
     from stiltsearch.search.driver import run_search
 

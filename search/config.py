@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from stiltsearch.trainables import toyworld
+from stiltsearch.trainables.plan import Recipe
 from stiltsearch.trainables.tasks import TASKS
 
 
@@ -49,6 +49,10 @@ class TrainingConfig:
     intermediate_steps: int = 240  # phase-2 steps in all, shared by the chosen tasks
     target_steps: int = 200  # phase-3 steps per target task
     batch_size: int = 32
+    max_length: int = 128  # phase-2 tokens per sequence (phase 3 uses the searched max_seq_length)
+    qa_max_length: int | None = None  # extractive QA in both phases (the paper: 384); None: as other tasks
+    # {task: {epochs, batch_size}}: a task with an epoch recipe trains for its epochs, not the step budget
+    recipes: dict[str, Recipe] = field(default_factory=dict)
     sampling_temperature: float = 1.0  # multi-task sampling; 1 = proportional to dataset size
     zero_stage: int = 0  # DeepSpeed ZeRO stage
     precision: str = "fp32"  # training precision: fp32 or bf16
@@ -84,7 +88,7 @@ class SearchSettings:
     max_concurrent: int = 2
     cpus_per_trial: int = 1  # CPUs of each of a trial's workers; also torch's thread count there
     workers_per_trial: int = 1  # > 1: data-parallel DeepSpeed over a Ray Train TorchTrainer in the trial
-    gpus_per_worker: float = 0.0  # GPUs of each worker (workers_per_trial > 1; one worker uses what Ray gives)
+    gpus_per_worker: float = 0.0  # GPUs of each of a trial's workers (a one-worker trial: of the trial)
     max_failures: int = 1  # retries of a trial whose worker died (Ray FailureConfig)
     seed: int = 0  # Optuna sampler seed
 
@@ -99,10 +103,18 @@ class MlflowConfig:
 class SearchConfig:
     name: str = "toy"
     model: str = "toy"  # "toy" (the embedded tiny XLM-R) or an HF encoder id / local directory
+    # two or more HF ids / directories: the model is itself a searched knob (``model`` is one of them)
+    models: tuple[str, ...] = ()
+    # {dataset id: local directory} for real tasks' data (the hub's layout, see trainables/hub.py);
+    # CCG, never on the hub, is always given here as ``ccg``
+    data: dict[str, str] = field(default_factory=dict)
     intermediate_tasks: tuple[str, ...] = ("toy_anli", "toy_mnli", "toy_qqp", "toy_squad", "toy_squad2", "toy_hellaswag",
                                            "toy_csqa", "toy_cosmosqa", "toy_ccg")
     target_tasks: tuple[str, ...] = ("toy_xnli", "toy_panx", "toy_xquad", "toy_tatoeba")
     languages: tuple[str, ...] = ("xa", "xb", "xc", "xd")  # may add translate-train data in phase 3
+    # {target: [languages]}: score a target on some of its languages only (a quick look; the XTREME
+    # score proper averages over all of them). Empty: every language.
+    eval_languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
     objectives: tuple[Objective, ...] = (Objective("xtreme_score", "max"), Objective("tokens_per_sec", "max"))
     output_dir: str = "runs"  # each search writes to <output_dir>/<name>-<timestamp>
     search: SearchSettings = field(default_factory=SearchSettings)
@@ -167,6 +179,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         return _coerce(next(a for a in args if a is not type(None)), value, where)
+    if origin is dict:
+        if value is None:  # a YAML key with only comments under it
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -213,6 +231,19 @@ def _known(kind: str) -> list[str]:
     return sorted(name for name, cls in TASKS.items() if cls.role == kind)
 
 
+def _datasets(task: str) -> set[str]:
+    """The dataset ids a task reads (the keys ``data`` may give), without loading anything."""
+    cls = TASKS[task]
+    if cls.benchmark == "toy":
+        return set()
+    probe = cls()
+    found = set()
+    for split in probe.splits:
+        for lang in (probe.train_languages if split == "train" else probe.languages)[:1]:
+            found |= {source.dataset for source in probe.sources(split, lang)}
+    return found or {cls.dataset}
+
+
 def validate(cfg: SearchConfig) -> None:
     """Cross-field checks; field types were checked when the config was read."""
     _check(bool(cfg.name.strip()) and "/" not in cfg.name, f"name: {cfg.name!r} must be non-empty without '/'")
@@ -224,15 +255,31 @@ def validate(cfg: SearchConfig) -> None:
     for task in cfg.target_tasks:
         _check(task in TASKS and TASKS[task].role == "target",
                f"target_tasks: unknown target task {task!r}; known: {', '.join(_known('target'))}")
+    if cfg.model == "toy":
+        for task in cfg.intermediate_tasks + cfg.target_tasks:
+            _check(TASKS[task].benchmark == "toy", f"model: 'toy' only runs toy tasks; {task!r} needs a real model id")
+        _check(not cfg.models, "models: the toy model's choices are toy_model.layers; list HF ids only with a real model")
+    else:
+        _check(bool(cfg.model.strip()), "model: give 'toy' or an HF encoder id / local directory")
+        for task in cfg.intermediate_tasks + cfg.target_tasks:
+            _check(TASKS[task].benchmark != "toy", f"model: toy task {task!r} needs `model: toy`; real models run real tasks")
+        if cfg.models:
+            _check(len(set(cfg.models)) == len(cfg.models) >= 2,
+                   f"models: give two or more distinct HF ids or directories, got {list(cfg.models)}")
+            _check(cfg.model in cfg.models, f"model: {cfg.model!r} must be one of models {list(cfg.models)}")
     trainable = sorted({lang for t in cfg.target_tasks for lang in TASKS[t].train_languages} - {"en"})
+    for task, langs in cfg.eval_languages.items():
+        _check(task in cfg.target_tasks, f"eval_languages.{task}: not one of target_tasks ({', '.join(cfg.target_tasks)})")
+        for lang in langs:
+            _check(lang in TASKS[task].languages, f"eval_languages.{task}: {task} has no language {lang!r}; it has "
+                                                  f"{', '.join(TASKS[task].languages)}")
+        _check(len(langs) > 0, f"eval_languages.{task}: give one or more languages, or leave the task out")
     for lang in cfg.languages:
         _check(lang in trainable, f"languages: {lang!r} has no translate-train data in the target tasks; "
                                   f"allowed: {', '.join(trainable) or 'none'}")
-    if cfg.model == "toy":
-        toy = set(toyworld.LANGUAGES)
-        for task in cfg.intermediate_tasks + cfg.target_tasks:
-            _check(TASKS[task].benchmark == "toy", f"model: 'toy' only runs toy tasks; {task!r} needs a real model id")
-        _check(set(cfg.languages) <= toy, f"languages: the toy world has {', '.join(sorted(toy))}")
+    used = {source for t in cfg.intermediate_tasks + cfg.target_tasks for source in _datasets(t)}
+    for dataset in cfg.data:
+        _check(dataset in used, f"data.{dataset}: no task of this config reads it; datasets read: {', '.join(sorted(used))}")
     _check(1 <= len(cfg.objectives) <= 2, "objectives: give one or two (name, direction) pairs")
     allowed = ["xtreme_score", "tokens_per_sec"] + [f"eval/{t}" for t in cfg.target_tasks]
     for i, obj in enumerate(cfg.objectives):
@@ -264,6 +311,15 @@ def validate(cfg: SearchConfig) -> None:
     tr = cfg.training
     for name in ("intermediate_steps", "target_steps", "batch_size"):
         _check(getattr(tr, name) >= 1, f"training.{name}: must be >= 1, got {getattr(tr, name)}")
+    for name in ("max_length", "qa_max_length"):
+        value = getattr(tr, name)
+        _check(value is None or 8 <= value <= 512, f"training.{name}: give a length in 8..512, got {value}")
+    for task, recipe in tr.recipes.items():
+        _check(task in cfg.intermediate_tasks + cfg.target_tasks,
+               f"training.recipes.{task}: not a task of this config; tasks: {', '.join(cfg.intermediate_tasks + cfg.target_tasks)}")
+        _check(recipe.epochs is None or recipe.epochs > 0, f"training.recipes.{task}.epochs: must be > 0, got {recipe.epochs}")
+        _check(recipe.batch_size is None or recipe.batch_size >= 1,
+               f"training.recipes.{task}.batch_size: must be >= 1, got {recipe.batch_size}")
     _check(tr.sampling_temperature > 0, f"training.sampling_temperature: must be > 0, got {tr.sampling_temperature}")
     _check(tr.zero_stage in ZERO_STAGES, f"training.zero_stage: {tr.zero_stage}; allowed: 0, 1, 2, 3")
     _check(tr.precision in PRECISIONS, f"training.precision: {tr.precision!r}; allowed: {', '.join(PRECISIONS)}")
@@ -287,6 +343,21 @@ def validate(cfg: SearchConfig) -> None:
     for name in ("repeats", "max_sequences"):
         _check(getattr(th, name) >= 1, f"throughput.{name}: must be >= 1, got {getattr(th, name)}")
     _check(th.warmup >= 0, f"throughput.warmup: must be >= 0, got {th.warmup}")
+
+
+def missing_resources(cfg: SearchConfig) -> list[str]:
+    """What this machine lacks to run ``cfg`` (local data directories, CCG's files), one line each in
+    the ConfigError style; checked before a search starts, and listed by a dry run. (Whether an HF
+    model id can be fetched is checked when phase 1 resolves it.)"""
+    problems = []
+    for dataset, directory in cfg.data.items():
+        if not Path(directory).expanduser().is_dir():
+            problems.append(f"data.{dataset}: {directory} is not a directory; give a local copy in the hub's layout "
+                            f"(<dir>/<config>/<split>-*.parquet)")
+    if "ccg" in cfg.intermediate_tasks and "ccg" not in cfg.data:
+        problems.append("data.ccg: CCG is not on the hub (CCGbank is LDC-licensed); give the directory of jiant's "
+                        "ccg.train, ccg.dev, ccg.test and tags_to_id.json, or drop ccg from intermediate_tasks")
+    return problems
 
 
 def to_dict(cfg: SearchConfig) -> dict[str, Any]:

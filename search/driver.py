@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import yaml
 from stiltsearch.search import front as fronts
-from stiltsearch.search.config import SearchConfig, load_config, to_dict
+from stiltsearch.search.config import ConfigError, SearchConfig, load_config, missing_resources, to_dict
 from stiltsearch.search.progress import ProgressCallback
 from stiltsearch.search.searcher import StudySearcher, count, open_study, reconcile
 from stiltsearch.search.tracking import MlflowCallback, Tracker, default_tracking_uri
@@ -83,7 +83,7 @@ def resolve_models(cfg: SearchConfig, cache: Path) -> dict[str, str]:
     """Phase 1: ``{name: HF id or directory}`` of the models the search may choose from. The toy
     encoders are pretrained here once each (cached); any other model is used as given."""
     if cfg.model != "toy":
-        return {cfg.model: cfg.model}
+        return {model_name(m): m for m in sorted(cfg.models or (cfg.model,), key=lambda m: model_depth(m) or 0)}
     import torch
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
@@ -100,11 +100,54 @@ def resolve_models(cfg: SearchConfig, cache: Path) -> dict[str, str]:
     return models
 
 
+# Depths of common encoders, so a dry run or a config check needs neither the hub nor a download.
+KNOWN_DEPTHS = {"xlm-roberta-base": 12, "xlm-roberta-large": 24, "xlm-roberta-xl": 36, "xlm-roberta-xxl": 48,
+                "bert-base-multilingual-cased": 12, "bert-base-multilingual-uncased": 12, "mdeberta-v3-base": 12}
+
+
+def model_name(model: str) -> str:
+    """A short name for an HF id or directory: its last path component ("FacebookAI/xlm-roberta-base"
+    -> "xlm-roberta-base"); it names the model in the search space and in MLflow."""
+    return Path(model.rstrip("/")).name
+
+
+def model_depth(model: str) -> int | None:
+    """Transformer layers of an HF id or directory: a local config.json, the known table, or the hub
+    (its cache first); None when none can tell."""
+    config = Path(model).expanduser() / "config.json"
+    if config.exists():
+        return int(json.loads(config.read_text())["num_hidden_layers"])
+    if model_name(model) in KNOWN_DEPTHS:
+        return KNOWN_DEPTHS[model_name(model)]
+    try:
+        from transformers import AutoConfig
+
+        return int(AutoConfig.from_pretrained(model).num_hidden_layers)
+    except (OSError, ValueError):
+        return None
+
+
+def check_models(cfg: SearchConfig) -> None:
+    """Every real model must load (from its directory, the HF cache or the hub) before Ray starts."""
+    if cfg.model == "toy":
+        return
+    from transformers import AutoConfig
+
+    for model in cfg.models or (cfg.model,):
+        try:
+            AutoConfig.from_pretrained(model)
+        except (OSError, ValueError) as exc:
+            reason = str(exc).splitlines()[0][:160]
+            raise ConfigError(f"model: cannot load {model!r} ({reason}); give a local directory (a saved "
+                              f"checkpoint, or `hf download {model} --local-dir DIR`) or make the hub reachable") from None
+
+
 def model_depths(cfg: SearchConfig) -> dict[str, int]:
-    """Layers of each model the search may choose (for the layers-kept knob); HF models: the
-    space's largest layer count, checked against the real depth when a trial loads it."""
+    """Layers of each model the search may choose (for the layers-kept knob); a real model whose
+    depth cannot be found gets the space's largest layer count, checked when a trial loads it."""
     if cfg.model != "toy":
-        return {cfg.model: max(cfg.space.layers_kept)}
+        fallback = max(cfg.space.layers_kept)
+        return {model_name(m): model_depth(m) or fallback for m in cfg.models or (cfg.model,)}
     return {f"toy-{n}l": n for n in sorted(cfg.toy_model.layers)}
 
 
@@ -117,6 +160,8 @@ def trial_settings(cfg: SearchConfig, models: dict[str, str], cache: Path) -> Tr
     return TrialSettings(
         model=list(models.values())[-1], models=models, target_tasks=cfg.target_tasks, cache_dir=str(cache),
         intermediate_steps=tr.intermediate_steps, target_steps=tr.target_steps, batch_size=tr.batch_size,
+        train_max_length=tr.max_length, qa_max_length=tr.qa_max_length, recipes=tr.recipes, data=cfg.data,
+        eval_languages=cfg.eval_languages,
         sampling_temperature=tr.sampling_temperature, seed=tr.seed, threads=cfg.search.cpus_per_trial,
         engine=engine_settings(cfg), workers=cfg.search.workers_per_trial, gpus_per_worker=cfg.search.gpus_per_worker,
         meter=MeterSettings(warmup=th.warmup, repeats=th.repeats, max_sequences=th.max_sequences),
@@ -269,7 +314,8 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     # A multi-worker trial holds a token CPU share itself (0 is refused) and its TorchTrainer asks for
     # the workers' resources; holding them in the trial too would leave none for the workers.
     one = cfg.search.workers_per_trial == 1
-    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial} if one else {"cpu": 0.01})
+    gpus = {"gpu": cfg.search.gpus_per_worker} if cfg.search.gpus_per_worker else {}
+    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial, **gpus} if one else {"cpu": 0.01})
     session = len(list(search_dir.glob("tune*")))
     return tune.Tuner(
         trainable,
@@ -292,6 +338,10 @@ def trials_dir(search_dir: Path) -> Path:
 
 def run_search(cfg: SearchConfig, *, address: str | None = None) -> SearchResult:
     """Run a whole search in a new directory; see the module docstring."""
+    problems = missing_resources(cfg)
+    if problems:
+        raise ConfigError(problems[0])
+    check_models(cfg)
     uri = cfg.mlflow.tracking_uri or default_tracking_uri()
     experiment = cfg.mlflow.experiment or cfg.name
     tracker = Tracker(uri, experiment)  # an unreachable MLflow server stops the search here

@@ -10,6 +10,10 @@ import pytest
 # DeepSpeed JIT-compiles one C++ op on first use (~30 s); share the build across test sessions.
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "stiltsearch" / "torch_extensions"))
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
+# No test may reach the Hugging Face hub: real loaders read fixture files, and a test of the
+# unreachable-hub error must fail fast rather than retry DNS for 30 s.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

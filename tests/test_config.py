@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,60 @@ def test_the_shipped_toy_config_is_the_default() -> None:
     assert load_config(ROOT / "configs" / "toy.yaml") == SearchConfig() == load_config(None)
 
 
-def test_every_shipped_config_validates() -> None:
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
-        load_config(path)
+def test_every_shipped_config_validates_and_names_only_registered_tasks_and_languages() -> None:
+    from stiltsearch.trainables.tasks import TASKS
+
+    paths = sorted((ROOT / "configs").glob("*.yaml"))
+    assert {p.name for p in paths} >= {"toy.yaml", "paper.yaml", "xnli-efficiency.yaml"}
+    for path in paths:
+        cfg = load_config(path)
+        for task in cfg.intermediate_tasks + cfg.target_tasks + tuple(cfg.training.recipes):
+            assert task in TASKS, (path.name, task)
+        offered = {lang for t in cfg.target_tasks for lang in TASKS[t].languages + TASKS[t].train_languages}
+        assert set(cfg.languages) <= offered, path.name
+
+
+def test_the_paper_config_is_the_papers_setup() -> None:
+    from stiltsearch.trainables.tasks import PAPER_INTERMEDIATE, SUITES
+
+    cfg = load_config(ROOT / "configs" / "paper.yaml")
+    assert cfg.model == "xlm-roberta-large" and cfg.intermediate_tasks == PAPER_INTERMEDIATE
+    assert cfg.target_tasks == SUITES["xtreme"]
+    assert cfg.training.max_length == 256 and cfg.training.qa_max_length == 384
+    low, high = cfg.space.intermediate_lr
+    assert low <= 1e-5 <= high
+
+
+def test_dry_run_prints_the_trial_plan_without_training(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(ROOT / "configs" / "paper.yaml"),
+                           "--dry-run"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "phase 1: xlm-roberta-large (24 layers)" in out
+    assert "needs before running: data.ccg:" in out  # CCG's files are not on this machine
+    baseline = out[out.index("trial 0 (baseline):"):out.index("trial 1")]
+    assert "phase 2: skipped" in baseline
+    # XNLI: 392,702 English rows, 5 epochs at batch 32 -> 61,360 steps; evaluated in its 15 languages
+    assert "xnli: train en (~392,702 rows), 61,360 steps at batch 32, length 256" in baseline
+    assert "accuracy on dev in 15 languages" in baseline
+    assert "xquad: train en (~87,599 rows), 10,950 steps at batch 16, length 384" in baseline  # SQuAD 1.1
+    assert "udpos" in baseline and "seqeval_f1 on dev in 29 languages" in baseline  # 4 lack a dev split
+    assert "bucc2018: no training; bucc_f1 on dev in 4 languages" in baseline
+    assert "trial 1 (a random draw from the space):" in out
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_real_model_that_cannot_be_loaded_stops_the_run_before_ray(tmp_path: Path) -> None:
+    config = tmp_path / "real.yaml"
+    config.write_text(f"name: real\nmodel: {tmp_path / 'no-such-model'}\nintermediate_tasks: [mnli]\n"
+                      f"target_tasks: [xnli]\nlanguages: [de]\noutput_dir: {tmp_path / 'runs'}\n"
+                      f"space:\n  layers_kept: [2]\n")
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"stiltsearch: error: model: cannot load '{tmp_path / 'no-such-model'}'")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_overrides_and_yaml_exponents_without_a_dot(tmp_path: Path) -> None:
@@ -44,6 +96,12 @@ BAD = {
     "unknown attention": ("space:\n  attention: [flash]\n", "space.attention: 'flash'; allowed: sdpa, eager"),
     "not yaml": ("search: [unclosed\n", "not valid YAML"),
     "not a mapping": ("- a\n- b\n", "the top level must be a mapping"),
+    "toy task on a real model": ("model: xlm-roberta-base\nspace:\n  layers_kept: [2]\n",
+                                 "model: toy task 'toy_anli' needs `model: toy`"),
+    "real task on the toy model": ("target_tasks: [xnli]\n", "model: 'toy' only runs toy tasks; 'xnli' needs a real"),
+    "data nobody reads": ("data: {facebook/xnli: /tmp}\n", "data.facebook/xnli: no task of this config reads it"),
+    "recipe of another task": ("training:\n  recipes: {mnli: {epochs: 2}}\n", "training.recipes.mnli: not a task"),
+    "bad eval language": ("eval_languages: {toy_xnli: [xz]}\n", "eval_languages.toy_xnli: toy_xnli has no language 'xz'"),
 }
 
 

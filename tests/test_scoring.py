@@ -104,3 +104,35 @@ def test_bucc_f1_chooses_the_threshold_that_maximises_f1_then_applies_a_given_on
     assert bucc_f1([0.9, 0.1], [("a", "x"), ("b", "y")], {("a", "x")})["major"] == 100.0
     test = bucc_f1(scores, candidates, gold, threshold=0.65)  # keeps the top 3: 2 hits
     assert test["major"] == pytest.approx(100 * 2 * (2 / 3) * (2 / 3) / (4 / 3)) and test["threshold"] == 0.65
+
+
+def test_seqeval_reads_prefixless_pos_tags_as_xtreme_does() -> None:
+    """UDPOS is scored with seqeval too: a tag's first letter is its "prefix", so a run of one tag is
+    one chunk. Hand count: gold DET NOUN NOUN VERB = chunks {DET}, {NOUN NOUN}, {VERB}."""
+    from stiltsearch.trainables.tasks.udpos import UPOS
+
+    def ids(*tags: str) -> tuple[int, ...]:
+        return tuple(UPOS.index(t) for t in tags)
+
+    gold = [TagExample(("the", "dog", "food", "smells"), ids("DET", "NOUN", "NOUN", "VERB"))]
+    assert seqeval_f1([list(gold[0].tags)], gold, UPOS)["major"] == 100.0
+    # one word wrong splits the NOUN run: predicted {DET}, {NOUN}, {PROPN}, {VERB}: 2 of 4 right, 2 of 3 found
+    pred = [list(ids("DET", "NOUN", "PROPN", "VERB"))]
+    assert seqeval_f1(pred, gold, UPOS) == pytest.approx({"major": 100 * 2 * 0.5 * (2 / 3) / (0.5 + 2 / 3),
+                                                          "precision": 50.0, "recall": 100 * 2 / 3})
+
+
+def test_margin_mining_finds_each_translation_once() -> None:
+    """Orthogonal sentence vectors pair up perfectly; a source with no translation is left out or
+    scores below the real pairs."""
+    import torch
+
+    from stiltsearch.trainables.retrieval import mine, nearest
+
+    source, target = torch.eye(4)[:3], torch.eye(4)[[2, 0, 1, 3]]  # source i is target (i+1) % 3
+    assert nearest(source, target) == [1, 2, 0]
+    pairs, scores = mine(source, target, k=2)
+    assert sorted(pairs) == [(0, 1), (1, 2), (2, 0)] and min(scores) > 0
+    noisy = torch.nn.functional.normalize(torch.eye(4)[:3] + 0.1, dim=-1)
+    pairs, _ = mine(noisy, target, k=2)
+    assert {(0, 1), (1, 2), (2, 0)} <= set(pairs) and len(set(i for i, _ in pairs)) == len(pairs)

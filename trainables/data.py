@@ -18,6 +18,7 @@ def batches(task: Task, examples: Sequence[Example], tokenizer: Any, *, batch_si
         raise ValueError(f"task {task.name!r} has no training examples")
     rng = random.Random(seed)
     order = list(range(len(examples)))
+    batch_size = min(batch_size, len(examples))  # a set smaller than one batch is one batch, not none
     while True:
         rng.shuffle(order)
         for start in range(0, len(order) - batch_size + 1, batch_size):  # drop the ragged last batch

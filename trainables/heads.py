@@ -3,8 +3,8 @@
 Every head reads the encoder's last hidden states. Tagging labels the first sub-token of each word
 and ignores the rest (label -100), as XTREME does. Span (extractive QA) heads predict a start and an
 end token; a span that cannot be found in the window is labelled with the <s> token at position 0,
-as in SQuAD 2.0 training. The toy's contexts fit in one window; the doc-stride windowing of long
-contexts belongs to the real QA loaders.
+as in SQuAD 2.0 training. A context longer than the window is cut into overlapping windows (the
+doc stride of the SQuAD and XTREME scripts); an example's answer is the best span over its windows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from stiltsearch.trainables.tasks.base import ChoiceExample, PairExample, SpanEx
 
 IGNORE = -100  # label id that the loss skips
 MAX_ANSWER_TOKENS = 30  # longest span a QA head may predict (the SQuAD scripts' max_answer_length)
+MAX_QUERY_TOKENS = 64  # a question is cut to this many tokens (max_query_length)
+DOC_STRIDE = 128  # tokens that consecutive windows of a long context share (doc_stride, at max length 384)
 
 
 def encode(kind: str, tokenizer: Any, examples: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
@@ -70,27 +72,42 @@ def _encode_choices(tokenizer: Any, examples: Sequence[ChoiceExample], max_lengt
             "labels": torch.tensor([ex.label for ex in examples])}
 
 
+def _clip_questions(tokenizer: Any, questions: list[str], limit: int) -> list[str]:
+    """Each question cut to its first ``limit`` tokens (at a character boundary), so the context
+    always has room in the window."""
+    encoded = tokenizer(questions, add_special_tokens=False, truncation=True, max_length=limit,
+                        return_offsets_mapping=True)
+    return [q[:offsets[-1][1]] if offsets else "" for q, offsets in zip(questions, encoded["offset_mapping"])]
+
+
 def _encode_spans(tokenizer: Any, examples: Sequence[SpanExample], max_length: int) -> dict[str, torch.Tensor]:
-    # longest_first, not only_second: at a short max length (a deployment knob) the question alone may
-    # not fit, and then the question is cut too rather than the batch failing
-    batch = tokenizer([ex.question for ex in examples], [ex.context for ex in examples], truncation="longest_first",
-                      max_length=max_length, padding=True, return_offsets_mapping=True, return_tensors="pt")
-    offsets = batch["offset_mapping"]  # (batch, seq, 2) character offsets into question or context
+    """One row per *window*: a context longer than the window is cut into overlapping windows (the
+    SQuAD/XTREME doc stride), each with the whole question. ``example`` maps a window to its example
+    in the batch; ``labels`` is the answer's (start, end) token in that window, or (0, 0) (the <s>
+    token) where the window does not hold the whole answer."""
+    questions = _clip_questions(tokenizer, [ex.question for ex in examples], min(MAX_QUERY_TOKENS, max_length // 2))
+    longest = max(len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"])
+    room = max_length - longest - tokenizer.num_special_tokens_to_add(pair=True)  # context tokens per window
+    batch = tokenizer(questions, [ex.context for ex in examples], truncation="only_second", max_length=max_length,
+                      stride=max(0, min(DOC_STRIDE, room // 2)), return_overflowing_tokens=True, padding=True,
+                      return_offsets_mapping=True, return_tensors="pt")
+    offsets = batch["offset_mapping"]  # (windows, seq, 2) character offsets into question or context
+    example = batch["overflow_to_sample_mapping"]
     in_context = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
-    labels = torch.zeros(len(examples), 2, dtype=torch.long)  # (start, end) token; (0, 0) = no answer
-    for row, ex in enumerate(examples):
-        sequence_ids = batch.sequence_ids(row)
-        positions = [i for i, s in enumerate(sequence_ids) if s == 1]
+    labels = torch.zeros(len(example), 2, dtype=torch.long)
+    for row in range(len(example)):
+        ex = examples[int(example[row])]
+        positions = [i for i, s in enumerate(batch.sequence_ids(row)) if s == 1]
         in_context[row, positions] = True
         if ex.answer_start < 0:
             continue
         start_char, end_char = ex.answer_start, ex.answer_start + len(ex.answers[0])
         starts = [i for i in positions if offsets[row, i, 0] <= start_char < offsets[row, i, 1]]
         ends = [i for i in positions if offsets[row, i, 0] < end_char <= offsets[row, i, 1]]
-        if starts and ends:  # otherwise the answer was cut off: labelled as no answer
+        if starts and ends:
             labels[row] = torch.tensor([starts[0], ends[-1]])
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels,
-            "offsets": offsets, "in_context": in_context}
+            "offsets": offsets, "in_context": in_context, "example": example}
 
 
 class Head(nn.Module):
@@ -135,25 +152,28 @@ class Head(nn.Module):
 
 
 def _decode_spans(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[tuple[int, int, float]]:
-    """Per row: the best context span as (start char, end char) and its margin over "no answer".
+    """Per *example*: the best context span over its windows as (start char, end char), and its
+    margin over "no answer".
 
-    The best span maximises start + end logit with start <= end < start + MAX_ANSWER_TOKENS; the
-    margin is (null score - best span score), where null is <s>'s start + end logits. SQuAD 2.0-style
-    metrics answer "" when the margin is positive; SQuAD 1.1-style metrics ignore it.
+    In a window the best span maximises start + end logit with start <= end < start +
+    MAX_ANSWER_TOKENS. An example's answer is its best window's span; its null score is the lowest
+    <s> score (start + end logit at position 0) over its windows, as the SQuAD 2.0 scripts do; the
+    margin is null - best span score. SQuAD 2.0-style metrics answer "" when the margin is positive;
+    SQuAD 1.1-style metrics ignore it.
     """
-    predictions = []
     seq = logits.shape[1]
     # start <= end < start + MAX_ANSWER_TOKENS: the same for every row, so built once per batch
     band = torch.ones(seq, seq, dtype=torch.bool, device=logits.device).triu().tril(MAX_ANSWER_TOKENS - 1)
+    best: dict[int, tuple[float, int, int]] = {}  # example -> (span score, start char, end char)
+    null: dict[int, float] = {}
     for row in range(logits.shape[0]):
         start, end = logits[row, :, 0], logits[row, :, 1]
         allowed = batch["in_context"][row].to(logits.device)
-        scores = start[:, None] + end[None, :]  # (start position, end position)
-        valid = band & allowed[:, None] & allowed[None, :]
-        scores = scores.masked_fill(~valid, float("-inf"))
-        best = int(scores.argmax())
-        s, e = divmod(best, seq)
-        null = float(start[0] + end[0])
+        scores = (start[:, None] + end[None, :]).masked_fill(~(band & allowed[:, None] & allowed[None, :]), float("-inf"))
+        s, e = divmod(int(scores.argmax()), seq)
+        example = int(batch["example"][row])
         offsets = batch["offsets"][row]
-        predictions.append((int(offsets[s, 0]), int(offsets[e, 1]), null - float(scores[s, e])))
-    return predictions
+        if example not in best or float(scores[s, e]) > best[example][0]:
+            best[example] = (float(scores[s, e]), int(offsets[s, 0]), int(offsets[e, 1]))
+        null[example] = min(null.get(example, float("inf")), float(start[0] + end[0]))
+    return [(best[i][1], best[i][2], null[i] - best[i][0]) for i in range(len(best))]

@@ -25,7 +25,10 @@ def load_encoder(model: str | Path, attention: str = "sdpa") -> nn.Module:
     """
     from transformers import AutoModel
 
-    return AutoModel.from_pretrained(str(model), add_pooling_layer=False, attn_implementation=attention)
+    try:  # BERT-family encoders build an unused pooler unless told not to
+        return AutoModel.from_pretrained(str(model), add_pooling_layer=False, attn_implementation=attention)
+    except TypeError:  # encoders without a pooler (DeBERTa-v2, DistilBERT) take no such argument
+        return AutoModel.from_pretrained(str(model), attn_implementation=attention)
 
 
 def keep_layers(encoder: nn.Module, n: int) -> nn.Module:
@@ -79,6 +82,10 @@ def rebuild(data: dict[str, Any]) -> MultiTaskModel:
     """A fresh :class:`MultiTaskModel` (no training-time hooks) from :func:`portable` data."""
     from transformers import AutoModel
 
-    model = MultiTaskModel(AutoModel.from_config(data["config"], add_pooling_layer=False), data["heads"])
+    try:
+        encoder = AutoModel.from_config(data["config"], add_pooling_layer=False)
+    except TypeError:  # no pooler to leave out (see load_encoder)
+        encoder = AutoModel.from_config(data["config"])
+    model = MultiTaskModel(encoder, data["heads"])
     model.load_state_dict({k: v.float() for k, v in data["state"].items()})
     return model.eval()

@@ -18,11 +18,12 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from stiltsearch.trainables import data, heads, scoring
+from stiltsearch.trainables import data, heads, metrics as task_metrics, plan, retrieval, scoring
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import apply_precision
 from stiltsearch.trainables.engine import EngineSettings, TrainLog, from_rank0, train, world
 from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder, load_tokenizer, portable, rebuild
+from stiltsearch.trainables.plan import Recipe
 from stiltsearch.trainables.tasks import get_task
 from stiltsearch.trainables.tasks.base import Task
 from stiltsearch.trainables.throughput import MeterSettings, Throughput, build_workload, measure
@@ -69,6 +70,14 @@ class TrialSettings:
     target_steps: int = 300  # per target task
     batch_size: int = 32
     train_max_length: int = 128  # phase-2 truncation (phase 3 uses the trial's max_seq_length)
+    # extractive QA trains and serves at this length in both phases when set (the paper: 384, and
+    # 256 for everything else); None: as other tasks
+    qa_max_length: int | None = None
+    recipes: Mapping[str, Recipe] = field(default_factory=dict)  # per-task epochs and batch size
+    data: Mapping[str, str] = field(default_factory=dict)  # {dataset id: local copy} for real tasks
+    # {target: languages} scores a target on some of its languages only (quick looks; the XTREME
+    # score is defined over all of them)
+    eval_languages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sampling_temperature: float = 1.0  # multi-task sampling: 1 = proportional to dataset size
     seed: int = 0
     eval_split: str = "dev"  # search on dev; test is for the final report
@@ -84,6 +93,19 @@ class TrialSettings:
     def checkpoint(self, number: int) -> TrialCheckpoint:
         """Trial ``number``'s checkpoint (the Optuna trial number names it)."""
         return TrialCheckpoint(Path(self.trials_dir) / f"{number:04d}" if self.trials_dir else None)
+
+    def task(self, name: str) -> Task:
+        return get_task(name, self.data)
+
+    def languages(self, task: Task) -> tuple[str, ...]:
+        """The languages ``task`` is scored on in the eval split."""
+        available = task.eval_languages(self.eval_split)
+        chosen = self.eval_languages.get(task.name)
+        return available if chosen is None else tuple(lang for lang in available if lang in chosen)
+
+    def max_length(self, task: Task, phase_length: int) -> int:
+        """Tokens per sequence for ``task`` in a phase whose length for other tasks is ``phase_length``."""
+        return self.qa_max_length if task.head == "span" and self.qa_max_length else phase_length
 
     def model_path(self, params: TrialParams) -> str:
         """The phase-1 encoder a trial starts from."""
@@ -102,6 +124,10 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
         "max_length": settings.train_max_length, "temperature": settings.sampling_temperature,
         "engine": asdict(settings.engine),
         "task_versions": {name: getattr(get_task(name), "version", 0) for name in sorted(params.intermediate_tasks)},
+        # only what differs from the defaults, so that toy keys stay as they were
+        **({"qa_max_length": settings.qa_max_length} if settings.qa_max_length else {}),
+        **({"recipes": {t: asdict(settings.recipes[t]) for t in sorted(params.intermediate_tasks) if t in settings.recipes}}
+           if any(t in settings.recipes for t in params.intermediate_tasks) else {}),
         **({"workers": settings.workers} if settings.workers > 1 else {}),  # ranks see different batches
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -135,16 +161,19 @@ def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: 
         if from_rank0((target / "phase2.json").exists()):
             record = json.loads((target / "phase2.json").read_text())
             return str(target), {**record["metrics"], "phase2/cache": "hit", "phase2/key": key}
-        tasks = [get_task(name) for name in sorted(params.intermediate_tasks)]
+        tasks = [settings.task(name) for name in sorted(params.intermediate_tasks)]
         examples = {t.name: t.load("train", "en") for t in tasks}
         # Each rank draws its own batches, but all ranks draw the same task at each step: the heads
         # that get gradients must be the same on every rank, or the gradient all-reduce breaks.
-        streams = {t.name: data.batches(t, examples[t.name], tokenizer, batch_size=settings.batch_size,
-                                        max_length=settings.train_max_length, seed=settings.seed + rank) for t in tasks}
+        streams = {t.name: data.batches(t, examples[t.name], tokenizer,
+                                        batch_size=plan.batch_size(settings.recipes, t.name, settings.batch_size),
+                                        max_length=settings.max_length(t, settings.train_max_length),
+                                        seed=settings.seed + rank) for t in tasks}
         model = MultiTaskModel(load_encoder(settings.model_path(params)), tasks)
-        log = train(model, data.mixture(streams, {n: len(e) for n, e in examples.items()},
-                                        temperature=settings.sampling_temperature, seed=settings.seed),
-                    steps=settings.intermediate_steps, lr=float(params.intermediate_lr),
+        sizes = {n: len(e) for n, e in examples.items()}
+        steps = plan.phase2_steps(settings.recipes, sizes, settings.batch_size, settings.intermediate_steps)
+        log = train(model, data.mixture(streams, sizes, temperature=settings.sampling_temperature, seed=settings.seed),
+                    steps=steps, lr=float(params.intermediate_lr),
                     micro_batch_size=settings.batch_size, settings=settings.engine)
         metrics = _curve("phase2", log)
         if rank == 0:
@@ -188,19 +217,42 @@ def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length
 
 def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
                     tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
-    """A retrieval target (Tatoeba-like): no training; each sentence retrieves its nearest English
-    sentence by cosine similarity of pooled representations of the phase-2 encoder, as deployed."""
+    """A retrieval target: no training; sentences are matched by the cosine similarity of pooled
+    representations of the phase-2 encoder, as deployed. Tatoeba: each sentence's nearest English
+    sentence. BUCC: margin-mined pairs, F1 at the threshold chosen on dev (for a test score, dev
+    chooses it first)."""
     encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
     model = MultiTaskModel(encoder, {})
     deployed = deploy(model, params.precision)
-    scores = {}
-    for lang in task.languages:
-        pairs = task.load(settings.eval_split, lang)
-        source = embed(deployed, [p.source for p in pairs], tokenizer, max_length=params.max_seq_length)
-        target = embed(deployed, [p.target for p in pairs], tokenizer, max_length=params.max_seq_length)
-        nearest = (source @ target.T).argmax(-1).tolist()
-        scores[lang] = task.score(nearest, pairs)["major"]
-    return model, scores, {}
+    length = settings.max_length(task, params.max_seq_length)
+
+    def vectors(texts: list[str]) -> torch.Tensor:
+        return embed(deployed, texts, tokenizer, max_length=length)
+
+    scores, extra = {}, {}
+    for lang in settings.languages(task):
+        if task.metric == "bucc_f1":
+            threshold = None if settings.eval_split == "dev" else bucc(task, "dev", lang, vectors)["threshold"]
+            result = bucc(task, settings.eval_split, lang, vectors, threshold)
+            extra[f"phase3/{task.name}/{lang}/threshold"] = result["threshold"]
+        else:
+            pairs = task.load(settings.eval_split, lang)
+            result = task.score(retrieval.nearest(vectors([p.source for p in pairs]), vectors([p.target for p in pairs])),
+                                pairs)
+        scores[lang] = result["major"]
+    return model, scores, extra
+
+
+def bucc(task: Task, split: str, language: str, vectors: Callable[[list[str]], torch.Tensor],
+         threshold: float | None = None) -> dict[str, float]:
+    """BUCC F1 of one language: mine the pool of the split's sentences, score against its gold pairs."""
+    pairs = task.load(split, language)
+    sources = {p.source_id: p.source for p in pairs}
+    targets = {p.target_id: p.target for p in pairs}
+    source_ids, target_ids = list(sources), list(targets)
+    candidates, margins = retrieval.mine(vectors(list(sources.values())), vectors(list(targets.values())))
+    return task_metrics.bucc_f1(margins, [(source_ids[i], target_ids[j]) for i, j in candidates],
+                                {(p.source_id, p.target_id) for p in pairs}, threshold)
 
 
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
@@ -215,27 +267,36 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     examples = [ex for lang in languages for ex in task.load("train", lang)]
     encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
     model = MultiTaskModel(encoder, [task])
-    stream = data.batches(task, examples, tokenizer, batch_size=settings.batch_size,
-                          max_length=params.max_seq_length, seed=settings.seed + world()[0])
-    log = train(model, stream, steps=settings.target_steps, lr=params.target_lr,
-                micro_batch_size=settings.batch_size, settings=settings.engine)
+    length = settings.max_length(task, params.max_seq_length)
+    batch = plan.batch_size(settings.recipes, task.name, settings.batch_size)
+    stream = data.batches(task, examples, tokenizer, batch_size=batch, max_length=length,
+                          seed=settings.seed + world()[0])
+    steps = plan.phase3_steps(settings.recipes, task.name, len(examples), settings.batch_size, settings.target_steps)
+    log = train(model, stream, steps=steps, lr=params.target_lr, micro_batch_size=batch, settings=settings.engine)
     deployed = deploy(model, params.precision)  # scored as it will be served
     scores = {}
-    for lang in task.languages:
+    for lang in settings.languages(task):
         dev = task.load(settings.eval_split, lang)
-        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=params.max_seq_length), dev)["major"]
-    return model, scores, {**_curve(f"phase3/{task.name}", log), f"phase3/{task.name}/train_languages": ",".join(languages)}
+        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev)["major"]
+    return model, scores, {**_curve(f"phase3/{task.name}", log), f"phase3/{task.name}/train_languages": ",".join(languages),
+                           f"phase3/{task.name}/steps": steps}
 
 
 def throughput_workload(settings: TrialSettings, params: TrialParams, tasks: list[Task],
                         tokenizer: Any) -> list[dict[str, torch.Tensor]]:
-    """The target tasks' dev inputs in every language, tokenized once under the trial's max length."""
+    """The target tasks' dev inputs in every language, tokenized once under the trial's max length.
+
+    Each language contributes at most its share of ``max_sequences`` examples (real dev sets hold
+    thousands), and ``build_workload`` then subsamples the rows evenly.
+    """
+    pairs = [(task, lang) for task in tasks for lang in settings.languages(task)]
+    share = max(1, -(-settings.meter.max_sequences // len(pairs)))  # ceil
     rows: list[list[int]] = []
-    for task in tasks:
-        for lang in task.languages:
-            batch = heads.encode(task.head, tokenizer, task.load(settings.eval_split, lang), params.max_seq_length)
-            ids, mask = batch["input_ids"].flatten(0, -2), batch["attention_mask"].flatten(0, -2)
-            rows += [row[m.bool()].tolist() for row, m in zip(ids, mask)]
+    for task, lang in pairs:
+        examples = task.load(settings.eval_split, lang)[:share]
+        batch = heads.encode(task.head, tokenizer, examples, settings.max_length(task, params.max_seq_length))
+        ids, mask = batch["input_ids"].flatten(0, -2), batch["attention_mask"].flatten(0, -2)
+        rows += [row[m.bool()].tolist() for row, m in zip(ids, mask)]
     return build_workload(rows, tokenizer.pad_token_id, batch_size=params.inference_batch_size,
                           max_sequences=settings.meter.max_sequences)
 
@@ -298,7 +359,7 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
         ckpt.put("phase2", {"encoder_dir": encoder_dir, "metrics": metrics})
         report({"phase": 2, **metrics})
 
-    tasks = [get_task(name) for name in settings.target_tasks]
+    tasks = [settings.task(name) for name in settings.target_tasks]
     # tokens/sec is measured on the first target with a trained head (the encoder alone if none)
     served = next((t.name for t in tasks if t.head != "retrieval"), tasks[0].name)
     per_task: dict[str, dict[str, float]] = {}

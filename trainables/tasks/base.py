@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Mapping, TypeVar
 
 from stiltsearch.trainables import metrics
 
@@ -57,10 +57,15 @@ class SpanExample:
 
 @dataclass(frozen=True)
 class BitextExample:
-    """A sentence and its English translation (Tatoeba, BUCC): retrieval finds one from the other."""
+    """A sentence and its English translation (Tatoeba, BUCC): retrieval finds one from the other.
+
+    BUCC names each sentence by its corpus id, since one sentence can be in several gold pairs.
+    """
 
     source: str
     target: str
+    source_id: str = ""
+    target_id: str = ""
 
 
 Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample
@@ -79,11 +84,20 @@ class Task(ABC):
     languages: ClassVar[tuple[str, ...]] = ("en",)  # every language it is evaluated on
     train_languages: ClassVar[tuple[str, ...]] = ("en",)  # those with (translate-)train data
     role: ClassVar[str] = "target"  # "intermediate" (English training only) or "target"
-    benchmark: ClassVar[str] = "toy"
+    benchmark: ClassVar[str] = "toy"  # "toy" (generated here) or "real" (read from the hub or files)
+    splits: ClassVar[tuple[str, ...]] = ("train", "dev", "test")  # the splits it has, by our names
+
+    def __init__(self, data: Mapping[str, str] | None = None) -> None:
+        """``data``: ``{dataset id: local directory}`` for real tasks read from local copies."""
+        self.data = dict(data or {})
 
     @abstractmethod
     def load(self, split: str, language: str) -> list[Example]:
         """The examples of one split ("train", "dev" or "test") in one language."""
+
+    def eval_languages(self, split: str) -> tuple[str, ...]:
+        """The languages that have ``split`` (some UDPOS languages have a test set only)."""
+        return self.languages
 
     def score(self, predictions: list[Any], examples: list[Example]) -> dict[str, float]:
         """Predictions -> ``{"major": task score in [0, 100], ...minor metrics}``."""
@@ -109,9 +123,10 @@ def register(cls: T) -> T:
     return cls
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str, data: Mapping[str, str] | None = None) -> Task:
+    """A task by name; ``data`` points real tasks' datasets at local copies (:mod:`..hub`)."""
     try:
-        return TASKS[name]()
+        return TASKS[name](data)
     except KeyError:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}") from None
 

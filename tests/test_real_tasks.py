@@ -1,0 +1,192 @@
+"""The real tasks' loaders, encoders, heads and metrics, on fixture files in the hub's exact schemas
+(tests/realdata.py), read through the same code path as a downloaded snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, Value
+
+from stiltsearch.trainables import heads, hub
+from stiltsearch.trainables.tasks import PAPER_INTERMEDIATE, SUITES, TASKS, get_task
+from stiltsearch.trainables.tasks.base import BitextExample, ChoiceExample, PairExample, SpanExample, TagExample
+from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies
+
+REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("hub")
+    return {**write_hub_copies(root), "ccg": write_ccg(root / "ccg")}
+
+
+# (task, split, language) -> the first example it must give
+FIRST = {
+    ("anli", "train", "en"): PairExample("A man plays guitar number 0 .", "Someone makes music 0 .", 0),
+    ("mnli", "dev", "en"): PairExample("A man plays guitar number 0 .", "Someone makes music 0 .", 0),
+    ("qqp", "dev", "en"): PairExample("How do I learn Python ?", "How can I learn Python ?", 1),
+    ("squad", "train", "en"): SpanExample("Who proposed a new budget ?", CONTEXT, ("Maria Lopez",),
+                                          CONTEXT.index("Maria Lopez")),
+    ("hellaswag", "dev", "en"): ChoiceExample("A man cracks an egg .", ("he pours it in a pan .", "he eats the shell .",
+                                                                        "he sings .", "he flies away ."), 0),
+    ("commonsenseqa", "dev", "en"): ChoiceExample("Where do you keep milk ?", ("fridge", "oven", "shoe", "roof", "car"),
+                                                  0),
+    ("cosmosqa", "dev", "en"): ChoiceExample("I missed the bus . Why was I late ?", ("I missed the bus", "I was early",
+                                                                                    "None of the above", "A dog"), 0),
+    ("ccg", "train", "en"): TagExample(("Mary", "likes", "the", "dog", "."), (0, 1, 4, 5, 3)),
+    ("xnli", "train", "sw"): PairExample("A man plays guitar number 0 .", "Someone makes music 0 .", 0),
+    ("pawsx", "dev", "ja"): PairExample("a b c", "c b a", 0),
+    ("panx", "dev", "de"): TagExample(("Maria", "Lopez", "visited", "Geneva", "."), (1, 2, 0, 5, 0)),
+    ("udpos", "test", "th"): TagExample(("The", "dog", "barks", "."), (5, 7, 15, 12)),
+    ("xquad", "dev", "de"): SpanExample("Who proposed a new budget ?", CONTEXT, ("Maria Lopez",),
+                                        CONTEXT.index("Maria Lopez")),
+    ("xquad", "train", "en"): SpanExample("Who proposed a new budget ?", CONTEXT, ("Maria Lopez",),
+                                          CONTEXT.index("Maria Lopez")),  # SQuAD 1.1
+    ("tatoeba", "dev", "de"): BitextExample("Der Hund bellt .", "The dog barks ."),  # trailing "\n" stripped
+    ("bucc2018", "test", "fr"): BitextExample("Der Hund bellt .", "The dog barks .", "fr-000012", "en-000036"),
+    ("xcopa", "dev", "et"): ChoiceExample("Mees kukkus .", ("because Ta libises .", "because Ta naeris ."), 0),
+    ("xcopa", "train", "en"): ChoiceExample("The man fell .", ("because He slipped .", "because He laughed ."), 0),
+}
+
+
+@pytest.mark.parametrize("task,split,language", sorted(FIRST))
+def test_a_loader_reads_its_datasets_real_schema(task: str, split: str, language: str, data: dict[str, str]) -> None:
+    assert get_task(task, data).load(split, language)[0] == FIRST[task, split, language]
+
+
+def test_unlabelled_rows_are_dropped_and_other_quirks(data: dict[str, str]) -> None:
+    assert len(get_task("anli", data).load("train", "en")) == 9  # three rounds of three
+    assert len(get_task("anli_mix", data).load("train", "en")) == 9 + 3 + 6  # SNLI's -1 row is dropped
+    assert len(get_task("hellaswag", data).load("dev", "en")) == 2
+    squad2 = get_task("squad_v2", data).load("dev", "en")
+    assert squad2[3].answers == () and squad2[3].answer_start == -1  # unanswerable
+    tydi = get_task("tydiqa", data)
+    assert [ex.answers for ex in tydi.load("dev", "en")] == [("Maria Lopez",)] * 2  # the "english-" ids only
+    assert len(tydi.load("dev", "sw")) == 1
+    udpos = get_task("udpos", data)
+    assert "th" not in udpos.eval_languages("dev") and "kk" not in udpos.eval_languages("dev")
+    assert "th" in udpos.eval_languages("test")
+    with pytest.raises(ValueError, match="no dev data in language 'th'"):
+        udpos.load("dev", "th")
+
+
+def test_labels_are_mapped_by_name_not_by_id(tmp_path: Path) -> None:
+    """A copy whose ClassLabel orders the names alphabetically (as jiant does) gives the same labels."""
+    features = Features({"premise": Value("string"), "hypothesis": Value("string"),
+                         "label": ClassLabel(names=["contradiction", "entailment", "neutral"])})
+    (tmp_path / "de").mkdir()
+    Dataset.from_dict({"premise": ["p", "q"], "hypothesis": ["h", "i"], "label": [0, 1]}, features=features).to_parquet(
+        str(tmp_path / "de" / "validation.parquet"))
+    examples = get_task("xnli", {"facebook/xnli": str(tmp_path)}).load("dev", "de")
+    assert [ex.label for ex in examples] == [2, 0]  # contradiction, entailment in the HF order
+
+
+def test_an_unreachable_hub_names_the_dataset_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing to fall back on
+    with pytest.raises(hub.DataUnavailable) as err:
+        get_task("xnli").load("dev", "de")
+    message = str(err.value)
+    assert message.startswith("data.facebook/xnli: cannot load facebook/xnli (config de, split validation)")
+    assert "`data: {facebook/xnli: DIR}`" in message and "\n" not in message
+
+
+def test_a_local_copy_without_the_split_says_what_it_expected(tmp_path: Path) -> None:
+    with pytest.raises(hub.DataUnavailable, match=r"data.google/xtreme: .* has no files for google/xtreme "
+                                                  r"\(config PAN-X.fr, split validation\)"):
+        get_task("panx", {"google/xtreme": str(tmp_path)}).load("dev", "fr")
+    with pytest.raises(hub.DataUnavailable, match="data.ccg: CCG is not on the Hugging Face hub"):
+        get_task("ccg").load("train", "en")
+
+
+def test_ccg_reads_its_tag_set_from_the_file(data: dict[str, str]) -> None:
+    task = get_task("ccg", data)
+    assert task.num_labels == len(CCG_TAGS) and task.labels[1] == "(S\\NP)/NP"
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_every_real_task_encodes_with_its_head(name: str, data: dict[str, str], tiny_model: str) -> None:
+    from stiltsearch.trainables.model import load_tokenizer
+
+    task = get_task(name, data)
+    split = "dev" if "dev" in task.splits else "test"
+    language = next(lang for lang in ("en", "de", "fr", "et") if lang in task.eval_languages(split))
+    examples = task.load(split, language)
+    batch = heads.encode(task.head, load_tokenizer(tiny_model), examples, 64)
+    if task.head == "span":
+        assert int(batch["example"].max()) == len(examples) - 1
+    else:
+        assert batch["input_ids"].shape[0] == len(examples)
+    if task.head in ("classification", "choice"):
+        assert int(batch["labels"].max()) < task.num_labels
+
+
+def test_the_registry_holds_the_paper_and_both_benchmarks() -> None:
+    assert all(TASKS[t].role == "intermediate" for t in PAPER_INTERMEDIATE) and len(PAPER_INTERMEDIATE) == 9
+    for suite in SUITES.values():
+        assert all(TASKS[t].role == "target" for t in suite)
+    assert "pawsx" not in SUITES["xtreme-r"] and "bucc2018" not in SUITES["xtreme-r"] and "xcopa" in SUITES["xtreme-r"]
+    heads_of = {t: TASKS[t].head for t in SUITES["xtreme"]}
+    assert heads_of == {"xnli": "classification", "pawsx": "classification", "udpos": "tagging", "panx": "tagging",
+                        "xquad": "span", "mlqa": "span", "tydiqa": "span", "bucc2018": "retrieval",
+                        "tatoeba": "retrieval"}
+    assert len(TASKS["xnli"].languages) == 15 and len(TASKS["panx"].languages) == 40
+    assert len(TASKS["udpos"].languages) == 33 and len(TASKS["tatoeba"].languages) == 36
+
+
+def test_long_contexts_are_windowed_and_the_answer_is_found_in_any_window(tiny_model: str) -> None:
+    """A context several windows long: the answer's tokens are labelled in each window holding it, the
+    others point at <s>; decoding logits that mark the answer in one window gives back its text."""
+    from stiltsearch.trainables.model import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model)
+    context = " ".join(f"word{i} ." for i in range(60)) + " The answer is Maria Lopez here ."
+    example = SpanExample("Who is it ?", context, ("Maria Lopez",), context.index("Maria Lopez"))
+    batch = heads.encode("span", tokenizer, [example, example], 48)
+    windows = int((batch["example"] == 0).sum())
+    assert windows >= 3 and batch["input_ids"].shape[0] == 2 * windows
+    labelled = [row for row in range(windows) if batch["labels"][row, 0] > 0]
+    assert labelled and labelled[-1] == windows - 1  # the answer is at the end of the context
+    for row in labelled:
+        start, end = batch["labels"][row].tolist()
+        assert context[int(batch["offsets"][row, start, 0]):int(batch["offsets"][row, end, 1])] == "Maria Lopez"
+    logits = torch.zeros(batch["input_ids"].shape[0], batch["input_ids"].shape[1], 2)
+    row = labelled[0]
+    logits[row, batch["labels"][row, 0], 0] = logits[row, batch["labels"][row, 1], 1] = 10.0
+    predictions = heads.Head("span", 8, 2).decode(logits, batch)
+    assert len(predictions) == 2
+    start, end, margin = predictions[0]
+    assert context[start:end] == "Maria Lopez" and margin < 0  # the span beats "no answer"
+
+
+def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: dict[str, str], tiny_model: str,
+                                                                       cache: Path) -> None:
+    """The whole pipeline on real-task loaders: a model given as a directory, phase 2 on two English
+    tasks (one by its epoch recipe), phase 3 on a target of each head kind, BUCC and Tatoeba by
+    retrieval; every per-language, per-task and group score lands in the metrics."""
+    from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
+    from stiltsearch.trainables.plan import Recipe
+    from stiltsearch.trainables.throughput import MeterSettings
+
+    languages = {"xnli": ("en", "de", "sw"), "panx": ("en", "de"), "xquad": ("en", "de"), "xcopa": ("et", "sw"),
+                 "bucc2018": ("de", "fr"), "tatoeba": ("de", "sw")}  # the languages the fixtures hold
+    settings = TrialSettings(model=tiny_model, target_tasks=tuple(languages), cache_dir=str(cache / "real"),
+                             data=data, eval_languages=languages, intermediate_steps=6, target_steps=4, batch_size=4,
+                             qa_max_length=48, recipes={"hellaswag": Recipe(epochs=2, batch_size=1),
+                                                        "xnli": Recipe(epochs=1)},
+                             meter=MeterSettings(warmup=0, repeats=1, max_sequences=16))
+    params = TrialParams(intermediate_tasks=("mnli", "hellaswag"), intermediate_lr=1e-4, train_languages=("de",),
+                         target_lr=1e-4, layers_kept=2, max_seq_length=32)
+    metrics = run_trial(settings, params, lambda _: None)
+    assert metrics["phase2/cache"] == "miss"
+    assert len(metrics["phase2/loss_curve"]) >= 1
+    assert metrics["phase3/xnli/train_languages"] == "en,de" and metrics["phase3/xnli/steps"] == 3  # 12 rows, batch 4
+    assert metrics["phase3/panx/steps"] == 4  # no recipe: the step budget
+    scored = {tuple(k.split("/")[1:]) for k in metrics if k.startswith("eval/") and k.count("/") == 2}
+    assert scored == {(task, lang) for task, langs in languages.items() for lang in langs} | {
+        ("group", g) for g in ("classification", "structured_prediction", "qa", "retrieval")}
+    assert metrics["eval/group/retrieval"] == pytest.approx((metrics["eval/bucc2018"] + metrics["eval/tatoeba"]) / 2)
+    assert "phase3/bucc2018/de/threshold" in metrics
+    assert 0 <= metrics["xtreme_score"] <= 100 and metrics["tokens_per_sec"] > 0

@@ -1,0 +1,88 @@
+"""Where a real task's rows come from: the Hugging Face hub by dataset id, or a local copy of it.
+
+A real task names its data as a :class:`Source` (dataset id, config, split). :func:`load_rows`
+reads it from ``local[dataset id]`` when the search config points that dataset at a directory, and
+from the hub otherwise. A local directory has the hub repository's own layout, so a snapshot
+(``hf download <id> --repo-type dataset --local-dir DIR``) works as it is::
+
+    DIR/<config>/<split>-00000-of-00001.parquet      (the hub's parquet layout; also .jsonl/.json/.csv)
+    DIR/<config>/<split>.parquet                     (one file per split)
+    DIR/<config>/<split>/*.parquet                   (the parquet-converter layout, e.g. facebook/anli)
+    DIR/<config>/<split>/dataset_info.json           (``Dataset.save_to_disk``)
+
+A dataset without configs (``config=None``) keeps its splits in ``DIR/data/`` or ``DIR/``. Both
+routes return a ``datasets.Dataset`` whose features (ClassLabel names, nested answers) are the
+real ones, so the tasks read labels by name whichever route was taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+FORMATS = {"parquet": "parquet", "jsonl": "json", "json": "json", "csv": "csv"}
+
+
+class DataUnavailable(RuntimeError):
+    """A dataset could not be read; the message names it and the config field that fixes it."""
+
+
+@dataclass(frozen=True)
+class Source:
+    dataset: str  # HF dataset id, e.g. "facebook/xnli" (or a name for data that is never on the hub)
+    config: str | None  # HF config name, e.g. "de"; None: the dataset has one unnamed config
+    split: str  # the dataset's own split name, e.g. "validation_matched"
+
+    def __str__(self) -> str:
+        return f"{self.dataset} (config {self.config or 'default'}, split {self.split})"
+
+
+def _local_files(root: Path, source: Source) -> tuple[str, list[str]] | None:
+    """(datasets builder, files) of one split in a local copy, or None when it is not there."""
+    bases = [root / source.config] if source.config else [root / "data", root]
+    for base in bases:
+        for ext, builder in FORMATS.items():
+            for pattern in (f"{source.split}-*.{ext}", f"{source.split}.{ext}", f"{source.split}/*.{ext}"):
+                files = sorted(str(p) for p in base.glob(pattern))
+                if files:
+                    return builder, files
+    return None
+
+
+def load_rows(source: Source, local: Mapping[str, str] | None = None) -> Any:
+    """The rows of one split as a ``datasets.Dataset``; raises :class:`DataUnavailable`."""
+    import datasets
+
+    datasets.disable_progress_bars()  # a trial loads dozens of splits; their bars drown the log
+    directory = (local or {}).get(source.dataset)
+    if directory is not None:
+        root = Path(directory)
+        saved = (root / source.config if source.config else root) / source.split
+        if (saved / "dataset_info.json").exists():
+            return datasets.load_from_disk(str(saved))
+        found = _local_files(root, source)
+        if found is None:
+            raise DataUnavailable(
+                f"data.{source.dataset}: {directory} has no files for {source}; expected "
+                f"{root / (source.config or 'data')}/{source.split}-*.parquet (the hub's layout)")
+        builder, files = found
+        return datasets.load_dataset(builder, data_files={source.split: files}, split=source.split)
+    try:
+        return datasets.load_dataset(source.dataset, source.config, split=source.split)
+    except (ConnectionError, OSError, datasets.exceptions.DatasetNotFoundError) as exc:
+        reason = str(exc).splitlines()[0][:160]
+        raise DataUnavailable(
+            f"data.{source.dataset}: cannot load {source} from the Hugging Face hub ({reason}); download it "
+            f"where the hub is reachable (hf download {source.dataset} --repo-type dataset --local-dir DIR) "
+            f"and set `data: {{{source.dataset}: DIR}}` in the search config") from None
+
+
+def label_name(features: Any, column: str, value: Any) -> str:
+    """A label's name whatever its storage: ClassLabel id -> name; strings and plain ints as text."""
+    from datasets import ClassLabel
+
+    feature = features[column]
+    if isinstance(feature, ClassLabel):
+        return feature.int2str(int(value))
+    return str(value)

@@ -1,0 +1,49 @@
+"""How long each phase of a trial trains: per-task recipes (epochs, batch size) or a fixed step budget.
+
+Pure arithmetic, shared by the trial itself (:mod:`.pipeline`) and the dry run, so that what the dry
+run prints is what a trial will do. Row counts come from the loaded data in a trial and from each
+task's published training-set size (``train_rows``) in a dry run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A task's training recipe. ``epochs`` None: the phase's fixed step budget is used instead."""
+
+    epochs: float | None = None  # passes over the task's training rows
+    batch_size: int | None = None  # None: training.batch_size
+
+
+def batch_size(recipes: Mapping[str, Recipe], task: str, default: int) -> int:
+    recipe = recipes.get(task)
+    return recipe.batch_size if recipe is not None and recipe.batch_size else default
+
+
+def task_steps(recipes: Mapping[str, Recipe], task: str, rows: int, default_batch: int) -> int | None:
+    """``ceil(epochs * rows / batch)`` for a task with an epoch recipe, else None."""
+    recipe = recipes.get(task)
+    if recipe is None or recipe.epochs is None:
+        return None
+    return max(1, math.ceil(recipe.epochs * rows / batch_size(recipes, task, default_batch)))
+
+
+def phase2_steps(recipes: Mapping[str, Recipe], rows: Mapping[str, int], default_batch: int, budget: int) -> int:
+    """Phase 2's steps in all: the sum of the chosen tasks' recipe steps when every one has an epoch
+    recipe (jiant's multi-task runs are the sum of single-task runs), else the fixed ``budget``."""
+    steps = [task_steps(recipes, task, n, default_batch) for task, n in rows.items()]
+    if steps and all(s is not None for s in steps):
+        return sum(s for s in steps if s is not None)
+    return budget
+
+
+def phase3_steps(recipes: Mapping[str, Recipe], task: str, rows: int, default_batch: int, budget: int) -> int:
+    """A target's fine-tuning steps: its recipe's epochs over its training rows (English plus the
+    chosen translate-train languages), else the fixed per-target ``budget``."""
+    steps = task_steps(recipes, task, rows, default_batch)
+    return budget if steps is None else steps

@@ -1,0 +1,26 @@
+"""Cosmos QA: commonsense reading comprehension, four answers; ``label`` is a plain int (-1 on test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stiltsearch.trainables.tasks.base import ChoiceExample, register
+from stiltsearch.trainables.tasks.real import HubTask
+
+
+@register
+class CosmosQA(HubTask):
+    name = "cosmosqa"
+    role = "intermediate"
+    head = "choice"
+    labels = ("0", "1", "2", "3")
+    metric = "accuracy"
+    dataset = "allenai/cosmos_qa"
+    split_names = {"train": "train", "dev": "validation"}
+    train_rows = 25262
+
+    def convert(self, row: dict[str, Any], features: Any, language: str) -> ChoiceExample | None:
+        label = self.label_id(features, "label", row["label"])
+        if label is None:
+            return None
+        return ChoiceExample(f"{row['context']} {row['question']}", tuple(row[f"answer{i}"] for i in range(4)), label)

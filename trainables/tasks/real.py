@@ -1,0 +1,74 @@
+"""Base for real tasks: rows read from a Hugging Face dataset (or a local copy) and converted to examples.
+
+A real task says where each split lives (:meth:`HubTask.sources`) and how one row becomes an
+example (:meth:`HubTask.convert`); loading, label-name mapping and the errors are shared here.
+Labels are always mapped by *name* (``hub.label_name``): label ids differ between sources.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar, Mapping
+
+from stiltsearch.trainables import hub
+from stiltsearch.trainables.hub import Source
+from stiltsearch.trainables.tasks.base import Example, Task
+
+SQUAD_TRAIN = Source("rajpurkar/squad", "plain_text", "train")  # XTREME trains its three QA targets on it
+SQUAD_TRAIN_ROWS = 87599
+
+
+class HubTask(Task):
+    benchmark: ClassVar[str] = "real"
+    dataset: ClassVar[str]  # HF dataset id of the evaluation data
+    # our split name -> the dataset's; a split missing here does not exist for this task
+    split_names: ClassVar[Mapping[str, str]] = {"train": "train", "dev": "validation", "test": "test"}
+    train_rows: ClassVar[int] = 0  # rows of the English training split (the dry run's step counts)
+
+    @property
+    def splits(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self.split_names)
+
+    def config(self, language: str) -> str | None:
+        """The dataset config that holds ``language`` (None: the dataset's only config)."""
+        return None
+
+    def sources(self, split: str, language: str) -> list[Source]:
+        """Where one split of one language lives; several sources are concatenated."""
+        return [Source(self.dataset, self.config(language), self.split_names[split])]
+
+    @abstractmethod
+    def convert(self, row: dict[str, Any], features: Any, language: str) -> Example | None:
+        """One row -> an example; None drops it (an unlabelled test row, another language's row)."""
+
+    def label_id(self, features: Any, column: str, value: Any) -> int | None:
+        """Our id of a row's label, by name; None for the "no label" markers (-1, "")."""
+        if value is None or value == "" or (isinstance(value, int) and value < 0):
+            return None
+        name = hub.label_name(features, column, value)
+        if name not in self.labels:
+            raise ValueError(f"task {self.name!r}: label {name!r} in column {column!r} is not one of {self.labels}")
+        return self.labels.index(name)
+
+    def load(self, split: str, language: str) -> list[Example]:
+        if split not in self.split_names:
+            raise ValueError(f"task {self.name!r} has no split {split!r}; it has {list(self.split_names)}")
+        allowed = self.train_languages if split == "train" else self.eval_languages(split)
+        if language not in allowed:
+            raise ValueError(f"task {self.name!r} has no {split} data in language {language!r}; it has {allowed}")
+        examples: list[Example] = []
+        for source in self.sources(split, language):
+            rows = hub.load_rows(source, self.data)
+            examples += [ex for row in rows if (ex := self.convert(row, rows.features, language)) is not None]
+        if not examples:
+            raise ValueError(f"task {self.name!r}: {split} split in {language!r} has no usable rows")
+        return examples
+
+
+def tag_names(features: Any, column: str, values: list[Any]) -> list[str]:
+    """Names of a sequence of ClassLabel tags (``Sequence(ClassLabel)``/``List(ClassLabel)``)."""
+    feature = features[column]
+    inner = getattr(feature, "feature", None)
+    if inner is not None and hasattr(inner, "int2str"):
+        return [inner.int2str(int(v)) for v in values]
+    return [str(v) for v in values]
