@@ -139,6 +139,14 @@ def hub_tables() -> dict[tuple[str, str | None], tuple[Features, dict[str, dict[
         {"train": {"premise": ["The man fell .", "It rained ."], "choice1": ["He slipped .", "The sun shone ."],
                    "choice2": ["He laughed .", "The ground got wet ."], "question": ["cause", "effect"],
                    "idx": [0, 1], "label": [0, 1]}})
+    xquad_r = Features({"id": S, "context": S, "question": S, "answers": {"text": List(S), "answer_start": List(I32)}})
+    for lang, context, questions in (
+            ("en", "The dog barks. It rains today. Bread is baked.", ("What barks?", "What is baked?")),
+            ("de", "Der Hund bellt. Es regnet heute. Brot wird gebacken.", ("Was bellt?", "Was wird gebacken?"))):
+        answers = [context.split(". ")[0], context.split(". ")[2]]
+        tables["google-research-datasets/xquad_r", lang] = (xquad_r, {"validation": {
+            "id": ["q-dog", "q-bread"], "context": [context, context], "question": list(questions),
+            "answers": [{"text": [a], "answer_start": [context.index(a)]} for a in answers]}})
     return tables
 
 

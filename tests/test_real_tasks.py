@@ -11,7 +11,8 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from stiltsearch.trainables import heads, hub
 from stiltsearch.trainables.tasks import PAPER_INTERMEDIATE, SUITES, TASKS, get_task
-from stiltsearch.trainables.tasks.base import BitextExample, ChoiceExample, PairExample, SpanExample, TagExample
+from stiltsearch.trainables.tasks.base import (BitextExample, ChoiceExample, PairExample, PooledQAExample, SpanExample,
+                                               TagExample)
 from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies
 
 REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
@@ -48,6 +49,8 @@ FIRST = {
     ("tatoeba", "dev", "de"): BitextExample("Der Hund bellt .", "The dog barks ."),  # trailing "\n" stripped
     ("bucc2018", "test", "fr"): BitextExample("Der Hund bellt .", "The dog barks .", "fr-000012", "en-000036"),
     ("xcopa", "dev", "et"): ChoiceExample("Mees kukkus .", ("because Ta libises .", "because Ta naeris ."), 0),
+    ("lareqa", "dev", "de"): PooledQAExample("Was bellt?", "q-dog", ("Der Hund bellt.", "Es regnet heute.",
+                                                                   "Brot wird gebacken."), 0),
     ("xcopa", "train", "en"): ChoiceExample("The man fell .", ("because He slipped .", "because He laughed ."), 0),
 }
 
@@ -171,7 +174,7 @@ def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: di
     from stiltsearch.trainables.throughput import MeterSettings
 
     languages = {"xnli": ("en", "de", "sw"), "panx": ("en", "de"), "xquad": ("en", "de"), "xcopa": ("et", "sw"),
-                 "bucc2018": ("de", "fr"), "tatoeba": ("de", "sw")}  # the languages the fixtures hold
+                 "bucc2018": ("de", "fr"), "tatoeba": ("de", "sw"), "lareqa": ("en", "de")}  # what the fixtures hold
     settings = TrialSettings(model=tiny_model, target_tasks=tuple(languages), cache_dir=str(cache / "real"),
                              data=data, eval_languages=languages, intermediate_steps=6, target_steps=4, batch_size=4,
                              qa_max_length=48, recipes={"hellaswag": Recipe(epochs=2, batch_size=1),
@@ -187,6 +190,7 @@ def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: di
     scored = {tuple(k.split("/")[1:]) for k in metrics if k.startswith("eval/") and k.count("/") == 2}
     assert scored == {(task, lang) for task, langs in languages.items() for lang in langs} | {
         ("group", g) for g in ("classification", "structured_prediction", "qa", "retrieval")}
-    assert metrics["eval/group/retrieval"] == pytest.approx((metrics["eval/bucc2018"] + metrics["eval/tatoeba"]) / 2)
+    assert metrics["eval/group/retrieval"] == pytest.approx(
+        (metrics["eval/bucc2018"] + metrics["eval/tatoeba"] + metrics["eval/lareqa"]) / 3)
     assert "phase3/bucc2018/de/threshold" in metrics
     assert 0 <= metrics["xtreme_score"] <= 100 and metrics["tokens_per_sec"] > 0

@@ -136,3 +136,14 @@ def test_margin_mining_finds_each_translation_once() -> None:
     noisy = torch.nn.functional.normalize(torch.eye(4)[:3] + 0.1, dim=-1)
     pairs, _ = mine(noisy, target, k=2)
     assert {(0, 1), (1, 2), (2, 0)} <= set(pairs) and len(set(i for i, _ in pairs)) == len(pairs)
+
+
+def test_map_at_20_as_lareqa_computes_it() -> None:
+    from stiltsearch.trainables.metrics import map_at_k
+
+    assert map_at_k([[3, 7, 1]], [{3, 7}])["major"] == 100.0  # both relevant ranked first
+    # relevant {1, 2}: found at ranks 2 and 4 -> (1/2 + 2/4) / 2 = 0.5; second query misses its one -> 0
+    assert map_at_k([[9, 1, 8, 2], [5, 6]], [{1, 2}, {4}])["major"] == pytest.approx(25.0)
+    # only the top k count, and the divisor is min(relevant, k)
+    assert map_at_k([[0, 1, 2]], [{2, 5, 6}], k=2)["major"] == 0.0
+    assert map_at_k([[2, 0, 1]], [{2, 5, 6}], k=1)["major"] == 100.0

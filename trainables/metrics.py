@@ -117,6 +117,25 @@ def retrieval_accuracy(predictions: Sequence[int], examples: Sequence[Any], labe
     return {"major": 100.0 * sum(int(p == i) for i, p in enumerate(predictions)) / len(examples)}
 
 
+MAP_K = 20  # LAReQA and Mewsli-X (XTREME-R) are scored by mAP@20
+
+
+def map_at_k(ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int = MAP_K) -> dict[str, float]:
+    """Mean average precision at k, as LAReQA computes it: for each query, the precision at the rank
+    of each relevant item found in its top k, summed and divided by min(number relevant, k)."""
+    if not ranked:
+        raise ValueError("mAP of no queries")
+    total = 0.0
+    for ranking, targets in zip(ranked, relevant, strict=True):
+        hits, score = 0, 0.0
+        for rank, item in enumerate(ranking[:k], start=1):
+            if item in targets:
+                hits += 1
+                score += hits / rank
+        total += score / min(len(targets), k)
+    return {"major": 100.0 * total / len(ranked)}
+
+
 Metric = Callable[[Sequence[Any], Sequence[Any], Sequence[str]], dict[str, float]]
 
 METRICS: dict[str, Metric] = {

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from stiltsearch.trainables import data, heads, metrics as task_metrics, plan, retrieval, scoring
+from stiltsearch.trainables import data, heads, plan, retrieval, scoring
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import apply_precision
 from stiltsearch.trainables.engine import EngineSettings, TrainLog, from_rank0, train, world
@@ -217,10 +217,9 @@ def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length
 
 def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
                     tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
-    """A retrieval target: no training; sentences are matched by the cosine similarity of pooled
-    representations of the phase-2 encoder, as deployed. Tatoeba: each sentence's nearest English
-    sentence. BUCC: margin-mined pairs, F1 at the threshold chosen on dev (for a test score, dev
-    chooses it first)."""
+    """A retrieval target: no training; texts are matched by the cosine similarity of pooled
+    representations of the phase-2 encoder, as deployed, in the way its metric asks
+    (:data:`retrieval.RETRIEVERS`)."""
     encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
     model = MultiTaskModel(encoder, {})
     deployed = deploy(model, params.precision)
@@ -230,29 +229,12 @@ def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, en
         return embed(deployed, texts, tokenizer, max_length=length)
 
     scores, extra = {}, {}
-    for lang in settings.languages(task):
-        if task.metric == "bucc_f1":
-            threshold = None if settings.eval_split == "dev" else bucc(task, "dev", lang, vectors)["threshold"]
-            result = bucc(task, settings.eval_split, lang, vectors, threshold)
-            extra[f"phase3/{task.name}/{lang}/threshold"] = result["threshold"]
-        else:
-            pairs = task.load(settings.eval_split, lang)
-            result = task.score(retrieval.nearest(vectors([p.source for p in pairs]), vectors([p.target for p in pairs])),
-                                pairs)
+    languages = settings.languages(task)
+    for lang in languages:
+        result = retrieval.RETRIEVERS[task.metric](task, settings.eval_split, lang, vectors, languages)
         scores[lang] = result["major"]
+        extra |= {f"phase3/{task.name}/{lang}/{key}": value for key, value in result.items() if key == "threshold"}
     return model, scores, extra
-
-
-def bucc(task: Task, split: str, language: str, vectors: Callable[[list[str]], torch.Tensor],
-         threshold: float | None = None) -> dict[str, float]:
-    """BUCC F1 of one language: mine the pool of the split's sentences, score against its gold pairs."""
-    pairs = task.load(split, language)
-    sources = {p.source_id: p.source for p in pairs}
-    targets = {p.target_id: p.target for p in pairs}
-    source_ids, target_ids = list(sources), list(targets)
-    candidates, margins = retrieval.mine(vectors(list(sources.values())), vectors(list(targets.values())))
-    return task_metrics.bucc_f1(margins, [(source_ids[i], target_ids[j]) for i, j in candidates],
-                                {(p.source_id, p.target_id) for p in pairs}, threshold)
 
 
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,

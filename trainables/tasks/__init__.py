@@ -11,6 +11,7 @@ from stiltsearch.trainables.tasks import (  # noqa: F401
     cosmosqa,
     csqa,
     hellaswag,
+    lareqa,
     mlqa,
     mnli,
     panx,
@@ -43,6 +44,7 @@ from stiltsearch.trainables.tasks.base import (
     BitextExample,
     ChoiceExample,
     PairExample,
+    PooledQAExample,
     SpanExample,
     TagExample,
     Task,
@@ -52,12 +54,12 @@ from stiltsearch.trainables.tasks.base import (
 
 # The paper's nine intermediate tasks (ANLI with its SNLI/MNLI mix as the alternative "anli_mix"),
 # and the two benchmark target sets. XTREME-R drops PAWS-X and BUCC and adds XCOPA, LAReQA and
-# Mewsli-X (the last two are not here yet: see the README's task table).
+# Mewsli-X (Mewsli-X is not here yet: see the README's task table).
 PAPER_INTERMEDIATE = ("anli", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg")
 SUITES = {
     "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"),
-    "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "tatoeba"),
+    "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "lareqa", "tatoeba"),
 }
 
-__all__ = ["PAPER_INTERMEDIATE", "SUITES", "TASKS", "BitextExample", "ChoiceExample", "PairExample", "SpanExample",
+__all__ = ["PAPER_INTERMEDIATE", "SUITES", "TASKS", "BitextExample", "ChoiceExample", "PairExample", "PooledQAExample", "SpanExample",
            "TagExample", "Task", "get_task", "register"]

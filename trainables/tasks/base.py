@@ -68,7 +68,22 @@ class BitextExample:
     target_id: str = ""
 
 
-Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample
+@dataclass(frozen=True)
+class PooledQAExample:
+    """A question, its context cut into sentences, and which sentence answers it (LAReQA). ``qid`` is
+    shared by the translations of one question: their answer sentences are all relevant."""
+
+    question: str
+    qid: str
+    sentences: tuple[str, ...]
+    answer: int
+
+    @property
+    def source(self) -> str:  # what a retrieval workload encodes (the query side)
+        return self.question
+
+
+Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample | PooledQAExample
 
 # retrieval has no head and no training: it is scored from the encoder's pooled representations
 HEAD_KINDS = ("classification", "tagging", "choice", "span", "retrieval")
