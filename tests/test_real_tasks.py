@@ -194,3 +194,45 @@ def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: di
         (metrics["eval/bucc2018"] + metrics["eval/tatoeba"] + metrics["eval/lareqa"]) / 3)
     assert "phase3/bucc2018/de/threshold" in metrics
     assert 0 <= metrics["xtreme_score"] <= 100 and metrics["tokens_per_sec"] > 0
+
+
+@pytest.mark.slow
+def test_a_search_on_real_tasks_runs_through_the_cli(data: dict[str, str], tiny_model: str, tmp_path: Path) -> None:
+    """`stiltsearch run` with a model directory and local copies of the real datasets: the driver's
+    real-model path (depth from config.json), the data and language settings through Ray to the
+    trials, and every trial's XTREME breakdown in MLflow."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    config = {
+        "name": "real", "model": tiny_model, "output_dir": str(tmp_path / "runs"),
+        "intermediate_tasks": ["mnli", "squad"], "target_tasks": ["xnli", "panx", "tatoeba"], "languages": ["de"],
+        "eval_languages": {"xnli": ["en", "de"], "panx": ["en", "de"], "tatoeba": ["de"]},
+        "data": {k: v for k, v in data.items() if k in ("nyu-mll/glue", "rajpurkar/squad", "facebook/xnli",
+                                                        "google/xtreme")},
+        "search": {"num_trials": 3, "max_concurrent": 2},
+        "space": {"layers_kept": [1, 2], "max_seq_length": [32]},
+        "training": {"intermediate_steps": 6, "target_steps": 4, "batch_size": 4, "recipes": {"xnli": {"epochs": 1}}},
+        "throughput": {"repeats": 1, "warmup": 0, "max_sequences": 16},
+        "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"},
+    }
+    path = tmp_path / "real.yaml"
+    path.write_text(yaml.safe_dump(config))
+    dry = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(path), "--dry-run"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert dry.returncode == 0 and f"phase 1: {Path(tiny_model).name} (2 layers)" in dry.stdout, dry.stderr
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(path)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("real").experiment_id])
+    trials = [r for r in runs if r.data.tags.get("stiltsearch.kind") == "trial"]
+    assert len(trials) == 3 and all(r.info.status == "FINISHED" for r in trials)
+    for run in trials:
+        assert {"eval/xnli/de", "eval/panx/en", "eval/tatoeba/de", "eval/group/retrieval", "xtreme_score",
+                "tokens_per_sec"} <= set(run.data.metrics)
+        assert "eval/xnli/ar" not in run.data.metrics  # only the languages asked for
