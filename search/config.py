@@ -346,7 +346,8 @@ def validate(cfg: SearchConfig) -> None:
 
 
 def missing_resources(cfg: SearchConfig) -> list[str]:
-    """What this machine lacks to run ``cfg`` (local data directories, CCG's files), one line each in
+    """What this machine lacks to run ``cfg`` (local data directories, files of datasets that are not
+    on the hub: CCG, Mewsli-X), one line each in
     the ConfigError style; checked before a search starts, and listed by a dry run. (Whether an HF
     model id can be fetched is checked when phase 1 resolves it.)"""
     problems = []
@@ -354,9 +355,11 @@ def missing_resources(cfg: SearchConfig) -> list[str]:
         if not Path(directory).expanduser().is_dir():
             problems.append(f"data.{dataset}: {directory} is not a directory; give a local copy in the hub's layout "
                             f"(<dir>/<config>/<split>-*.parquet)")
-    if "ccg" in cfg.intermediate_tasks and "ccg" not in cfg.data:
-        problems.append("data.ccg: CCG is not on the hub (CCGbank is LDC-licensed); give the directory of jiant's "
-                        "ccg.train, ccg.dev, ccg.test and tags_to_id.json, or drop ccg from intermediate_tasks")
+    for task in cfg.intermediate_tasks + cfg.target_tasks:
+        cls = TASKS[task]
+        if not getattr(cls, "on_hub", True) and cls.dataset not in cfg.data:
+            problems.append(f"data.{cls.dataset}: {task} is not on the Hugging Face hub; set `data: {{{cls.dataset}: DIR}}` "
+                            f"(trainables/tasks/{cls.__module__.rsplit('.', 1)[-1]}.py says which files) or drop {task}")
     return problems
 
 

@@ -179,3 +179,33 @@ def write_ccg(root: Path) -> str:
         (root / f"ccg.{split}").write_text("\n".join(lines) + "\n")
     (root / "tags_to_id.json").write_text(json.dumps(CCG_TAGS))
     return str(root)
+
+
+def write_mewslix(root: Path) -> str:
+    """Mewsli-X's files as get-mewsli-x.sh leaves them (google-research mewsli_x/schema.py key names)."""
+    import json
+
+    root.mkdir(parents=True, exist_ok=True)
+    entities = [{"entity_id": "Q90", "title": "Paris", "description": "Paris is the capital of France.",
+                 "description_language": "en", "description_url": "https://en.wikipedia.org/wiki/Paris",
+                 "sentence_spans": [{"start": 0, "end": 31}]},
+                {"entity_id": "Q64", "title": "Berlin", "description": "Berlin is the capital of Germany.",
+                 "description_language": "en", "description_url": "https://en.wikipedia.org/wiki/Berlin",
+                 "sentence_spans": [{"start": 0, "end": 33}]}]
+    (root / "candidate_set_entities.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entities))
+    text = "Gestern regnete es. Der Gipfel fand in Berlin statt."
+
+    def article(language: str, document_id: str) -> dict[str, Any]:
+        start = text.index("Berlin")
+        return {"context": {"document_title": "Gipfel", "document_url": "https://de.wikinews.org/wiki/Gipfel",
+                            "document_id": document_id, "language": language, "text": text,
+                            "sentence_spans": [{"start": 0, "end": 19}, {"start": 20, "end": len(text)}]},
+                "mentions": [{"example_id": f"{document_id}-0", "entity_id": "Q64",
+                              "mention_span": {"start": start, "end": start + 6, "text": "Berlin"},
+                              "metadata": {"curid": "1", "revid": "2", "text_md5": "x", "mention_url": "u",
+                                           "bin_name": "b"}}]}
+
+    for split in ("dev", "test"):
+        (root / f"wikinews_mentions-{split}.jsonl").write_text(
+            json.dumps(article("de", "d1")) + "\n" + json.dumps(article("ja", "d2")) + "\n")
+    return str(root)

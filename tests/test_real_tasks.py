@@ -11,9 +11,9 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from stiltsearch.trainables import heads, hub
 from stiltsearch.trainables.tasks import PAPER_INTERMEDIATE, SUITES, TASKS, get_task
-from stiltsearch.trainables.tasks.base import (BitextExample, ChoiceExample, PairExample, PooledQAExample, SpanExample,
+from stiltsearch.trainables.tasks.base import (BitextExample, ChoiceExample, MentionExample, PairExample, PooledQAExample, SpanExample,
                                                TagExample)
-from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies
+from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies, write_mewslix
 
 REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
 
@@ -21,7 +21,7 @@ REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("hub")
-    return {**write_hub_copies(root), "ccg": write_ccg(root / "ccg")}
+    return {**write_hub_copies(root), "ccg": write_ccg(root / "ccg"), "mewsli-x": write_mewslix(root / "mewsli-x")}
 
 
 # (task, split, language) -> the first example it must give
@@ -51,6 +51,7 @@ FIRST = {
     ("xcopa", "dev", "et"): ChoiceExample("Mees kukkus .", ("because Ta libises .", "because Ta naeris ."), 0),
     ("lareqa", "dev", "de"): PooledQAExample("Was bellt?", "q-dog", ("Der Hund bellt.", "Es regnet heute.",
                                                                    "Brot wird gebacken."), 0),
+    ("mewslix", "dev", "de"): MentionExample("Der Gipfel fand in Berlin statt.", "Q64"),  # the mention's sentence
     ("xcopa", "train", "en"): ChoiceExample("The man fell .", ("because He slipped .", "because He laughed ."), 0),
 }
 
@@ -104,6 +105,14 @@ def test_a_local_copy_without_the_split_says_what_it_expected(tmp_path: Path) ->
         get_task("ccg").load("train", "en")
 
 
+def test_mewslix_reads_the_candidate_set_and_names_what_is_missing(data: dict[str, str], tmp_path: Path) -> None:
+    assert get_task("mewslix", data).candidates["Q64"] == "Berlin. Berlin is the capital of Germany."
+    with pytest.raises(hub.DataUnavailable, match="data.mewsli-x: Mewsli-X is not on the Hugging Face hub"):
+        get_task("mewslix").load("dev", "de")
+    with pytest.raises(hub.DataUnavailable, match="candidate_set_entities.jsonl does not exist"):
+        _ = get_task("mewslix", {"mewsli-x": str(tmp_path)}).candidates
+
+
 def test_ccg_reads_its_tag_set_from_the_file(data: dict[str, str]) -> None:
     task = get_task("ccg", data)
     assert task.num_labels == len(CCG_TAGS) and task.labels[1] == "(S\\NP)/NP"
@@ -115,7 +124,8 @@ def test_every_real_task_encodes_with_its_head(name: str, data: dict[str, str], 
 
     task = get_task(name, data)
     split = "dev" if "dev" in task.splits else "test"
-    language = next(lang for lang in ("en", "de", "fr", "et") if lang in task.eval_languages(split))
+    language = "de" if name == "mewslix" else next(lang for lang in ("en", "de", "fr", "et")
+                                                   if lang in task.eval_languages(split))
     examples = task.load(split, language)
     batch = heads.encode(task.head, load_tokenizer(tiny_model), examples, 64)
     if task.head == "span":
@@ -174,7 +184,8 @@ def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: di
     from stiltsearch.trainables.throughput import MeterSettings
 
     languages = {"xnli": ("en", "de", "sw"), "panx": ("en", "de"), "xquad": ("en", "de"), "xcopa": ("et", "sw"),
-                 "bucc2018": ("de", "fr"), "tatoeba": ("de", "sw"), "lareqa": ("en", "de")}  # what the fixtures hold
+                 "bucc2018": ("de", "fr"), "tatoeba": ("de", "sw"), "lareqa": ("en", "de"),
+                 "mewslix": ("de", "ja")}  # the languages the fixtures hold
     settings = TrialSettings(model=tiny_model, target_tasks=tuple(languages), cache_dir=str(cache / "real"),
                              data=data, eval_languages=languages, intermediate_steps=6, target_steps=4, batch_size=4,
                              qa_max_length=48, recipes={"hellaswag": Recipe(epochs=2, batch_size=1),
@@ -190,8 +201,10 @@ def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: di
     scored = {tuple(k.split("/")[1:]) for k in metrics if k.startswith("eval/") and k.count("/") == 2}
     assert scored == {(task, lang) for task, langs in languages.items() for lang in langs} | {
         ("group", g) for g in ("classification", "structured_prediction", "qa", "retrieval")}
-    assert metrics["eval/group/retrieval"] == pytest.approx(
-        (metrics["eval/bucc2018"] + metrics["eval/tatoeba"] + metrics["eval/lareqa"]) / 3)
+    retrieval = ("bucc2018", "tatoeba", "lareqa", "mewslix")
+    assert metrics["eval/group/retrieval"] == pytest.approx(sum(metrics[f"eval/{t}"] for t in retrieval) / 4)
+    # two candidate entities, one relevant: mAP@20 is 100 (found first) or 50 (found second)
+    assert metrics["eval/mewslix/de"] in (50.0, 100.0)
     assert "phase3/bucc2018/de/threshold" in metrics
     assert 0 <= metrics["xtreme_score"] <= 100 and metrics["tokens_per_sec"] > 0
 

@@ -218,7 +218,7 @@ def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length
 def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
                     tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
     """A retrieval target: no training; texts are matched by the cosine similarity of pooled
-    representations of the phase-2 encoder, as deployed, in the way its metric asks
+    representations of the phase-2 encoder, as deployed, in the way the task asks
     (:data:`retrieval.RETRIEVERS`)."""
     encoder = keep_layers(load_encoder(encoder_dir, attention=params.attention), params.layers_kept)
     model = MultiTaskModel(encoder, {})
@@ -229,11 +229,11 @@ def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, en
         return embed(deployed, texts, tokenizer, max_length=length)
 
     scores, extra = {}, {}
-    languages = settings.languages(task)
-    for lang in languages:
-        result = retrieval.RETRIEVERS[task.metric](task, settings.eval_split, lang, vectors, languages)
+    for lang, result in retrieval.RETRIEVERS[task.retrieve](task, settings.eval_split, settings.languages(task),
+                                                            vectors).items():
         scores[lang] = result["major"]
-        extra |= {f"phase3/{task.name}/{lang}/{key}": value for key, value in result.items() if key == "threshold"}
+        if "threshold" in result:  # BUCC's chosen similarity threshold
+            extra[f"phase3/{task.name}/{lang}/threshold"] = result["threshold"]
     return model, scores, extra
 
 

@@ -49,22 +49,31 @@ def mine(source: torch.Tensor, target: torch.Tensor, k: int = MARGIN_K) -> tuple
     return pairs, scores
 
 
-# Each evaluation: (task, split, language, vectors, languages) -> metrics; ``languages`` are all the
-# languages the task is scored on in this trial (LAReQA's pool spans them).
+# Each evaluation: (task, split, languages, vectors) -> {language: metrics}, every language at once
+# (LAReQA's pool spans them; Mewsli-X's candidate entities are encoded once for all).
+Scores = dict[str, dict[str, float]]
 
 
-def tatoeba(task: Any, split: str, language: str, vectors: Vectors, languages: Sequence[str] = ()) -> dict[str, float]:
+def tatoeba(task: Any, split: str, languages: Sequence[str], vectors: Vectors) -> Scores:
     """Accuracy of each sentence's nearest neighbour among the English sides."""
-    pairs = task.load(split, language)
-    return task.score(nearest(vectors([p.source for p in pairs]), vectors([p.target for p in pairs])), pairs)
+    scores = {}
+    for lang in languages:
+        pairs = task.load(split, lang)
+        scores[lang] = task.score(nearest(vectors([p.source for p in pairs]), vectors([p.target for p in pairs])), pairs)
+    return scores
 
 
-def bucc(task: Any, split: str, language: str, vectors: Vectors, languages: Sequence[str] = (),
-         threshold: float | None = None) -> dict[str, float]:
-    """Pair F1 of margin-mined pairs from the pool of the split's sentences. The threshold is the
-    one that maximises F1 on dev; a test score first chooses it on dev."""
-    if threshold is None and split != "dev":
-        threshold = bucc(task, "dev", language, vectors)["threshold"]
+def bucc(task: Any, split: str, languages: Sequence[str], vectors: Vectors) -> Scores:
+    """Pair F1 of margin-mined pairs from the pool of the split's sentences, at the threshold that
+    maximises F1 on dev (a test score first chooses it on dev)."""
+    scores = {}
+    for lang in languages:
+        threshold = None if split == "dev" else bucc_f1(task, "dev", lang, vectors)["threshold"]
+        scores[lang] = bucc_f1(task, split, lang, vectors, threshold)
+    return scores
+
+
+def bucc_f1(task: Any, split: str, language: str, vectors: Vectors, threshold: float | None = None) -> dict[str, float]:
     pairs = task.load(split, language)
     sources = {p.source_id: p.source for p in pairs}
     targets = {p.target_id: p.target for p in pairs}
@@ -74,10 +83,15 @@ def bucc(task: Any, split: str, language: str, vectors: Vectors, languages: Sequ
                            {(p.source_id, p.target_id) for p in pairs}, threshold)
 
 
-def answer_pool(task: Any, split: str, language: str, vectors: Vectors, languages: Sequence[str] = ()) -> dict[str, float]:
-    """LAReQA: each question of ``language`` ranks every sentence of every language's contexts; its
-    relevant answers are the answer sentences of the same question in all languages (11 for XQuAD-R)."""
-    questions = {lang: task.load(split, lang) for lang in languages or task.eval_languages(split)}
+def _ranked(queries: torch.Tensor, pool: torch.Tensor) -> list[list[int]]:
+    """Each query's top-k pool indices, best first (k = metrics.MAP_K)."""
+    return (queries @ pool.T).topk(min(metrics.MAP_K, pool.shape[0]), dim=1).indices.tolist()
+
+
+def answer_pool(task: Any, split: str, languages: Sequence[str], vectors: Vectors) -> Scores:
+    """LAReQA: each question ranks every sentence of every scored language's contexts; its relevant
+    answers are the answer sentences of the same question in all of them (11 for XQuAD-R)."""
+    questions = {lang: task.load(split, lang) for lang in languages}
     sentences: dict[str, int] = {}  # the pool, each distinct sentence once
     answers: dict[str, set[int]] = {}  # question id -> pool indices of its answer sentences
     for examples in questions.values():
@@ -85,10 +99,24 @@ def answer_pool(task: Any, split: str, language: str, vectors: Vectors, language
             index = [sentences.setdefault(s, len(sentences)) for s in ex.sentences]
             answers.setdefault(ex.qid, set()).add(index[ex.answer])
     pool = vectors(list(sentences))
-    asked = questions[language]
-    ranked = (vectors([ex.question for ex in asked]) @ pool.T).topk(min(metrics.MAP_K, len(sentences)), dim=1).indices
-    return metrics.map_at_k(ranked.tolist(), [answers[ex.qid] for ex in asked])
+    return {lang: metrics.map_at_k(_ranked(vectors([ex.question for ex in asked]), pool),
+                                   [answers[ex.qid] for ex in asked]) for lang, asked in questions.items()}
 
 
-RETRIEVERS: dict[str, Callable[..., dict[str, float]]] = {
-    "retrieval_accuracy": tatoeba, "bucc_f1": bucc, "map_at_20": answer_pool}
+def entity_pool(task: Any, split: str, languages: Sequence[str], vectors: Vectors) -> Scores:
+    """Mewsli-X: each mention (its sentence) ranks every candidate entity (title and description);
+    the one entity it names is relevant."""
+    entities = task.candidates
+    ids = {entity_id: i for i, entity_id in enumerate(entities)}
+    pool = vectors(list(entities.values()))
+    scores = {}
+    for lang in languages:
+        mentions = task.load(split, lang)
+        scores[lang] = metrics.map_at_k(_ranked(vectors([m.query for m in mentions]), pool),
+                                        [{ids[m.entity_id]} for m in mentions])
+    return scores
+
+
+# a retrieval task's ``retrieve`` names its evaluation
+RETRIEVERS: dict[str, Callable[[Any, str, Sequence[str], Vectors], Scores]] = {
+    "nearest": tatoeba, "mine": bucc, "answer_pool": answer_pool, "entity_pool": entity_pool}

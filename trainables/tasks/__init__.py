@@ -12,6 +12,7 @@ from stiltsearch.trainables.tasks import (  # noqa: F401
     csqa,
     hellaswag,
     lareqa,
+    mewslix,
     mlqa,
     mnli,
     panx,
@@ -43,6 +44,7 @@ from stiltsearch.trainables.tasks.base import (
     TASKS,
     BitextExample,
     ChoiceExample,
+    MentionExample,
     PairExample,
     PooledQAExample,
     SpanExample,
@@ -54,12 +56,12 @@ from stiltsearch.trainables.tasks.base import (
 
 # The paper's nine intermediate tasks (ANLI with its SNLI/MNLI mix as the alternative "anli_mix"),
 # and the two benchmark target sets. XTREME-R drops PAWS-X and BUCC and adds XCOPA, LAReQA and
-# Mewsli-X (Mewsli-X is not here yet: see the README's task table).
+# Mewsli-X.
 PAPER_INTERMEDIATE = ("anli", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg")
 SUITES = {
     "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"),
-    "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "lareqa", "tatoeba"),
+    "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "lareqa", "mewslix", "tatoeba"),
 }
 
-__all__ = ["PAPER_INTERMEDIATE", "SUITES", "TASKS", "BitextExample", "ChoiceExample", "PairExample", "PooledQAExample", "SpanExample",
+__all__ = ["PAPER_INTERMEDIATE", "SUITES", "TASKS", "BitextExample", "ChoiceExample", "MentionExample", "PairExample", "PooledQAExample", "SpanExample",
            "TagExample", "Task", "get_task", "register"]

@@ -83,7 +83,19 @@ class PooledQAExample:
         return self.question
 
 
-Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample | PooledQAExample
+@dataclass(frozen=True)
+class MentionExample:
+    """An entity mention in its sentence, and the id of the entity it names (Mewsli-X)."""
+
+    query: str
+    entity_id: str
+
+    @property
+    def source(self) -> str:  # what a retrieval workload encodes (the query side)
+        return self.query
+
+
+Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample | PooledQAExample | MentionExample
 
 # retrieval has no head and no training: it is scored from the encoder's pooled representations
 HEAD_KINDS = ("classification", "tagging", "choice", "span", "retrieval")
@@ -99,6 +111,7 @@ class Task(ABC):
     languages: ClassVar[tuple[str, ...]] = ("en",)  # every language it is evaluated on
     train_languages: ClassVar[tuple[str, ...]] = ("en",)  # those with (translate-)train data
     role: ClassVar[str] = "target"  # "intermediate" (English training only) or "target"
+    retrieve: ClassVar[str] = "nearest"  # retrieval tasks: a key of retrieval.RETRIEVERS
     benchmark: ClassVar[str] = "toy"  # "toy" (generated here) or "real" (read from the hub or files)
     splits: ClassVar[tuple[str, ...]] = ("train", "dev", "test")  # the splits it has, by our names
 

@@ -20,6 +20,7 @@ class BUCC(HubTask):
     head = "retrieval"
     labels = ()
     metric = "bucc_f1"
+    retrieve = "mine"
     languages = ("de", "fr", "ru", "zh")
     train_languages = ()
     dataset = "google/xtreme"

@@ -23,6 +23,7 @@ class CCG(HubTask):
     head = "tagging"
     metric = "tag_accuracy"
     dataset = "ccg"  # the key of its directory in the config's ``data``
+    on_hub = False
     split_names = {"train": "train", "dev": "dev", "test": "test"}
     train_rows = 38015  # CCGbank sections 00-18
 

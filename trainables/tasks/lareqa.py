@@ -35,6 +35,7 @@ class LAReQA(HubTask):
     head = "retrieval"
     labels = ()
     metric = "map_at_20"
+    retrieve = "answer_pool"
     languages = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
     train_languages = ()
     dataset = "google-research-datasets/xquad_r"

@@ -21,6 +21,7 @@ SQUAD_TRAIN_ROWS = 87599
 class HubTask(Task):
     benchmark: ClassVar[str] = "real"
     dataset: ClassVar[str]  # HF dataset id of the evaluation data
+    on_hub: ClassVar[bool] = True  # False: files only, given as ``data: {<dataset>: DIR}``
     # our split name -> the dataset's; a split missing here does not exist for this task
     split_names: ClassVar[Mapping[str, str]] = {"train": "train", "dev": "validation", "test": "test"}
     train_rows: ClassVar[int] = 0  # rows of the English training split (the dry run's step counts)

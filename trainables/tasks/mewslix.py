@@ -1,0 +1,88 @@
+"""Mewsli-X (XTREME-R): link an entity mention in a WikiNews article (11 languages) to its entity
+among the candidate set, by retrieval; scored by mAP@20 (one relevant entity per mention).
+
+Not on the Hugging Face hub: ``data: {mewsli-x: DIR}`` names the directory that
+google-research's ``get-mewsli-x.sh`` fills, with ``candidate_set_entities.jsonl`` and
+``wikinews_mentions-{dev,test}.jsonl`` (the release's ``wikinews_mentions_no_text-*`` files have
+empty texts: the script restores them). A mention's query is its sentence in the article; an
+entity's text is its title and description. As for LAReQA, the encoder is used as phase 2 left it
+(XTREME-R first fine-tunes a dual encoder on the Wikipedia mention pairs).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from stiltsearch.trainables.hub import DataUnavailable
+from stiltsearch.trainables.tasks.base import MentionExample, register
+from stiltsearch.trainables.tasks.real import HubTask
+
+FILES = {"dev": "wikinews_mentions-dev.jsonl", "test": "wikinews_mentions-test.jsonl"}
+
+
+def _sentence(context: dict[str, Any], start: int) -> str:
+    """The sentence of the article that holds character ``start`` (the whole text if none is marked)."""
+    for span in context.get("sentence_spans") or []:
+        if span["start"] <= start < span["end"]:
+            return context["text"][span["start"]:span["end"]]
+    return context["text"]
+
+
+@register
+class MewsliX(HubTask):
+    name = "mewslix"
+    head = "retrieval"
+    labels = ()
+    metric = "map_at_20"
+    retrieve = "entity_pool"
+    languages = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")
+    train_languages = ()
+    dataset = "mewsli-x"  # the key of its directory in the config's ``data``
+    on_hub = False
+    split_names = {"dev": "dev", "test": "test"}
+
+    def _path(self, name: str) -> Path:
+        if self.dataset not in self.data:
+            raise DataUnavailable("data.mewsli-x: Mewsli-X is not on the Hugging Face hub; run google-research's "
+                                  "get-mewsli-x.sh and set `data: {mewsli-x: DIR}` to the directory it fills")
+        path = Path(self.data[self.dataset]) / name
+        if not path.exists():
+            raise DataUnavailable(f"data.mewsli-x: {path} does not exist; the directory needs "
+                                  f"candidate_set_entities.jsonl and {', '.join(FILES.values())}")
+        return path
+
+    @functools.cached_property
+    def candidates(self) -> dict[str, str]:
+        """entity id -> "title. description", in file order."""
+        entities = {}
+        for line in self._path("candidate_set_entities.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                entity = json.loads(line)
+                entities[entity["entity_id"]] = f"{entity['title']}. {entity['description']}"
+        return entities
+
+    def convert(self, row: dict[str, Any], features: Any, language: str) -> MentionExample:  # files, not rows
+        raise NotImplementedError
+
+    def load(self, split: str, language: str) -> list[MentionExample]:
+        if split not in FILES or language not in self.languages:
+            raise ValueError(f"task 'mewslix' has {list(FILES)} in {self.languages}; asked for {split!r} in {language!r}")
+        mentions = []
+        for line in self._path(FILES[split]).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            document = json.loads(line)
+            context = document["context"]
+            if context["language"] != language:
+                continue
+            if not context["text"]:
+                raise DataUnavailable(f"data.mewsli-x: {FILES[split]} has no article texts (the no_text release); "
+                                      f"run get-mewsli-x.sh to restore them")
+            mentions += [MentionExample(_sentence(context, m["mention_span"]["start"]), m["entity_id"])
+                         for m in document["mentions"]]
+        if not mentions:
+            raise ValueError(f"task 'mewslix': {split} has no mentions in {language!r}")
+        return mentions
