@@ -20,7 +20,7 @@ import torch
 @dataclass(frozen=True)
 class MeterSettings:
     warmup: int = 2  # untimed passes over the workload (allocator, caches, lazy init)
-    repeats: int = 9  # timed passes; the median is the figure (benchmarks/meter_stability.py)
+    repeats: int = 15  # timed passes; the median is the figure (benchmarks/meter_stability.py)
     max_sequences: int = 768  # cap on the workload so a measurement takes seconds, not minutes
 
 
