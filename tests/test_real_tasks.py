@@ -46,6 +46,8 @@ FIRST = {
                                         CONTEXT.index("Maria Lopez")),
     ("xquad", "train", "en"): SpanExample("Who proposed a new budget ?", CONTEXT, ("Maria Lopez",),
                                           CONTEXT.index("Maria Lopez")),  # SQuAD 1.1
+    ("mlqa", "test", "de"): SpanExample("Who proposed a new budget ?", CONTEXT, ("Maria Lopez",),
+                                        CONTEXT.index("Maria Lopez")),  # MLQA.de.de
     ("tatoeba", "dev", "de"): BitextExample("Der Hund bellt .", "The dog barks ."),  # trailing "\n" stripped
     ("bucc2018", "test", "fr"): BitextExample("Der Hund bellt .", "The dog barks .", "fr-000012", "en-000036"),
     ("xcopa", "dev", "et"): ChoiceExample("Mees kukkus .", ("because Ta libises .", "because Ta naeris ."), 0),

@@ -41,6 +41,7 @@ def test_seqeval_f1_perfect_and_partial() -> None:
 
 def test_tag_accuracy_counts_words() -> None:
     gold = [TagExample(("a", "b", "c"), (0, 1, 2)), TagExample(("d",), (3,))]
+    assert tag_accuracy([[0, 1, 2], [3]], gold, ())["major"] == 100.0
     assert tag_accuracy([[0, 1, 0], [3]], gold, ())["major"] == pytest.approx(75.0)
 
 
