@@ -70,6 +70,7 @@ def test_span_encoding_survives_a_max_length_shorter_than_the_question(tiny_mode
     assert batch["example"].unique().tolist() == list(range(16))
     assert (batch["labels"] < 16).all()  # answers cut off are labelled "no answer" (0, 0)
     assert (batch["labels"][:, 0] > 0).any()  # and some window holds a whole answer
+    assert heads.encode("span", load_tokenizer(tiny_model), examples, 8)["input_ids"].shape[1] == 8  # the least allowed
 
 
 def test_span_decoding_recovers_the_labelled_answer(tiny_model: str) -> None:

@@ -85,9 +85,11 @@ def _encode_spans(tokenizer: Any, examples: Sequence[SpanExample], max_length: i
     SQuAD/XTREME doc stride), each with the whole question. ``example`` maps a window to its example
     in the batch; ``labels`` is the answer's (start, end) token in that window, or (0, 0) (the <s>
     token) where the window does not hold the whole answer."""
-    questions = _clip_questions(tokenizer, [ex.question for ex in examples], min(MAX_QUERY_TOKENS, max_length // 2))
+    specials = tokenizer.num_special_tokens_to_add(pair=True)  # <s> q </s></s> c </s> for XLM-R
+    limit = min(MAX_QUERY_TOKENS, max(1, (max_length - specials) // 2))  # the context keeps half the room
+    questions = _clip_questions(tokenizer, [ex.question for ex in examples], limit)
     longest = max(len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"])
-    room = max_length - longest - tokenizer.num_special_tokens_to_add(pair=True)  # context tokens per window
+    room = max_length - longest - specials  # context tokens per window
     batch = tokenizer(questions, [ex.context for ex in examples], truncation="only_second", max_length=max_length,
                       stride=max(0, min(DOC_STRIDE, room // 2)), return_overflowing_tokens=True, padding=True,
                       return_offsets_mapping=True, return_tensors="pt")
