@@ -48,12 +48,22 @@ def test_fewer_layers_really_run_faster(tiny_model: str) -> None:
     assert _ratio(one, full, rows, 64, 64) > 1.3  # 2 layers -> 1: the embeddings stay, so less than 2x
 
 
-def test_shorter_sequences_really_run_faster_per_token(tiny_model: str) -> None:
-    # Attention costs grow with length: per real token, 32-token inputs beat 128-token inputs.
+def test_shorter_sequences_really_run_faster_per_token() -> None:
+    """Attention costs grow with length: per real token, 64-token inputs beat 512-token inputs.
+
+    On an XLM-R-shaped encoder wide enough (256) that compute, not per-batch Python overhead, sets
+    the time: on the 64-wide test model the fixed cost per batch hides the attention saving, and a
+    ratio near 1 only measures the machine's noise. Random weights: speed does not depend on them.
+    """
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
     torch.set_num_threads(1)
-    model = load_encoder(tiny_model).eval()
-    rows = [[5 + (i * 7 + j) % 300 for j in range(128)] for i in range(128)]
-    assert _ratio(model, model, rows, 32, 128) > 1.05
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(vocab_size=400, hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
+                              intermediate_size=1024, max_position_embeddings=514)
+    model = XLMRobertaModel(config, add_pooling_layer=False).eval()
+    rows = [[5 + (i * 7 + j) % 390 for j in range(512)] for i in range(16)]
+    assert _ratio(model, model, rows, 64, 512) > 1.1  # measured 1.3-1.4 here
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
