@@ -53,7 +53,7 @@ def trial_lines(cfg: SearchConfig, params: dict[str, Any]) -> list[str]:
         lines.append(f"  phase 2: {steps:,} steps at lr {params['intermediate_lr']:.2g} on {detail}")
     for name in cfg.target_tasks:
         task = tasks[name]
-        evaluated = tuple(lang for lang in task.eval_languages("dev") if lang in cfg.eval_languages.get(name, (lang,)))
+        evaluated = plan.scored_languages(task.eval_languages("dev"), cfg.eval_languages.get(name))
         if task.head == "retrieval":
             lines.append(f"  phase 3: {name}: no training; {task.metric} on dev in {len(evaluated)} languages "
                          f"({' '.join(evaluated)})")
@@ -61,12 +61,12 @@ def trial_lines(cfg: SearchConfig, params: dict[str, Any]) -> list[str]:
         languages = ["en"] + [lang for lang in params["train_languages"] if lang in task.train_languages]
         rows = _train_rows(task) * len(languages)  # translated training sets are the size of the English one
         steps = plan.phase3_steps(tr.recipes, name, rows, tr.batch_size, tr.target_steps)
-        length = tr.qa_max_length if task.head == "span" and tr.qa_max_length else params["max_seq_length"]
+        length = plan.max_length(task.head, tr.qa_max_length, params["max_seq_length"])
         lines.append(f"  phase 3: {name}: train {'+'.join(languages)} (~{rows:,} rows), {steps:,} steps at batch "
                      f"{plan.batch_size(tr.recipes, name, tr.batch_size)}, length {length}; {task.metric} on dev in "
                      f"{len(evaluated)} languages ({' '.join(evaluated)})")
     served = next((t for t in cfg.target_tasks if tasks[t].head != "retrieval"), cfg.target_tasks[0])
-    pairs = sum(len([lang for lang in tasks[t].eval_languages("dev") if lang in cfg.eval_languages.get(t, (lang,))])
+    pairs = sum(len(plan.scored_languages(tasks[t].eval_languages("dev"), cfg.eval_languages.get(t)))
                 for t in cfg.target_tasks)
     lines.append(f"  throughput: {served}'s served model on <= {cfg.throughput.max_sequences} dev inputs from "
                  f"{pairs} (task, language) sets, {cfg.throughput.repeats} timed passes")

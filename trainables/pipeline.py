@@ -99,13 +99,11 @@ class TrialSettings:
 
     def languages(self, task: Task) -> tuple[str, ...]:
         """The languages ``task`` is scored on in the eval split."""
-        available = task.eval_languages(self.eval_split)
-        chosen = self.eval_languages.get(task.name)
-        return available if chosen is None else tuple(lang for lang in available if lang in chosen)
+        return plan.scored_languages(task.eval_languages(self.eval_split), self.eval_languages.get(task.name))
 
     def max_length(self, task: Task, phase_length: int) -> int:
         """Tokens per sequence for ``task`` in a phase whose length for other tasks is ``phase_length``."""
-        return self.qa_max_length if task.head == "span" and self.qa_max_length else phase_length
+        return plan.max_length(task.head, self.qa_max_length, phase_length)
 
     def model_path(self, params: TrialParams) -> str:
         """The phase-1 encoder a trial starts from."""

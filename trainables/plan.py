@@ -20,6 +20,17 @@ class Recipe:
     batch_size: int | None = None  # None: training.batch_size
 
 
+def max_length(head: str, qa_max_length: int | None, phase_length: int) -> int:
+    """Tokens per sequence for a task with ``head`` in a phase whose length for other tasks is
+    ``phase_length``: extractive QA has its own when ``qa_max_length`` is set."""
+    return qa_max_length if head == "span" and qa_max_length else phase_length
+
+
+def scored_languages(available: tuple[str, ...], chosen: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The languages a target is scored on: those with the split, narrowed to ``chosen`` if given."""
+    return available if chosen is None else tuple(lang for lang in available if lang in chosen)
+
+
 def batch_size(recipes: Mapping[str, Recipe], task: str, default: int) -> int:
     recipe = recipes.get(task)
     return recipe.batch_size if recipe is not None and recipe.batch_size else default

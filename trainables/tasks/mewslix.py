@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from stiltsearch.trainables.hub import DataUnavailable
 from stiltsearch.trainables.tasks.base import MentionExample, register
@@ -54,6 +54,10 @@ class MewsliX(HubTask):
                                   f"candidate_set_entities.jsonl and {', '.join(FILES.values())}")
         return path
 
+    def __init__(self, data: Mapping[str, str] | None = None) -> None:
+        super().__init__(data)
+        self._parsed: dict[str, list[dict[str, Any]]] = {}
+
     @functools.cached_property
     def candidates(self) -> dict[str, str]:
         """entity id -> "title. description", in file order."""
@@ -64,6 +68,13 @@ class MewsliX(HubTask):
                 entities[entity["entity_id"]] = f"{entity['title']}. {entity['description']}"
         return entities
 
+    def _documents(self, split: str) -> list[dict[str, Any]]:
+        """The split's articles, parsed once per task object (each language reads the same file)."""
+        if split not in self._parsed:
+            lines = self._path(FILES[split]).read_text(encoding="utf-8").splitlines()
+            self._parsed[split] = [json.loads(line) for line in lines if line.strip()]
+        return self._parsed[split]
+
     def convert(self, row: dict[str, Any], features: Any, language: str) -> MentionExample:  # files, not rows
         raise NotImplementedError
 
@@ -71,10 +82,7 @@ class MewsliX(HubTask):
         if split not in FILES or language not in self.languages:
             raise ValueError(f"task 'mewslix' has {list(FILES)} in {self.languages}; asked for {split!r} in {language!r}")
         mentions = []
-        for line in self._path(FILES[split]).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            document = json.loads(line)
+        for document in self._documents(split):
             context = document["context"]
             if context["language"] != language:
                 continue
