@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 
 import pytest
@@ -29,6 +30,20 @@ def test_measure_reports_median_spread_and_hardware() -> None:
     assert result.tokens == 320 and result.sequences == 16 and result.repeats == 5
     assert result.tokens_per_sec > 0 and 0 <= result.cv < 1
     assert result.device.startswith("cpu:") and result.threads == torch.get_num_threads()
+
+
+def test_garbage_collector_is_off_while_timing_and_restored_after() -> None:
+    workload = build_workload([[5] * 4] * 4, pad_id=1, batch_size=2, max_sequences=100)
+    seen: list[bool] = []
+    measure(lambda ids, mask: seen.append(gc.isenabled()), workload, METER)
+    assert seen and not any(seen)  # no pass, warm-up or timed, ran with the collector on
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        measure(lambda ids, mask: None, workload, METER)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def _ratio(fast: torch.nn.Module, slow: torch.nn.Module, rows: list[list[int]], fast_len: int, slow_len: int) -> float:
