@@ -2,7 +2,12 @@
 the same DeepSpeed config) vs a plain torch loop, on the same model (the default 4-layer toy
 encoder with an XNLI-like head), the same pre-encoded batches and the same optimizer and schedule.
 
-    python benchmarks/training_engine.py [--steps 120] [--batch 32] [--threads 1]
+    python benchmarks/training_engine.py [--steps 120] [--batch 32] [--threads 1] [--profile-steps 60]
+
+After the timed rounds, one more run of the plain loop and of our engine goes under torch's profiler
+(CPU) to say where the gap between them goes: per step, the torch ops' self time by op, and the wall
+time spent outside any torch op (Python: the loop itself, DeepSpeed's bookkeeping). The profiler adds
+its own cost per op to both, so its per-step times run above the timed ones.
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
 
-def plain_loop(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float) -> float:
+Hook = Callable[[int, float], None]  # (steps done, loss): the engine's progress callback
+
+
+def plain_loop(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float, progress: Hook | None = None) -> float:
     """The floor: AdamW, the same schedule and clipping, nothing else. Returns seconds."""
     from stiltsearch.trainables.engine import EngineSettings, _linear_schedule
 
@@ -26,22 +35,73 @@ def plain_loop(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(len(batches), settings.warmup_fraction))
     model.train()
     start = time.perf_counter()
-    for batch in batches:
+    for step, batch in enumerate(batches, 1):
         loss = model(**batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.gradient_clipping)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        if progress and (step % LOG_EVERY == 0 or step == len(batches)):  # as the engine calls it
+            progress(step, float(loss.detach()))
     return time.perf_counter() - start
 
 
-def ours(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float) -> float:
+LOG_EVERY = 10  # steps between progress calls, in both loops (the engine's default)
+
+
+def ours(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float, progress: Hook | None = None) -> float:
     from stiltsearch.trainables.engine import EngineSettings, train
 
     log = train(model, iter(batches), steps=len(batches), lr=lr, micro_batch_size=batches[0]["labels"].shape[0],
-                settings=EngineSettings())
+                settings=EngineSettings(), log_every=LOG_EVERY, progress=progress)
     return log.seconds
+
+
+@dataclass
+class Profiled:
+    """One profiled run, per step: wall ms, and each op's (self ms, calls)."""
+
+    wall_ms: float
+    ops: dict[str, tuple[float, float]]
+
+    @property
+    def outside_ops_ms(self) -> float:  # Python between ops; record_function ranges count as ops
+        return self.wall_ms - sum(ms for ms, _ in self.ops.values())
+
+
+def profile_run(run: Callable[[Hook], float], steps: int) -> Profiled:
+    """Profile the steps after the first progress call up to the last, so that neither DeepSpeed's
+    engine setup nor the first steps' lazy initialisation is in the window."""
+    from torch.profiler import ProfilerActivity, profile
+
+    profiler = profile(activities=[ProfilerActivity.CPU])
+    window: dict[str, float] = {}
+
+    def hook(step: int, loss: float) -> None:
+        if "start" not in window:
+            window.update(start=time.perf_counter(), first=step)
+            profiler.start()
+        elif step == steps:
+            profiler.stop()
+            window.update(stop=time.perf_counter(), last=step)
+
+    run(hook)
+    n = window["last"] - window["first"]
+    ops = {e.key: (e.self_cpu_time_total / 1000 / n, e.count / n) for e in profiler.key_averages()}
+    return Profiled(wall_ms=(window["stop"] - window["start"]) * 1000 / n, ops=ops)
+
+
+def where_the_gap_goes(plain: Profiled, ours: Profiled, top: int = 8) -> None:
+    print(f"profiled per step: plain loop {plain.wall_ms:.2f} ms, ours {ours.wall_ms:.2f} ms "
+          f"(gap {ours.wall_ms - plain.wall_ms:+.2f} ms); outside torch ops: plain {plain.outside_ops_ms:.2f} ms, "
+          f"ours {ours.outside_ops_ms:.2f} ms ({ours.outside_ops_ms - plain.outside_ops_ms:+.2f} ms)")
+    names = set(plain.ops) | set(ours.ops)
+    delta = {k: ours.ops.get(k, (0.0, 0.0))[0] - plain.ops.get(k, (0.0, 0.0))[0] for k in names}
+    for name in sorted(names, key=lambda k: -abs(delta[k]))[:top]:
+        (p_ms, p_calls), (o_ms, o_calls) = plain.ops.get(name, (0.0, 0.0)), ours.ops.get(name, (0.0, 0.0))
+        print(f"  {name}: {delta[name]:+.3f} ms/step (plain {p_ms:.3f} ms in {p_calls:g} calls, "
+              f"ours {o_ms:.3f} ms in {o_calls:g} calls)")
 
 
 def hf_trainer(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float, deepspeed: bool) -> float:
@@ -88,7 +148,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a trial uses 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="each engine runs once per round; medians reported")
+    parser.add_argument("--rounds", type=int, default=5, help="each engine runs once per round")
+    parser.add_argument("--profile-steps", type=int, default=60, help="steps of the profiled runs (0: no profile)")
     args = parser.parse_args()
     # accelerate (under HF Trainer) sets OMP_NUM_THREADS itself when it is unset; pin it for all four
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -122,26 +183,37 @@ def main() -> None:
         ("HF Trainer, no DeepSpeed", lambda: hf_trainer(fresh(), batches, 1e-4, deepspeed=False)),
     ]
     print(f"workload: {args.steps} steps x batch {args.batch}, {tokens} real tokens, {args.threads} thread(s), "
-          f"{args.rounds} rounds (engines interleaved; median reported)")
+          f"{args.rounds} rounds (engines interleaved; ratios are the median of each round's own ratio, since the "
+          f"machine's speed drifts between rounds more than between engines within one)")
     measured: dict[str, list[float]] = {}
     for _ in range(args.rounds):
         for name, fn in runs:
             try:
-                measured.setdefault(name, []).append(tokens / fn())
+                speed = tokens / fn()
             except Exception as error:  # noqa: BLE001 - a figure we could not take is a finding: report, go on
                 print(f"{name}: could not run here: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
-    speeds = {name: statistics.median(values) for name, values in measured.items() if values}
-    for name, speed in speeds.items():
-        spread = ", ".join(f"{v:.0f}" for v in measured[name])
-        print(f"{name}: {speed:.0f} training tokens/sec (median of {spread})")
-    base = speeds.get("plain torch loop")
-    for name, speed in speeds.items():
-        if base and name != "plain torch loop":
-            print(f"{name} / plain loop: {speed / base:.3f}")
-    ours_speed = speeds.get("stiltsearch DeepSpeed engine")
+                speed = float("nan")
+            measured.setdefault(name, []).append(speed)
+    for name, values in measured.items():
+        spread = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{name}: {statistics.median(values):.0f} training tokens/sec (median of {spread})")
+
+    def ratio(a: str, b: str) -> str:
+        paired = [x / y for x, y in zip(measured[a], measured[b]) if x == x and y == y]  # skip failed runs (NaN)
+        if not paired:
+            return "n/a"
+        return f"{statistics.median(paired):.3f} (rounds: {', '.join(f'{r:.3f}' for r in paired)})"
+
+    ours_name = "stiltsearch DeepSpeed engine"
+    for name in measured:
+        if name != "plain torch loop":
+            print(f"{name} / plain loop: {ratio(name, 'plain torch loop')}")
     for name in ("HF Trainer + the same DeepSpeed config", "HF Trainer, no DeepSpeed"):
-        if ours_speed and name in speeds:
-            print(f"stiltsearch engine / {name}: {ours_speed / speeds[name]:.3f}")
+        print(f"stiltsearch engine / {name}: {ratio(ours_name, name)}")
+    if args.profile_steps > LOG_EVERY:
+        few = batches[:args.profile_steps]
+        where_the_gap_goes(profile_run(lambda hook: plain_loop(fresh(), few, 1e-4, hook), len(few)),
+                           profile_run(lambda hook: ours(fresh(), few, 1e-4, hook), len(few)))
 
 
 if __name__ == "__main__":

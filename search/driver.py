@@ -89,14 +89,18 @@ def resolve_models(cfg: SearchConfig, cache: Path) -> dict[str, str]:
     from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
 
     quiet_libraries()
-    torch.set_num_threads(os.cpu_count() or 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)  # pretraining may use the whole machine; the caller's count is restored
     tm = cfg.toy_model
     models = {}
-    for layers in sorted(tm.layers):
-        spec = ToyModelSpec(layers=layers, hidden=tm.hidden, heads=tm.heads, intermediate=4 * tm.hidden,
-                            mlm_steps=tm.mlm_steps, mlm_batch_size=tm.mlm_batch_size,
-                            corpus_per_language=tm.corpus_per_language, seed=cfg.training.seed)
-        models[f"toy-{layers}l"] = str(ensure_toy_model(spec, cache, engine_settings(cfg)))
+    try:
+        for layers in sorted(tm.layers):
+            spec = ToyModelSpec(layers=layers, hidden=tm.hidden, heads=tm.heads, intermediate=4 * tm.hidden,
+                                mlm_steps=tm.mlm_steps, mlm_batch_size=tm.mlm_batch_size,
+                                corpus_per_language=tm.corpus_per_language, seed=cfg.training.seed)
+            models[f"toy-{layers}l"] = str(ensure_toy_model(spec, cache, engine_settings(cfg)))
+    finally:
+        torch.set_num_threads(threads)
     return models
 
 

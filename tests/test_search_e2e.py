@@ -123,3 +123,20 @@ def test_pareto_command_reads_the_front_from_the_directory_and_from_mlflow_alike
     assert starred == front
     bad = subprocess.run([*cli, "no-such-search"], cwd=out, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "neither a directory nor an MLflow experiment" in bad.stderr
+
+
+def test_resolving_the_toy_models_leaves_the_callers_torch_threads(search: dict, cache: Path) -> None:
+    """Pretraining uses every core; the caller's thread count (a benchmark's 1, as in a trial) must
+    survive it, cached or not. A benchmark once timed at 2 threads while it said 1."""
+    import torch
+
+    from stiltsearch.search.config import load_config
+    from stiltsearch.search.driver import resolve_models
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        (model,) = resolve_models(load_config(search["out"] / "e2e.yaml"), cache).values()
+        assert Path(model, "config.json").exists() and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -101,10 +101,24 @@ def test_a_trial_resumed_after_two_target_tasks_runs_only_the_rest(trial: tuple,
     assert read_ledger(partial)[-2:] == ["attempt started", "result restored"]
 
 
+class Regress(torch.nn.Module):
+    """The tiny encoder learning to map a batch to zeros; dropout off when ``deterministic``."""
+
+    def __init__(self, model: str, deterministic: bool = False) -> None:
+        from stiltsearch.trainables.model import load_encoder
+
+        super().__init__()
+        self.encoder = load_encoder(model)
+        for module in self.encoder.modules():
+            if deterministic and isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float().pow(2).mean()
+
+
 def test_the_engine_is_deepspeed_and_honours_zero_stage_and_bf16(tiny_model: str) -> None:
     import deepspeed
-
-    from stiltsearch.trainables.model import load_encoder
 
     seen: list[Any] = []
     original = deepspeed.initialize
@@ -114,19 +128,11 @@ def test_the_engine_is_deepspeed_and_honours_zero_stage_and_bf16(tiny_model: str
         seen.append((kwargs["config"], out[0]))
         return out
 
-    class Regress(torch.nn.Module):  # learn to map a fixed batch to zeros
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = load_encoder(tiny_model)
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float().pow(2).mean()
-
     batch = {"input_ids": torch.randint(5, 100, (8, 12)), "attention_mask": torch.ones(8, 12, dtype=torch.long)}
     deepspeed.initialize = spy
     try:
         for stage, precision in ((0, "fp32"), (2, "bf16")):
-            log = train(Regress(), iter(lambda: batch, None), steps=20, lr=1e-3, micro_batch_size=8,
+            log = train(Regress(tiny_model), iter(lambda: batch, None), steps=20, lr=1e-3, micro_batch_size=8,
                         settings=EngineSettings(zero_stage=stage, precision=precision), log_every=5)
             assert log.losses[-1] < log.losses[0]
     finally:
@@ -134,3 +140,39 @@ def test_the_engine_is_deepspeed_and_honours_zero_stage_and_bf16(tiny_model: str
     assert [c["zero_optimization"]["stage"] for c, _ in seen] == [0, 2]
     assert [c["bf16"]["enabled"] for c, _ in seen] == [False, True]
     assert all(type(engine).__name__ == "DeepSpeedEngine" for _, engine in seen)
+
+
+def test_the_engine_alone_makes_a_plain_loops_update_without_an_all_reduce(tiny_model: str) -> None:
+    """One process, ZeRO 0, fp32: five steps of our engine land on the weights of a plain torch loop
+    (AdamW, the same warm-up/decay schedule, clipping at 1.0), and the gradients are not all-reduced
+    in a world of one (it cost ~0.9 ms a step for nothing; benchmarks/training_engine.py)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from stiltsearch.trainables.engine import _linear_schedule
+
+    batches = [{"input_ids": torch.randint(5, 100, (8, 12), generator=torch.Generator().manual_seed(i)),
+                "attention_mask": torch.ones(8, 12, dtype=torch.long)} for i in range(5)]
+    settings = EngineSettings()
+    ours, plain = Regress(tiny_model, deterministic=True), Regress(tiny_model, deterministic=True)
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        train(ours, iter(batches), steps=5, lr=1e-3, micro_batch_size=8, settings=settings, log_every=5)
+    all_reduces = sum(e.count for e in profiler.key_averages() if "allreduce" in e.key.lower())
+    assert all_reduces <= 5  # DeepSpeed's clipping all-reduces its scalar norm once a step; the gradients' is gone
+
+    named = list(plain.named_parameters())
+    optimizer = torch.optim.AdamW([{"params": [p for _, p in named if p.ndim >= 2], "weight_decay": settings.weight_decay},
+                                   {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0}], lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(5, settings.warmup_fraction))
+    plain.train()
+    for batch in batches:
+        plain(**batch).backward()
+        torch.nn.utils.clip_grad_norm_(plain.parameters(), settings.gradient_clipping)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    start = Regress(tiny_model).state_dict()
+    moved = 0
+    for (name, a), b in zip(ours.state_dict().items(), plain.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+        moved += not torch.equal(a, start[name])
+    assert moved > len(start) // 2  # the weights did train
