@@ -2,7 +2,7 @@
 the same DeepSpeed config) vs a plain torch loop, on the same model (the default 4-layer toy
 encoder with an XNLI-like head), the same pre-encoded batches and the same optimizer and schedule.
 
-    python benchmarks/training_engine.py [--steps 120] [--batch 32] [--threads 1] [--profile-steps 60]
+    python benchmarks/training_engine.py [--steps 120] [--batch 32] [--threads 1] [--profile-steps 60] [--profile-rounds 3]
 
 After the timed rounds, one more run of the plain loop and of our engine goes under torch's profiler
 (CPU) to say where the gap between them goes: per step, the torch ops' self time by op, and the wall
@@ -92,15 +92,32 @@ def profile_run(run: Callable[[Hook], float], steps: int) -> Profiled:
     return Profiled(wall_ms=(window["stop"] - window["start"]) * 1000 / n, ops=ops)
 
 
+def median_profile(runs: list[Profiled]) -> Profiled:
+    """Per op, the median over interleaved runs (an op missing from a run counts as 0 there)."""
+    names = set().union(*(r.ops for r in runs))
+    ops = {k: (statistics.median(r.ops.get(k, (0.0, 0.0))[0] for r in runs),
+               statistics.median(r.ops.get(k, (0.0, 0.0))[1] for r in runs)) for k in names}
+    return Profiled(wall_ms=statistics.median(r.wall_ms for r in runs), ops=ops)
+
+
 def where_the_gap_goes(plain: Profiled, ours: Profiled, top: int = 8) -> None:
     print(f"profiled per step: plain loop {plain.wall_ms:.2f} ms, ours {ours.wall_ms:.2f} ms "
           f"(gap {ours.wall_ms - plain.wall_ms:+.2f} ms); outside torch ops: plain {plain.outside_ops_ms:.2f} ms, "
           f"ours {ours.outside_ops_ms:.2f} ms ({ours.outside_ops_ms - plain.outside_ops_ms:+.2f} ms)")
+    none = (0.0, 0.0)
     names = set(plain.ops) | set(ours.ops)
-    delta = {k: ours.ops.get(k, (0.0, 0.0))[0] - plain.ops.get(k, (0.0, 0.0))[0] for k in names}
-    for name in sorted(names, key=lambda k: -abs(delta[k]))[:top]:
-        (p_ms, p_calls), (o_ms, o_calls) = plain.ops.get(name, (0.0, 0.0)), ours.ops.get(name, (0.0, 0.0))
-        print(f"  {name}: {delta[name]:+.3f} ms/step (plain {p_ms:.3f} ms in {p_calls:g} calls, "
+    # what the two loops do differently (calls per step), whatever the machine's noise did to the times
+    delta = {k: ours.ops.get(k, none)[0] - plain.ops.get(k, none)[0] for k in names}
+    different = sorted((k for k in names if plain.ops.get(k, none)[1] != ours.ops.get(k, none)[1]),
+                       key=lambda k: -abs(delta[k]))
+    print(f"  ops called a different number of times per step: {sum(delta[k] for k in different):+.3f} ms/step in all "
+          f"({len(different)} ops); largest: " + "; ".join(
+              f"{k} {plain.ops.get(k, none)[1]:g} -> {ours.ops.get(k, none)[1]:g} calls ({delta[k]:+.3f} ms)"
+              for k in different[:top]))
+    print("  largest time differences among ops called equally often (the same work: the machine's noise):")
+    for name in sorted(set(names) - set(different), key=lambda k: -abs(delta[k]))[:top]:
+        (p_ms, p_calls), (o_ms, o_calls) = plain.ops.get(name, none), ours.ops.get(name, none)
+        print(f"    {name}: {delta[name]:+.3f} ms/step (plain {p_ms:.3f} ms in {p_calls:g} calls, "
               f"ours {o_ms:.3f} ms in {o_calls:g} calls)")
 
 
@@ -150,6 +167,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a trial uses 1)")
     parser.add_argument("--rounds", type=int, default=5, help="each engine runs once per round")
     parser.add_argument("--profile-steps", type=int, default=60, help="steps of the profiled runs (0: no profile)")
+    parser.add_argument("--profile-rounds", type=int, default=3, help="profiled runs of each loop")
     args = parser.parse_args()
     # accelerate (under HF Trainer) sets OMP_NUM_THREADS itself when it is unset; pin it for all four
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -212,8 +230,13 @@ def main() -> None:
         print(f"stiltsearch engine / {name}: {ratio(ours_name, name)}")
     if args.profile_steps > LOG_EVERY:
         few = batches[:args.profile_steps]
-        where_the_gap_goes(profile_run(lambda hook: plain_loop(fresh(), few, 1e-4, hook), len(few)),
-                           profile_run(lambda hook: ours(fresh(), few, 1e-4, hook), len(few)))
+        profiles: dict[str, list[Profiled]] = {"plain": [], "ours": []}
+        for _ in range(args.profile_rounds):
+            profiles["plain"].append(profile_run(lambda hook: plain_loop(fresh(), few, 1e-4, hook), len(few)))
+            profiles["ours"].append(profile_run(lambda hook: ours(fresh(), few, 1e-4, hook), len(few)))
+        print(f"profile: {args.profile_steps - LOG_EVERY} steps per run, {args.profile_rounds} interleaved runs each, "
+              f"median per op")
+        where_the_gap_goes(median_profile(profiles["plain"]), median_profile(profiles["ours"]))
 
 
 if __name__ == "__main__":

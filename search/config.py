@@ -80,6 +80,9 @@ class ThroughputConfig:
     # A Ray custom resource (e.g. "meter"): every measurement runs on a node that has it, so all
     # trials are timed on the same hardware. None: each trial measures where it trained.
     resource: str | None = None
+    # Also time a fixed reference encoder after each pass and report relative_speed (tokens/sec over
+    # the reference's): free of the machine's slow/fast spells; name it in objectives to search on it.
+    reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -281,9 +284,11 @@ def validate(cfg: SearchConfig) -> None:
     for dataset in cfg.data:
         _check(dataset in used, f"data.{dataset}: no task of this config reads it; datasets read: {', '.join(sorted(used))}")
     _check(1 <= len(cfg.objectives) <= 2, "objectives: give one or two (name, direction) pairs")
-    allowed = ["xtreme_score", "tokens_per_sec"] + [f"eval/{t}" for t in cfg.target_tasks]
+    allowed = ["xtreme_score", "tokens_per_sec", "relative_speed"] + [f"eval/{t}" for t in cfg.target_tasks]
     for i, obj in enumerate(cfg.objectives):
         _check(obj.name in allowed, f"objectives[{i}].name: unknown objective {obj.name!r}; allowed: {', '.join(allowed)}")
+        _check(obj.name != "relative_speed" or cfg.throughput.reference,
+               f"objectives[{i}].name: relative_speed is measured only with throughput.reference: true; set it")
         _check(obj.direction in DIRECTIONS, f"objectives[{i}].direction: {obj.direction!r}; allowed: max, min")
     _check(len({o.name for o in cfg.objectives}) == len(cfg.objectives), "objectives: an objective is listed twice")
 

@@ -168,7 +168,8 @@ def trial_settings(cfg: SearchConfig, models: dict[str, str], cache: Path) -> Tr
         eval_languages=cfg.eval_languages,
         sampling_temperature=tr.sampling_temperature, seed=tr.seed, threads=cfg.search.cpus_per_trial,
         engine=engine_settings(cfg), workers=cfg.search.workers_per_trial, gpus_per_worker=cfg.search.gpus_per_worker,
-        meter=MeterSettings(warmup=th.warmup, repeats=th.repeats, max_sequences=th.max_sequences),
+        meter=MeterSettings(warmup=th.warmup, repeats=th.repeats, max_sequences=th.max_sequences,
+                            reference=th.reference),
         meter_resource=th.resource,
     )
 

@@ -29,7 +29,7 @@ from stiltsearch.trainables.trainable import NUMBER_KEY
 
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
 TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/")
-TRIAL_METRICS = ("xtreme_score", "tokens_per_sec")
+TRIAL_METRICS = ("xtreme_score", "tokens_per_sec", "relative_speed")
 SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
 
 

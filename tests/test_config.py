@@ -101,6 +101,8 @@ BAD = {
     "real task on the toy model": ("target_tasks: [xnli]\n", "model: 'toy' only runs toy tasks; 'xnli' needs a real"),
     "data nobody reads": ("data: {facebook/xnli: /tmp}\n", "data.facebook/xnli: no task of this config reads it"),
     "recipe of another task": ("training:\n  recipes: {mnli: {epochs: 2}}\n", "training.recipes.mnli: not a task"),
+    "relative speed, no reference": ("objectives:\n  - {name: relative_speed, direction: max}\n",
+                                     "objectives[0].name: relative_speed is measured only with throughput.reference"),
     "bad eval language": ("eval_languages: {toy_xnli: [xz]}\n", "eval_languages.toy_xnli: toy_xnli has no language 'xz'"),
 }
 

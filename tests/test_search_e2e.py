@@ -18,7 +18,7 @@ search: {{num_trials: 4, max_concurrent: 2}}
 space: {{layers_kept: [1, 2]}}
 training: {{intermediate_steps: 20, target_steps: 20, batch_size: 16}}
 toy_model: {{layers: [2], hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
-throughput: {{repeats: 2, max_sequences: 128}}
+throughput: {{repeats: 2, max_sequences: 128, reference: true}}
 mlflow: {{tracking_uri: "sqlite:///{out}/mlflow.db"}}
 """
 
@@ -55,6 +55,7 @@ def test_mlflow_holds_one_parent_and_four_finished_children_with_both_objectives
     for child in children:
         assert {"xtreme_score", "tokens_per_sec", "eval/toy_xnli/xc", "phase3/toy_xnli/loss"} <= set(child.data.metrics)
         assert 0 <= child.data.metrics["xtreme_score"] <= 100 and child.data.metrics["tokens_per_sec"] > 0
+        assert child.data.metrics["relative_speed"] > 0  # throughput.reference: on
 
 
 def test_pareto_tags_agree_with_non_dominance_recomputed_from_the_runs(search: dict) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import statistics
+from typing import Any
 
 import pytest
 import torch
@@ -30,6 +32,26 @@ def test_measure_reports_median_spread_and_hardware() -> None:
     assert result.tokens == 320 and result.sequences == 16 and result.repeats == 5
     assert result.tokens_per_sec > 0 and 0 <= result.cv < 1
     assert result.device.startswith("cpu:") and result.threads == torch.get_num_threads()
+
+
+def test_reference_gives_a_relative_speed_that_tracks_the_work_and_keeps_the_random_stream() -> None:
+    workload = build_workload([[5] * 32] * 64, pad_id=1, batch_size=32, max_sequences=100)
+    layer = torch.nn.Linear(32, 256)
+    x = torch.randn(512, 32)
+
+    def work(times: int) -> Any:
+        return lambda ids, mask: [layer(x) for _ in range(times)]
+
+    plain = measure(work(1), workload, METER)
+    assert plain.relative_speed is None and "throughput/relative_speed" not in plain.metrics()
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    with_reference = dataclasses.replace(METER, reference=True)
+    one, four = measure(work(1), workload, with_reference), measure(work(4), workload, with_reference)
+    assert torch.equal(torch.rand(3), expected)  # the reference's seeded weights left the caller's stream alone
+    assert one.metrics()["throughput/relative_speed"] == one.relative_speed > 0
+    assert 2.0 < one.relative_speed / four.relative_speed < 8.0  # four times the work; noise has a wide margin
 
 
 def test_garbage_collector_is_off_while_timing_and_restored_after() -> None:

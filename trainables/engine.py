@@ -145,9 +145,10 @@ def train(
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=settings.deepspeed_config(micro_batch_size)
     )
     if world()[1] == 1 and settings.zero_stage == 0:
-        # Alone, DeepSpeed would still flatten every gradient into one buffer and all-reduce it with
-        # itself each step: ~0.9 ms of a ~68 ms toy step (benchmarks/training_engine.py). The sum
-        # over one rank is the gradient. (ZeRO stages keep the call: their optimizers hook into it.)
+        # Alone, DeepSpeed would still flatten every gradient into one buffer (aten::cat) and all-reduce
+        # it with itself each step: ~0.9 ms a step on the 4-layer toy (benchmarks/training_engine.py's
+        # profile). The sum over one rank is the gradient. (ZeRO stages keep the call: their optimizers
+        # hook into it.)
         engine.enable_backward_allreduce = False
     engine.train()
     losses: list[float] = []

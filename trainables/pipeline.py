@@ -368,6 +368,8 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
     metrics |= result.metrics()
     metrics["throughput/policy"] = meter_policy
     metrics["tokens_per_sec"] = result.tokens_per_sec
+    if result.relative_speed is not None:  # throughput.reference: the drift-free figure, an objective to choose
+        metrics["relative_speed"] = result.relative_speed
     metrics["trial/seconds"] = time.perf_counter() - start
     metrics["phase"] = 3
     ckpt.save_result(metrics)  # before the report: a driver that dies now still finds the result

@@ -6,6 +6,12 @@ several timed passes with their coefficient of variation, the workload size and 
 garbage collector is off during the passes, as in ``timeit``: a full collection of a process that has
 imported transformers and DeepSpeed takes ~170 ms on the CI VM (a toy pass is ~430 ms) and would land
 in whichever pass it fell in.
+
+With ``reference`` on, every pass is followed by a pass of a fixed reference encoder (random weights,
+seeded; a fixed workload), and the meter also reports ``relative_speed``: the median over passes of
+the model's tokens/sec over the reference's in the pass right after. A shared or virtual machine
+runs in slow and fast spells of seconds; both passes fall in the same spell, so the ratio cancels
+what the raw figure cannot (benchmarks/meter_stability.py: 2.5 % vs 4.2 % CV across measurements).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class MeterSettings:
     warmup: int = 2  # untimed passes over the workload (allocator, caches, lazy init)
     repeats: int = 15  # timed passes; the median is the figure (benchmarks/meter_stability.py)
     max_sequences: int = 768  # cap on the workload so a measurement takes seconds, not minutes
+    reference: bool = False  # also time the reference encoder after each pass (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,43 @@ class Throughput:
     repeats: int
     device: str  # e.g. "cpu: Intel Xeon ..." or "cuda: NVIDIA H100"
     threads: int  # torch intra-op threads during the measurement
+    relative_speed: float | None = None  # median of tokens/sec / the reference's tokens/sec; None: no reference
 
     def metrics(self) -> dict[str, Any]:
-        return {f"throughput/{k}": v for k, v in asdict(self).items()}
+        return {f"throughput/{k}": v for k, v in asdict(self).items() if v is not None}
+
+
+# The reference: a 2-layer, 128-wide XLM-R-shaped encoder (the toy's kind of work; ~0.17 s a pass
+# here, a third of a default toy pass), fp32, on 256 sequences of 8-64 tokens. Changing any of it changes every
+# relative_speed: compare relative speeds only between runs of one version of this module.
+REFERENCE_SHAPE = {"vocab_size": 1000, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                   "intermediate_size": 512, "max_position_embeddings": 130}
+REFERENCE_SEQUENCES = 256
+
+
+def reference_pass(device: torch.device) -> Callable[[], float]:
+    """A function that runs one pass of the reference and returns its tokens/sec."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random stream as it was
+        torch.manual_seed(0)
+        encoder = XLMRobertaModel(XLMRobertaConfig(**REFERENCE_SHAPE), add_pooling_layer=False).to(device).eval()
+        lengths = torch.randint(8, 65, (REFERENCE_SEQUENCES,)).tolist()
+        rows = [torch.randint(5, REFERENCE_SHAPE["vocab_size"], (n,)).tolist() for n in lengths]
+    workload = [{k: v.to(device) for k, v in b.items()}
+                for b in build_workload(rows, pad_id=1, batch_size=64, max_sequences=REFERENCE_SEQUENCES)]
+    tokens = sum(lengths)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def one_pass() -> float:
+        sync()
+        start = time.perf_counter()
+        for batch in workload:
+            encoder(**batch)
+        sync()
+        return tokens / (time.perf_counter() - start)
+
+    return one_pass
 
 
 def device_name(device: torch.device) -> str:
@@ -91,6 +132,8 @@ def measure(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list
         sync()
         return time.perf_counter() - start
 
+    reference = reference_pass(device) if settings.reference else None
+    rates, relative = [], []
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -98,7 +141,12 @@ def measure(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list
         with torch.inference_mode():
             for _ in range(settings.warmup):
                 one_pass()
-            rates = [tokens / one_pass() for _ in range(settings.repeats)]
+                if reference:
+                    reference()
+            for _ in range(settings.repeats):
+                rates.append(tokens / one_pass())
+                if reference:
+                    relative.append(rates[-1] / reference())
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -106,4 +154,5 @@ def measure(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list
     cv = statistics.stdev(rates) / mean if len(rates) > 1 else 0.0
     return Throughput(tokens_per_sec=statistics.median(rates), cv=cv, tokens=tokens,
                       sequences=sum(len(b["input_ids"]) for b in workload), repeats=settings.repeats,
-                      device=device_name(device), threads=torch.get_num_threads())
+                      device=device_name(device), threads=torch.get_num_threads(),
+                      relative_speed=statistics.median(relative) if relative else None)
