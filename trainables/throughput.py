@@ -51,8 +51,8 @@ class Throughput:
 
 
 # The reference: a 2-layer, 128-wide XLM-R-shaped encoder (the toy's kind of work; ~0.17 s a pass
-# here, a third of a default toy pass), fp32, on 256 sequences of 8-64 tokens. Changing any of it changes every
-# relative_speed: compare relative speeds only between runs of one version of this module.
+# here, a third of a default toy pass), fp32, on 256 sequences of 8-64 tokens. Changing any of it
+# changes every relative_speed: compare relative speeds only between runs of one version of this module.
 REFERENCE_SHAPE = {"vocab_size": 1000, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
                    "intermediate_size": 512, "max_position_embeddings": 130}
 REFERENCE_SEQUENCES = 256
