@@ -84,7 +84,7 @@ def main() -> None:
         ratios_relative.append(a.relative_speed / b.relative_speed)
     seconds = time.perf_counter() - start
 
-    print(f"device: {runs[0].device}, {args.threads} thread(s); workload {runs[0].tokens} real tokens in "
+    print(f"device: {runs[0].device}, {runs[0].threads} torch thread(s); workload {runs[0].tokens} real tokens in "
           f"{runs[0].sequences} sequences, {n_batches} batches; {settings.meter.repeats} timed passes per measurement")
     print(f"tokens_per_sec median of medians: {statistics.median(medians):.0f} tokens/s")
     print(f"cv across {args.measurements} measurements (target <= 3%): tokens/sec {100 * across:.2f} %, "

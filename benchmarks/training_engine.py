@@ -4,10 +4,11 @@ encoder with an XNLI-like head), the same pre-encoded batches and the same optim
 
     python benchmarks/training_engine.py [--steps 120] [--batch 32] [--threads 1] [--profile-steps 60] [--profile-rounds 3]
 
-After the timed rounds, one more run of the plain loop and of our engine goes under torch's profiler
-(CPU) to say where the gap between them goes: per step, the torch ops' self time by op, and the wall
-time spent outside any torch op (Python: the loop itself, DeepSpeed's bookkeeping). The profiler adds
-its own cost per op to both, so its per-step times run above the timed ones.
+After the timed rounds, ``--profile-rounds`` more runs of the plain loop and of our engine, interleaved,
+go under torch's profiler (CPU) to say where the gap between them goes: per step and median over the
+runs, the torch ops' self time by op, and the wall time spent outside any torch op (Python: the loop
+itself, DeepSpeed's bookkeeping). The profiler adds its own cost per op to both, so its per-step
+times run above the timed ones.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def where_the_gap_goes(plain: Profiled, ours: Profiled, top: int = 8) -> None:
               f"{k} {plain.ops.get(k, none)[1]:g} -> {ours.ops.get(k, none)[1]:g} calls ({delta[k]:+.3f} ms)"
               for k in different[:top]))
     print("  largest time differences among ops called equally often (the same work: the machine's noise):")
-    for name in sorted(set(names) - set(different), key=lambda k: -abs(delta[k]))[:top]:
+    for name in sorted(names - set(different), key=lambda k: -abs(delta[k]))[:top]:
         (p_ms, p_calls), (o_ms, o_calls) = plain.ops.get(name, none), ours.ops.get(name, none)
         print(f"    {name}: {delta[name]:+.3f} ms/step (plain {p_ms:.3f} ms in {p_calls:g} calls, "
               f"ours {o_ms:.3f} ms in {o_calls:g} calls)")
@@ -200,7 +201,7 @@ def main() -> None:
         ("HF Trainer + the same DeepSpeed config", lambda: hf_trainer(fresh(), batches, 1e-4, deepspeed=True)),
         ("HF Trainer, no DeepSpeed", lambda: hf_trainer(fresh(), batches, 1e-4, deepspeed=False)),
     ]
-    print(f"workload: {args.steps} steps x batch {args.batch}, {tokens} real tokens, {args.threads} thread(s), "
+    print(f"workload: {args.steps} steps x batch {args.batch}, {tokens} real tokens, {torch.get_num_threads()} torch thread(s), "
           f"{args.rounds} rounds (engines interleaved; ratios are the median of each round's own ratio, since the "
           f"machine's speed drifts between rounds more than between engines within one)")
     measured: dict[str, list[float]] = {}
