@@ -70,17 +70,20 @@ def reference_pass(device: torch.device) -> Callable[[], float]:
     workload = [{k: v.to(device) for k, v in b.items()}
                 for b in build_workload(rows, pad_id=1, batch_size=64, max_sequences=REFERENCE_SEQUENCES)]
     tokens = sum(lengths)
+    return lambda: tokens / pass_seconds(lambda ids, mask: encoder(input_ids=ids, attention_mask=mask), workload, device)
+
+
+def pass_seconds(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list[dict[str, torch.Tensor]],
+                 device: torch.device) -> float:
+    """Wall seconds of one pass of ``forward(input_ids, attention_mask)`` over the workload, the
+    device synchronised before the clock is read at either end."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    def one_pass() -> float:
-        sync()
-        start = time.perf_counter()
-        for batch in workload:
-            encoder(**batch)
-        sync()
-        return tokens / (time.perf_counter() - start)
-
-    return one_pass
+    sync()
+    start = time.perf_counter()
+    for batch in workload:
+        forward(batch["input_ids"], batch["attention_mask"])
+    sync()
+    return time.perf_counter() - start
 
 
 def device_name(device: torch.device) -> str:
@@ -122,15 +125,9 @@ def measure(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list
     """Time ``forward(input_ids, attention_mask)`` over the workload; see the module docstring."""
     workload = [{k: v.to(device) for k, v in b.items()} for b in workload]
     tokens = int(sum(int(b["attention_mask"].sum()) for b in workload))
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def one_pass() -> float:
-        sync()
-        start = time.perf_counter()
-        for batch in workload:
-            forward(batch["input_ids"], batch["attention_mask"])
-        sync()
-        return time.perf_counter() - start
+        return pass_seconds(forward, workload, device)
 
     reference = reference_pass(device) if settings.reference else None
     rates, relative = [], []
