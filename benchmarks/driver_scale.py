@@ -37,7 +37,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="Define-by-run function")
 
     from stiltsearch.search.config import SearchConfig, SearchSettings
-    from stiltsearch.search.driver import _ray_temp_dir, build_tuner
+    from stiltsearch.search.raysession import ray_temp_dir
+    from stiltsearch.search.tuner import build_tuner
 
     done: list[float] = []
     every = 100
@@ -58,7 +59,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stilts-scale-") as tmp:
         search_dir = Path(tmp)
         ray.init(num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False,
-                 _temp_dir=_ray_temp_dir(search_dir))
+                 _temp_dir=ray_temp_dir(search_dir))
         try:
             tuner = build_tuner(cfg, None, search_dir, [Clock()], trainable=noop)
             results = tuner.fit()

@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--after", type=int, default=3, help="kill once this many trials have finished")
     args = parser.parse_args()
     from stiltsearch.search.config import load_config
-    from stiltsearch.search.driver import cache_dir
+    from stiltsearch.search.layout import cache_dir
 
     cfg = load_config(args.config)
     work = Path(tempfile.mkdtemp(prefix="kill-resume-"))

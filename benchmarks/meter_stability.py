@@ -34,7 +34,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.driver import cache_dir, resolve_models, trial_settings
+    from stiltsearch.search.compose import trial_settings
+    from stiltsearch.search.layout import cache_dir
+    from stiltsearch.search.models import resolve_models
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer
     from stiltsearch.trainables.pipeline import TrialParams, throughput_workload
     from stiltsearch.trainables.tasks import get_task

@@ -20,7 +20,10 @@ def main() -> None:
     from mlflow.tracking import MlflowClient
 
     from stiltsearch.search.config import MlflowConfig, SearchConfig, SearchSettings
-    from stiltsearch.search.driver import cache_dir, resolve_models, run_search, space_spec, trial_settings
+    from stiltsearch.search.compose import space_spec, trial_settings
+    from stiltsearch.search.driver import run_search
+    from stiltsearch.search.layout import cache_dir
+    from stiltsearch.search.models import resolve_models
     from stiltsearch.spaces import baseline_point, stilts_space
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.pipeline import TrialParams, run_trial

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 
 from stiltsearch.search.config import SearchConfig
-from stiltsearch.search.driver import space_spec
+from stiltsearch.search.compose import space_spec
 from stiltsearch.search.pareto import hypervolume_history
 from stiltsearch.spaces import stilts_space
 

@@ -24,7 +24,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.driver import cache_dir, largest_model_settings
+    from stiltsearch.search.compose import largest_model_settings
+    from stiltsearch.search.layout import cache_dir
     from stiltsearch.trainables.probe import ground_truth, mean_and_se, synthetic_mean
 
     settings = largest_model_settings(SearchConfig(), cache_dir())

@@ -175,7 +175,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.driver import cache_dir, largest_model_settings
+    from stiltsearch.search.compose import largest_model_settings
+    from stiltsearch.search.layout import cache_dir
     from stiltsearch.trainables import heads, quiet_libraries
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer
     from stiltsearch.trainables.tasks import get_task

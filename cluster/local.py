@@ -15,6 +15,7 @@ Everything binds to 127.0.0.1. Token authentication stays on (Ray's default): cl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -63,16 +64,16 @@ def node_env(marker: str | None = None) -> dict[str, str]:
 
 
 def _launch(directory: Path, name: str, args: list[str]) -> int:
-    log = open(directory / f"{name}.log", "w")
-    proc = subprocess.Popen([_ray(), "start", "--block", *args], stdout=log, stderr=subprocess.STDOUT,
-                            env=node_env(f"{directory}:{name}"), start_new_session=True, cwd=directory)
+    with open(directory / f"{name}.log", "w") as log:  # the node keeps its own copy of the descriptor
+        proc = subprocess.Popen([_ray(), "start", "--block", *args], stdout=log, stderr=subprocess.STDOUT,
+                                env=node_env(f"{directory}:{name}"), start_new_session=True, cwd=directory)
     return proc.pid
 
 
 def alive_nodes(address: str) -> list[dict]:
     """The cluster's live nodes, as Ray reports them (a short-lived client connection)."""
-    code = ("import json, ray; ray.init(address=%r, log_to_driver=False, logging_level='ERROR'); "
-            "print('NODES=' + json.dumps([n for n in ray.nodes() if n['Alive']], default=str))") % address
+    code = (f"import json, ray; ray.init(address={address!r}, log_to_driver=False, logging_level='ERROR'); "
+            "print('NODES=' + json.dumps([n for n in ray.nodes() if n['Alive']], default=str))")
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=node_env(), timeout=30)
     except subprocess.TimeoutExpired:
@@ -180,10 +181,8 @@ def _kill_group(pid: int, sig: int) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.2)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except Exception as exc:
-        from stiltsearch.search.driver import SearchError
+        from stiltsearch.search.layout import SearchError
         from stiltsearch.search.tracking import TrackingUnavailable
 
         if isinstance(exc, (SearchError, TrackingUnavailable)):

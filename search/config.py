@@ -1,88 +1,72 @@
 """The search config: typed dataclasses, read from YAML and validated at the edge.
 
-Every problem is a :class:`ConfigError` whose one-line message names the field (dotted path) and what
-is allowed, raised before Ray starts. The defaults are the embedded toy search (``configs/toy.yaml``).
+The sections are the runtime settings themselves (``training: Training``, ``throughput:
+MeterSettings``, ``toy_model: ToyModels`` from ``trainables/settings.py``; ``space:`` holds each
+declared knob's choices), so a default lives in one place. Each section checks its own fields in
+``__post_init__``; :func:`validate` checks what spans sections. Every problem is a
+:class:`ConfigError` whose one-line message names the field (dotted path) and what is allowed,
+raised before Ray starts. The defaults are the embedded toy search (``configs/toy.yaml``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stiltsearch.trainables.plan import Recipe
+from stiltsearch.search.coerce import ConfigError, coerce_value, from_dict
+from stiltsearch.search.schedulers import SCHEDULERS
+from stiltsearch.spaces import knobs
+from stiltsearch.trainables import objectives as declared_objectives
+from stiltsearch.trainables.settings import MeterSettings, ToyModels, Training, check
 from stiltsearch.trainables.tasks import TASKS
-
-
-class ConfigError(ValueError):
-    """A bad search config; the message is one line: ``<field>: <problem>; <what is allowed>``."""
+from stiltsearch.trainables.tasks.real import HubTask
 
 
 @dataclass(frozen=True)
 class Objective:
-    """One objective of the multi-objective search: a metric every trial reports, and a direction."""
+    """One objective of the multi-objective search: a declared objective
+    (``trainables/objectives.py``) and its direction ("" : the declared one)."""
 
     name: str
-    direction: str = "max"  # "max" or "min"
+    direction: str = ""
 
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    """Ranges of the searched parameters (task and language subsets come from the top level)."""
+    """``space:``: the choices of every knob declared with a place there (``spaces/knobs.py``),
+    under the knob's name; a knob the config leaves out keeps its declared default choices."""
 
-    intermediate_lr: tuple[float, float] = (1e-4, 1e-3)  # log-uniform, phase 2
-    target_lr: tuple[float, float] = (1e-4, 1e-3)  # log-uniform, phase 3
-    layers_kept: tuple[int, ...] = (1, 2, 4)  # deployment: encoder layers kept
-    max_seq_length: tuple[int, ...] = (16, 32, 128)  # deployment: tokens per sequence (toy pairs are <= ~30)
-    precision: tuple[str, ...] = ("fp32", "bf16")  # deployment: fp32, bf16, fp16 (CUDA), int8 (CPU)
-    inference_batch_size: tuple[int, ...] = (64,)  # deployment: sequences per forward pass
-    attention: tuple[str, ...] = ("sdpa",)  # deployment: attention implementation, sdpa or eager
+    choices: Mapping[str, Any] = field(default_factory=knobs.default_choices)
 
+    @classmethod
+    def from_raw(cls, data: Any, where: str) -> SpaceConfig:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        declared = {k.key: k for k in knobs.SPACE_CONFIG_KNOBS}
+        unknown = sorted(set(data) - set(declared))
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown field; allowed here: {', '.join(declared)}")
+        choices = knobs.default_choices()
+        for key, raw in data.items():
+            value = coerce_value(declared[key].config_type, raw, f"{where}.{key}")
+            problem = declared[key].problem(value)
+            if problem is not None:
+                raise ConfigError(f"{where}.{key}: {problem}")
+            choices[key] = value
+        return cls(choices)
 
-@dataclass(frozen=True)
-class TrainingConfig:
-    intermediate_steps: int = 240  # phase-2 steps in all, shared by the chosen tasks
-    target_steps: int = 200  # phase-3 steps per target task
-    batch_size: int = 32
-    max_length: int = 128  # phase-2 tokens per sequence (phase 3 uses the searched max_seq_length)
-    qa_max_length: int | None = None  # extractive QA in both phases (the paper: 384); None: as other tasks
-    # {task: {epochs, batch_size}}: a task with an epoch recipe trains for its epochs, not the step budget
-    recipes: dict[str, Recipe] = field(default_factory=dict)
-    sampling_temperature: float = 1.0  # multi-task sampling; 1 = proportional to dataset size
-    zero_stage: int = 0  # DeepSpeed ZeRO stage
-    precision: str = "fp32"  # training precision: fp32 or bf16
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class ToyModelConfig:
-    """The embedded tiny XLM-R (used when ``model: toy``): one pretrained model per entry of
-    ``layers`` (named ``toy-<n>l``); with two or more, the model is itself a searched knob."""
-
-    layers: tuple[int, ...] = (2, 4)
-    hidden: int = 128
-    heads: int = 4
-    mlm_steps: int = 1200
-    mlm_batch_size: int = 64
-    corpus_per_language: int = 20000
-
-
-@dataclass(frozen=True)
-class ThroughputConfig:
-    warmup: int = 2  # untimed passes
-    repeats: int = 15  # timed passes; 15 (not 9) ranks a ~9 % speed gap right 49 times in 50 here (9: 36 in 40)
-    max_sequences: int = 768
-    # A Ray custom resource (e.g. "meter"): every measurement runs on a node that has it, so all
-    # trials are timed on the same hardware. None: each trial measures where it trained.
-    resource: str | None = None
-    # Also time a fixed reference encoder after each pass and report relative_speed (tokens/sec over
-    # the reference's): free of the machine's slow/fast spells; name it in objectives to search on it.
-    reference: bool = False
+    def __getattr__(self, name: str) -> Any:  # cfg.space.layers_kept: a knob's choices
+        choices = self.__dict__.get("choices", {})
+        if name in choices:
+            return choices[name]
+        raise AttributeError(f"space has no knob {name!r}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +78,15 @@ class SearchSettings:
     gpus_per_worker: float = 0.0  # GPUs of each of a trial's workers (a one-worker trial: of the trial)
     max_failures: int = 1  # retries of a trial whose worker died (Ray FailureConfig)
     seed: int = 0  # Optuna sampler seed
+    scheduler: str = "fifo"  # when to stop a trial early: a name in search/schedulers.py
+
+    def __post_init__(self) -> None:
+        for name in ("num_trials", "max_concurrent", "cpus_per_trial", "workers_per_trial"):
+            check(getattr(self, name) >= 1, f"{name}: must be >= 1, got {getattr(self, name)}")
+        check(self.max_failures >= 0, f"max_failures: must be >= 0, got {self.max_failures}")
+        check(0 <= self.gpus_per_worker <= 1024, f"gpus_per_worker: must be in 0..1024, got {self.gpus_per_worker}")
+        check(0 <= self.seed < 2**32, f"seed: must be in 0..2**32-1 (Optuna's seed range), got {self.seed}")
+        check(self.scheduler in SCHEDULERS, f"scheduler: {self.scheduler!r}; allowed: {', '.join(SCHEDULERS)}")
 
 
 @dataclass(frozen=True)
@@ -122,13 +115,25 @@ class SearchConfig:
     output_dir: str = "runs"  # each search writes to <output_dir>/<name>-<timestamp>
     search: SearchSettings = field(default_factory=SearchSettings)
     space: SpaceConfig = field(default_factory=SpaceConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    toy_model: ToyModelConfig = field(default_factory=ToyModelConfig)
-    throughput: ThroughputConfig = field(default_factory=ThroughputConfig)
+    training: Training = field(default_factory=Training)
+    toy_model: ToyModels = field(default_factory=ToyModels)
+    throughput: MeterSettings = field(default_factory=MeterSettings)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def __post_init__(self) -> None:
         validate(self)
+        # each objective's direction, as declared where the config leaves it out
+        resolved = tuple(Objective(o.name, o.direction or _declared(o.name, self.target_tasks).direction)
+                         for o in self.objectives)
+        object.__setattr__(self, "objectives", resolved)
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -159,70 +164,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> SearchConfi
     return from_dict(SearchConfig, raw, "")
 
 
-def from_dict(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from plain data, naming the dotted field of any problem."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        path = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"{path}: unknown field; allowed here: {', '.join(names)}")
-    values = {name: _coerce(hints[name], data[name], f"{where}.{name}" if where else name)
-              for name in names if name in data}
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where)
-    if origin in (typing.Union, types.UnionType):  # X | None
-        if value is None and type(None) in args:
-            return None
-        return _coerce(next(a for a in args if a is not type(None)), value, where)
-    if origin is dict:
-        if value is None:  # a YAML key with only comments under it
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"{where}: unsupported field type {hint}")
-
-
-# --- checking -------------------------------------------------------------------------------
-
-DIRECTIONS = ("max", "min")
-PRECISIONS = ("fp32", "bf16")  # training
-INFERENCE_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-ATTENTION = ("sdpa", "eager")
-ZERO_STAGES = (0, 1, 2, 3)
+# --- checking (what spans sections; each section checks its own fields) -----------------------
 
 
 def _check(ok: bool, message: str) -> None:
@@ -237,7 +179,7 @@ def _known(kind: str) -> list[str]:
 def _datasets(task: str) -> set[str]:
     """The dataset ids a task reads (the keys ``data`` may give), without loading anything."""
     cls = TASKS[task]
-    if cls.benchmark == "toy":
+    if not issubclass(cls, HubTask):  # the toy tasks are generated here
         return set()
     probe = cls()
     found = set()
@@ -247,9 +189,20 @@ def _datasets(task: str) -> set[str]:
     return found or {cls.dataset}
 
 
-def validate(cfg: SearchConfig) -> None:
-    """Cross-field checks; field types were checked when the config was read."""
-    _check(bool(cfg.name.strip()) and "/" not in cfg.name, f"name: {cfg.name!r} must be non-empty without '/'")
+def _declared(name: str, targets: tuple[str, ...]) -> declared_objectives.ObjectiveSpec:
+    spec = declared_objectives.find(name, targets)
+    assert spec is not None  # validate() checked it
+    return spec
+
+
+def _field(cfg: SearchConfig, dotted: str) -> Any:
+    value: Any = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _check_tasks(cfg: SearchConfig) -> None:
     for task in cfg.intermediate_tasks:
         _check(task in TASKS and TASKS[task].role == "intermediate",
                f"intermediate_tasks: unknown intermediate task {task!r}; known: {', '.join(_known('intermediate'))}")
@@ -258,18 +211,29 @@ def validate(cfg: SearchConfig) -> None:
     for task in cfg.target_tasks:
         _check(task in TASKS and TASKS[task].role == "target",
                f"target_tasks: unknown target task {task!r}; known: {', '.join(_known('target'))}")
+    _check(len(set(cfg.target_tasks)) == len(cfg.target_tasks), "target_tasks: a task is listed twice")
+    _check(len(set(cfg.languages)) == len(cfg.languages), "languages: a language is listed twice")
+
+
+def _check_models(cfg: SearchConfig) -> None:
     if cfg.model == "toy":
         for task in cfg.intermediate_tasks + cfg.target_tasks:
             _check(TASKS[task].benchmark == "toy", f"model: 'toy' only runs toy tasks; {task!r} needs a real model id")
         _check(not cfg.models, "models: the toy model's choices are toy_model.layers; list HF ids only with a real model")
-    else:
-        _check(bool(cfg.model.strip()), "model: give 'toy' or an HF encoder id / local directory")
-        for task in cfg.intermediate_tasks + cfg.target_tasks:
-            _check(TASKS[task].benchmark != "toy", f"model: toy task {task!r} needs `model: toy`; real models run real tasks")
-        if cfg.models:
-            _check(len(set(cfg.models)) == len(cfg.models) >= 2,
-                   f"models: give two or more distinct HF ids or directories, got {list(cfg.models)}")
-            _check(cfg.model in cfg.models, f"model: {cfg.model!r} must be one of models {list(cfg.models)}")
+        _check(max(cfg.space.layers_kept) <= max(cfg.toy_model.layers),
+               f"space.layers_kept: {max(cfg.space.layers_kept)} exceeds the largest toy model's "
+               f"{max(cfg.toy_model.layers)} layers")
+        return
+    _check(bool(cfg.model.strip()), "model: give 'toy' or an HF encoder id / local directory")
+    for task in cfg.intermediate_tasks + cfg.target_tasks:
+        _check(TASKS[task].benchmark != "toy", f"model: toy task {task!r} needs `model: toy`; real models run real tasks")
+    if cfg.models:
+        _check(len(set(cfg.models)) == len(cfg.models) >= 2,
+               f"models: give two or more distinct HF ids or directories, got {list(cfg.models)}")
+        _check(cfg.model in cfg.models, f"model: {cfg.model!r} must be one of models {list(cfg.models)}")
+
+
+def _check_languages_and_data(cfg: SearchConfig) -> None:
     trainable = sorted({lang for t in cfg.target_tasks for lang in TASKS[t].train_languages} - {"en"})
     for task, langs in cfg.eval_languages.items():
         _check(task in cfg.target_tasks, f"eval_languages.{task}: not one of target_tasks ({', '.join(cfg.target_tasks)})")
@@ -283,71 +247,37 @@ def validate(cfg: SearchConfig) -> None:
     used = {source for t in cfg.intermediate_tasks + cfg.target_tasks for source in _datasets(t)}
     for dataset in cfg.data:
         _check(dataset in used, f"data.{dataset}: no task of this config reads it; datasets read: {', '.join(sorted(used))}")
+    tasks = cfg.intermediate_tasks + cfg.target_tasks
+    for task in cfg.training.recipes:
+        _check(task in tasks, f"training.recipes.{task}: not a task of this config; tasks: {', '.join(tasks)}")
+
+
+def _check_objectives(cfg: SearchConfig) -> None:
     _check(1 <= len(cfg.objectives) <= 2, "objectives: give one or two (name, direction) pairs")
-    allowed = ["xtreme_score", "tokens_per_sec", "relative_speed"] + [f"eval/{t}" for t in cfg.target_tasks]
     for i, obj in enumerate(cfg.objectives):
-        _check(obj.name in allowed, f"objectives[{i}].name: unknown objective {obj.name!r}; allowed: {', '.join(allowed)}")
-        _check(obj.name != "relative_speed" or cfg.throughput.reference,
-               f"objectives[{i}].name: relative_speed is measured only with throughput.reference: true; set it")
-        _check(obj.direction in DIRECTIONS, f"objectives[{i}].direction: {obj.direction!r}; allowed: max, min")
+        spec = declared_objectives.find(obj.name, cfg.target_tasks)
+        _check(spec is not None, f"objectives[{i}].name: unknown objective {obj.name!r}; "
+                                 f"allowed: {', '.join(declared_objectives.allowed(cfg.target_tasks))}")
+        assert spec is not None
+        if spec.requires is not None:
+            dotted, wanted = spec.requires
+            _check(_field(cfg, dotted) == wanted,
+                   f"objectives[{i}].name: {obj.name} is measured only with {dotted}: {str(wanted).lower()}; set it")
+        _check(obj.direction in ("", "max", "min"), f"objectives[{i}].direction: {obj.direction!r}; allowed: max, min")
+        _check(obj.direction in ("", spec.direction),
+               f"objectives[{i}].direction: {obj.name} is better when {'larger' if spec.direction == 'max' else 'smaller'}; "
+               f"give {spec.direction} or leave direction out")
     _check(len({o.name for o in cfg.objectives}) == len(cfg.objectives), "objectives: an objective is listed twice")
 
-    sp = cfg.space
-    for name in ("intermediate_lr", "target_lr"):
-        low, high = getattr(sp, name)
-        _check(low > 0 and high > 0, f"space.{name}: learning rates must be > 0, got [{low}, {high}]")
-        _check(low <= high, f"space.{name}: the range [{low}, {high}] must be [low, high] with low <= high")
-    _check(len(sp.layers_kept) > 0 and all(n >= 1 for n in sp.layers_kept),
-           f"space.layers_kept: give one or more layer counts >= 1, got {list(sp.layers_kept)}")
-    if cfg.model == "toy":
-        _check(max(sp.layers_kept) <= max(cfg.toy_model.layers),
-               f"space.layers_kept: {max(sp.layers_kept)} exceeds the largest toy model's "
-               f"{max(cfg.toy_model.layers)} layers")
-    _check(len(sp.max_seq_length) > 0 and all(8 <= n <= 512 for n in sp.max_seq_length),
-           f"space.max_seq_length: give lengths in 8..512, got {list(sp.max_seq_length)}")
-    for name, allowed_values in (("precision", INFERENCE_PRECISIONS), ("attention", ATTENTION)):
-        values = getattr(sp, name)
-        _check(len(values) > 0, f"space.{name}: give one or more of {', '.join(allowed_values)}")
-        for v in values:
-            _check(v in allowed_values, f"space.{name}: {v!r}; allowed: {', '.join(allowed_values)}")
-    _check(len(sp.inference_batch_size) > 0 and all(b >= 1 for b in sp.inference_batch_size),
-           f"space.inference_batch_size: give one or more sizes >= 1, got {list(sp.inference_batch_size)}")
 
-    tr = cfg.training
-    for name in ("intermediate_steps", "target_steps", "batch_size"):
-        _check(getattr(tr, name) >= 1, f"training.{name}: must be >= 1, got {getattr(tr, name)}")
-    for name in ("max_length", "qa_max_length"):
-        value = getattr(tr, name)
-        _check(value is None or 8 <= value <= 512, f"training.{name}: give a length in 8..512, got {value}")
-    for task, recipe in tr.recipes.items():
-        _check(task in cfg.intermediate_tasks + cfg.target_tasks,
-               f"training.recipes.{task}: not a task of this config; tasks: {', '.join(cfg.intermediate_tasks + cfg.target_tasks)}")
-        _check(recipe.epochs is None or recipe.epochs > 0, f"training.recipes.{task}.epochs: must be > 0, got {recipe.epochs}")
-        _check(recipe.batch_size is None or recipe.batch_size >= 1,
-               f"training.recipes.{task}.batch_size: must be >= 1, got {recipe.batch_size}")
-    _check(tr.sampling_temperature > 0, f"training.sampling_temperature: must be > 0, got {tr.sampling_temperature}")
-    _check(tr.zero_stage in ZERO_STAGES, f"training.zero_stage: {tr.zero_stage}; allowed: 0, 1, 2, 3")
-    _check(tr.precision in PRECISIONS, f"training.precision: {tr.precision!r}; allowed: {', '.join(PRECISIONS)}")
-
-    se = cfg.search
-    _check(se.num_trials >= 1, f"search.num_trials: must be >= 1, got {se.num_trials}")
-    _check(se.max_concurrent >= 1, f"search.max_concurrent: must be >= 1, got {se.max_concurrent}")
-    _check(se.cpus_per_trial >= 1, f"search.cpus_per_trial: must be >= 1, got {se.cpus_per_trial}")
-    _check(se.max_failures >= 0, f"search.max_failures: must be >= 0, got {se.max_failures}")
-    _check(se.workers_per_trial >= 1, f"search.workers_per_trial: must be >= 1, got {se.workers_per_trial}")
-    _check(se.gpus_per_worker >= 0, f"search.gpus_per_worker: must be >= 0, got {se.gpus_per_worker}")
-
-    tm = cfg.toy_model
-    _check(len(tm.layers) > 0 and all(n >= 1 for n in tm.layers) and len(set(tm.layers)) == len(tm.layers),
-           f"toy_model.layers: give one or more distinct layer counts >= 1, got {list(tm.layers)}")
-    _check(tm.hidden >= 8 and tm.heads >= 1 and tm.hidden % tm.heads == 0,
-           f"toy_model: hidden ({tm.hidden}) must be a multiple of heads ({tm.heads})")
-    for name in ("mlm_steps", "mlm_batch_size", "corpus_per_language"):
-        _check(getattr(tm, name) >= 1, f"toy_model.{name}: must be >= 1, got {getattr(tm, name)}")
-    th = cfg.throughput
-    for name in ("repeats", "max_sequences"):
-        _check(getattr(th, name) >= 1, f"throughput.{name}: must be >= 1, got {getattr(th, name)}")
-    _check(th.warmup >= 0, f"throughput.warmup: must be >= 0, got {th.warmup}")
+def validate(cfg: SearchConfig) -> None:
+    """Cross-field checks; field types and each section's own fields were checked when it was read."""
+    _check(bool(cfg.name.strip()) and "/" not in cfg.name and len(cfg.name.encode()) <= 100,
+           f"name: {cfg.name!r} must be non-empty, at most 100 bytes, without '/'")
+    _check_tasks(cfg)
+    _check_models(cfg)
+    _check_languages_and_data(cfg)
+    _check_objectives(cfg)
 
 
 def missing_resources(cfg: SearchConfig) -> list[str]:
@@ -362,14 +292,15 @@ def missing_resources(cfg: SearchConfig) -> list[str]:
                             f"(<dir>/<config>/<split>-*.parquet)")
     for task in cfg.intermediate_tasks + cfg.target_tasks:
         cls = TASKS[task]
-        if not getattr(cls, "on_hub", True) and cls.dataset not in cfg.data:
-            problems.append(f"data.{cls.dataset}: {task} is not on the Hugging Face hub; set `data: {{{cls.dataset}: DIR}}` "
+        dataset = cls.dataset if issubclass(cls, HubTask) else ""
+        if not getattr(cls, "on_hub", True) and dataset not in cfg.data:
+            problems.append(f"data.{dataset}: {task} is not on the Hugging Face hub; set `data: {{{dataset}: DIR}}` "
                             f"(trainables/tasks/{cls.__module__.rsplit('.', 1)[-1]}.py says which files) or drop {task}")
     return problems
 
 
 def to_dict(cfg: SearchConfig) -> dict[str, Any]:
-    """Plain data (lists, not tuples) for YAML and MLflow."""
+    """Plain data (lists, not tuples) for YAML and MLflow; ``space`` as the config writes it."""
 
     def plain(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
@@ -378,4 +309,6 @@ def to_dict(cfg: SearchConfig) -> dict[str, Any]:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return plain(dataclasses.asdict(cfg))
+    tree = dataclasses.asdict(cfg)
+    tree["space"] = dict(cfg.space.choices)
+    return dict(plain(tree))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from stiltsearch.search.config import SearchConfig, missing_resources
+from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
 from stiltsearch.trainables import plan
 from stiltsearch.trainables.tasks import TASKS
 from stiltsearch.trainables.tasks.base import Task
@@ -26,12 +27,13 @@ def _sampled_params(cfg: SearchConfig, trials: int) -> list[dict[str, Any]]:
     """The baseline's and the first random trials' parameters, as the searcher would draw them."""
     import optuna
 
-    from stiltsearch.search.driver import space_spec
+    from stiltsearch.search.compose import space_spec
+    from stiltsearch.search.study import study_directions
     from stiltsearch.spaces import baseline_point, stilts_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = space_spec(cfg)
-    study = optuna.create_study(directions=[o.direction + "imize" for o in cfg.objectives],
+    study = optuna.create_study(directions=study_directions(cfg.directions),
                                 sampler=optuna.samplers.RandomSampler(seed=cfg.search.seed))
     study.enqueue_trial(baseline_point(spec))
     return [stilts_space(study.ask(), spec) for _ in range(trials)]
@@ -40,9 +42,7 @@ def _sampled_params(cfg: SearchConfig, trials: int) -> list[dict[str, Any]]:
 def trial_lines(cfg: SearchConfig, params: dict[str, Any]) -> list[str]:
     tr = cfg.training
     tasks = {name: TASKS[name]() for name in cfg.target_tasks + params["intermediate_tasks"]}
-    lines = [f"  model {params['model'] or cfg.model}, layers kept {params['layers_kept']}, max length "
-             f"{params['max_seq_length']}, {params['precision']}, inference batch {params['inference_batch_size']}, "
-             f"target lr {params['target_lr']:.2g}"]
+    lines = [f"  knobs: {describe(params)}"]
     chosen = params["intermediate_tasks"]
     if not chosen:
         lines.append("  phase 2: skipped (no intermediate task)")
@@ -54,18 +54,18 @@ def trial_lines(cfg: SearchConfig, params: dict[str, Any]) -> list[str]:
     for name in cfg.target_tasks:
         task = tasks[name]
         evaluated = plan.scored_languages(task.eval_languages("dev"), cfg.eval_languages.get(name))
-        if task.head == "retrieval":
+        if not task.kind.trained:
             lines.append(f"  phase 3: {name}: no training; {task.metric} on dev in {len(evaluated)} languages "
                          f"({' '.join(evaluated)})")
             continue
         languages = ["en"] + [lang for lang in params["train_languages"] if lang in task.train_languages]
-        rows = _train_rows(task) * len(languages)  # translated training sets are the size of the English one
-        steps = plan.phase3_steps(tr.recipes, name, rows, tr.batch_size, tr.target_steps)
+        total = _train_rows(task) * len(languages)  # translated training sets are the size of the English one
+        steps = plan.phase3_steps(tr.recipes, name, total, tr.batch_size, tr.target_steps)
         length = plan.max_length(task.head, tr.qa_max_length, params["max_seq_length"])
-        lines.append(f"  phase 3: {name}: train {'+'.join(languages)} (~{rows:,} rows), {steps:,} steps at batch "
+        lines.append(f"  phase 3: {name}: train {'+'.join(languages)} (~{total:,} rows), {steps:,} steps at batch "
                      f"{plan.batch_size(tr.recipes, name, tr.batch_size)}, length {length}; {task.metric} on dev in "
                      f"{len(evaluated)} languages ({' '.join(evaluated)})")
-    served = next((t for t in cfg.target_tasks if tasks[t].head != "retrieval"), cfg.target_tasks[0])
+    served = next((t for t in cfg.target_tasks if tasks[t].kind.trained), cfg.target_tasks[0])
     pairs = sum(len(plan.scored_languages(tasks[t].eval_languages("dev"), cfg.eval_languages.get(t)))
                 for t in cfg.target_tasks)
     lines.append(f"  throughput: {served}'s served model on <= {cfg.throughput.max_sequences} dev inputs from "
@@ -75,7 +75,7 @@ def trial_lines(cfg: SearchConfig, params: dict[str, Any]) -> list[str]:
 
 def plan_lines(cfg: SearchConfig, trials: int = 3) -> list[str]:
     """The whole dry-run report as lines."""
-    from stiltsearch.search.driver import model_depths
+    from stiltsearch.search.models import model_depths
 
     objectives = ", ".join(f"{o.name} ({o.direction})" for o in cfg.objectives)
     depths = model_depths(cfg)
@@ -85,9 +85,7 @@ def plan_lines(cfg: SearchConfig, trials: int = 3) -> list[str]:
              + (" (the toy encoders are pretrained here, once, and cached)" if cfg.model == "toy" else ""),
              f"space: {2 ** len(cfg.intermediate_tasks)} intermediate-task subsets of {len(cfg.intermediate_tasks)} "
              f"tasks x {2 ** len(cfg.languages)} language subsets of {len(cfg.languages)}; "
-             f"intermediate lr {list(cfg.space.intermediate_lr)}, target lr {list(cfg.space.target_lr)} (log); "
-             f"layers kept {list(cfg.space.layers_kept)}, max length {list(cfg.space.max_seq_length)}, "
-             f"precision {list(cfg.space.precision)}, inference batch {list(cfg.space.inference_batch_size)}"]
+             + ", ".join(f"{k.name} {list(cfg.space.choices[k.key])}" for k in SPACE_CONFIG_KNOBS)]
     lines += [f"needs before running: {problem}" for problem in missing_resources(cfg)]
     for number, params in enumerate(_sampled_params(cfg, min(trials, cfg.search.num_trials))):
         kind = "baseline" if number == 0 else "a random draw from the space"

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from stiltsearch.search import pareto, plots
-from stiltsearch.search.progress import describe
-from stiltsearch.search.searcher import CONFIG_ATTR
+from stiltsearch.search.study import CONFIG_ATTR
+from stiltsearch.spaces.knobs import KNOBS, describe, row
+from stiltsearch.trainables.objectives import reference
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Front:
     ranks: list[int]  # Pareto rank of each outcome (0 = the front)
     history: list[float]  # hypervolume after each completion, in completion order
     failed: int
+    pruned: int = 0  # stopped early by a scheduler: never on the front
 
     @property
     def hypervolume(self) -> float:
@@ -47,18 +50,20 @@ class Front:
         return {o.number: r for o, r in zip(self.outcomes, self.ranks)}
 
     def summary(self) -> dict[str, float]:
-        return {"trials_completed": len(self.outcomes), "trials_failed": self.failed,
+        return {"trials_completed": len(self.outcomes), "trials_failed": self.failed, "trials_pruned": self.pruned,
                 "pareto_size": self.ranks.count(0), "hypervolume_final": self.hypervolume}
 
 
-def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[TrialOutcome], failed: int = 0) -> Front:
+def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[TrialOutcome], failed: int = 0,
+                pruned: int = 0) -> Front:
+    """The front of complete trials; the hypervolume counts from each objective's declared
+    reference (``trainables/objectives.py``), so a minimised objective counts as well as a maximised one."""
     outcomes = sorted(outcomes, key=lambda o: o.number)
     points = [o.values for o in outcomes]
     ranks = pareto.pareto_ranks(points, directions) if points else []
-    reference = [0.0] * len(names)  # both default objectives are maximised and never negative
     by_finish = sorted(outcomes, key=lambda o: (o.finished_at, o.number))
-    history = pareto.hypervolume_history([o.values for o in by_finish], directions, reference)
-    return Front(list(names), list(directions), outcomes, ranks, history, failed)
+    history = pareto.hypervolume_history([o.values for o in by_finish], directions, [reference(n) for n in names])
+    return Front(list(names), list(directions), outcomes, ranks, history, failed, pruned)
 
 
 def from_study(study: optuna.Study, names: Sequence[str], directions: Sequence[str]) -> Front:
@@ -66,7 +71,8 @@ def from_study(study: optuna.Study, names: Sequence[str], directions: Sequence[s
                              t.datetime_complete.timestamp() if t.datetime_complete else 0.0)
                 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    return from_points(names, directions, outcomes, failed)
+    pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+    return from_points(names, directions, outcomes, failed, pruned)
 
 
 def write_files(front: Front, directory: Path, title: str) -> list[Path]:
@@ -86,15 +92,12 @@ def write_files(front: Front, directory: Path, title: str) -> list[Path]:
 
 
 def write_table(path: Path, front: Front) -> Path:
+    """One row per complete trial: its rank, objectives, and every declared knob."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["trial", "pareto_rank", *front.names, "intermediate_tasks", "train_languages",
-                         "intermediate_lr", "target_lr", "model", "layers_kept", "max_seq_length", "precision"])
+        writer.writerow(["trial", "pareto_rank", *front.names, *(k.name for k in KNOBS)])
         for o, r in zip(front.outcomes, front.ranks):
-            c = o.config
-            writer.writerow([o.number, r, *o.values, "+".join(c.get("intermediate_tasks", ())),
-                             "+".join(c.get("train_languages", ())), c.get("intermediate_lr", ""), c.get("target_lr"),
-                             c.get("model", ""), c.get("layers_kept"), c.get("max_seq_length"), c.get("precision")])
+            writer.writerow([o.number, r, *o.values, *row(o.config)])
     return path
 
 

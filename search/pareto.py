@@ -6,7 +6,7 @@ live elsewhere (:mod:`stiltsearch.search.plots`, :mod:`stiltsearch.search.tracki
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 Point = Sequence[float]
 
@@ -49,8 +49,7 @@ def hypervolume(points: Sequence[Point], directions: Sequence[str], reference: P
     """
     if len(directions) == 1:
         best = max((_as_max(p, directions)[0] for p in points), default=None)
-        ref = _as_max(reference, directions)[0]
-        return max(0.0, best - ref) if best is not None else 0.0
+        return max(0.0, best - _as_max(reference, directions)[0]) if best is not None else 0.0
     if len(directions) != 2:
         raise ValueError("hypervolume is implemented for one or two objectives")
     ref = _as_max(reference, directions)

@@ -8,12 +8,12 @@ Neither needs Ray or a running driver.
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import Any
 
 from stiltsearch.search import front as fronts
 from stiltsearch.search.config import ConfigError
+from stiltsearch.spaces.knobs import KNOBS
 
 
 def show_front(target: str, *, tracking_uri: str | None = None, out: str | None = None) -> fronts.Front:
@@ -37,7 +37,7 @@ def _from_search_dir(directory: Path) -> fronts.Front:
     import optuna
 
     from stiltsearch.search.config import load_config
-    from stiltsearch.search.driver import study_storage
+    from stiltsearch.search.layout import study_storage
 
     if not (directory / "optuna.db").is_file() or not (directory / "config.yaml").is_file():
         raise ConfigError(f"target: {directory} is not a search directory (no optuna.db or config.yaml); "
@@ -84,13 +84,4 @@ def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front,
 
 def _config(params: dict[str, str]) -> dict[str, Any]:
     """A trial's MLflow params (strings) back as the config the trainable received."""
-    config: dict[str, Any] = {}
-    for key, text in params.items():
-        if key in ("intermediate_tasks", "train_languages"):
-            config[key] = [] if text == "none" else text.split("+")
-            continue
-        try:
-            config[key] = json.loads(text)
-        except ValueError:
-            config[key] = text
-    return config
+    return {k.name: k.parse(params[k.name]) for k in KNOBS if k.name in params}

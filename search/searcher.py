@@ -1,75 +1,37 @@
-"""The Optuna study as Ray Tune's searcher, and the study as the search's source of truth.
+"""The Optuna study as Ray Tune's searcher (:mod:`.study` says why the study is the source of truth).
 
-Why the study, and not Ray's experiment state: Tune snapshots its state every few seconds, so after
-the driver is killed the snapshot is stale (notes/stack.md measured finished trials re-run and
-running ones lost). The study is written by the driver at the moment a trial is asked for and at the
-moment it is told, in a transactional store (SQLite by default), and it is what the sampler learns
-from anyway. So on every start, fresh or resumed:
-
-- a COMPLETE or FAIL trial is done and is never run again;
-- a RUNNING trial is owed: its parameters are in the study, so it is handed to Tune again first,
-  under the same number, and continues from its checkpoint directory
-  (:mod:`stiltsearch.trainables.checkpoint`); a trial that had finished but whose driver died
-  before telling the study is told from its ``result.json`` (:func:`reconcile`), not re-run;
-- new trials are asked for only while COMPLETE + FAIL + owed < the number of trials asked for.
-
-Ray's experiment state is not read back at all; each driver session starts a fresh ``Tuner``.
+Hands out owed trials first (their config is the one the study recorded when they were first
+asked for), then new ones from the sampler, until ``num_trials`` are done; each ended trial is
+classified once (:func:`~stiltsearch.trainables.outcome.classify`) and told to the study.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from stiltsearch.trainables.checkpoint import read_ledger, read_result
-from stiltsearch.trainables.trainable import NUMBER_KEY
+from stiltsearch.search.study import (
+    CONFIG_ATTR,
+    ERROR_ATTR,
+    done,
+    open_study,
+    owed,
+    reconcile,
+    tell,
+    trial_of,
+)
+from stiltsearch.trainables import trialdir
+from stiltsearch.trainables.outcome import Outcome, classify
+from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.trialdir import failure_reason
+
+__all__ = ["CONFIG_ATTR", "ERROR_ATTR", "StudySearcher", "failure_reason", "open_study", "reconcile"]
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
-CONFIG_ATTR = "config"  # user attribute: the structured config the trainable received
-ERROR_ATTR = "error"  # user attribute: the last line of a failed trial's error
-
-
-def open_study(storage: str, name: str, directions: Sequence[str], first: dict[str, Any] | None) -> optuna.Study:
-    """Create or load the study; a new one gets ``first`` (raw parameters, the baseline) enqueued."""
-    study = optuna.create_study(storage=optuna.storages.RDBStorage(storage), study_name=name,
-                                directions=[d + "imize" for d in directions], load_if_exists=True)
-    if first is not None and not study.get_trials(deepcopy=False):
-        study.enqueue_trial(first)
-    return study
-
-
-def trial_dir(trials_dir: Path, number: int) -> Path:
-    return trials_dir / f"{number:04d}"
-
-
-def failure_reason(directory: Path) -> str:
-    """Why a trial failed, from its ledger: the error its last attempt raised, or, when the attempt
-    left no error (its process was killed), what it was doing when it died."""
-    events = read_ledger(directory)
-    if events and events[-1].startswith("failed: "):
-        return events[-1].removeprefix("failed: ")
-    return f"worker process died (no Python error); last event: {events[-1] if events else 'none'}"
-
-
-def count(study: optuna.Study, *states: TrialState) -> int:
-    return len(study.get_trials(deepcopy=False, states=states))
-
-
-def reconcile(study: optuna.Study, trials_dir: Path, objectives: Sequence[str]) -> list[int]:
-    """Tell the study about RUNNING trials that finished (their ``result.json`` exists) while no
-    driver was listening. Returns their numbers."""
-    told = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        result = read_result(trial_dir(trials_dir, trial.number))
-        if result is not None and all(name in result for name in objectives):
-            study.tell(trial.number, [float(result[name]) for name in objectives])
-            told.append(trial.number)
-    return told
 
 
 class StudySearcher(Searcher):
@@ -79,17 +41,17 @@ class StudySearcher(Searcher):
     """
 
     def __init__(self, study: optuna.Study, space: Space, objectives: Sequence[str], directions: Sequence[str],
-                 num_trials: int, trials_dir: Path, on_told: Callable[[int], None] | None = None) -> None:
-        super().__init__(metric=list(objectives), mode=list(directions))
+                 num_trials: int, trials_dir: Path, on_told: Callable[[int], object] | None = None) -> None:
+        # Ray's annotations say one metric; a list is what a multi-objective searcher passes
+        super().__init__(metric=list(objectives), mode=list(directions))  # type: ignore[arg-type]
         self.study = study
         self.trials_dir = trials_dir
         self.space = space
         self.objectives = list(objectives)
         self.num_trials = num_trials
         self.on_told = on_told
-        self.done = count(study, TrialState.COMPLETE, TrialState.FAIL)
-        # owed, oldest first; these must be run before anything new is asked for
-        self.owed = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        self.done = done(study)
+        self.owed = owed(study)  # oldest first; these must be run before anything new is asked for
         self.live: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
 
     def __getstate__(self) -> dict[str, Any]:
@@ -102,11 +64,9 @@ class StudySearcher(Searcher):
         """Trials this session still has to start: owed ones plus new ones up to ``num_trials``."""
         return len(self.owed) + max(0, self.num_trials - self.done - len(self.owed) - len(self.live))
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
         if self.owed:
-            number = self.owed.pop(0)
-            trial = optuna.Trial(self.study, self.study._storage.get_trial_id_from_study_id_trial_number(
-                self.study._study_id, number))
+            trial = trial_of(self.study, self.owed.pop(0))
         elif self.done + len(self.live) < self.num_trials:
             trial = self.study.ask()
         else:
@@ -114,7 +74,7 @@ class StudySearcher(Searcher):
         # Re-running the space on a trial that has parameters returns them unchanged (Optuna
         # returns a parameter already suggested), so an owed trial gets exactly its old config.
         config = {**self.space(trial), NUMBER_KEY: trial.number}
-        trial.set_user_attr(CONFIG_ATTR, json.loads(json.dumps(config)))
+        trial.set_user_attr(CONFIG_ATTR, _plain(config))
         self.live[trial_id] = trial
         return config
 
@@ -122,18 +82,21 @@ class StudySearcher(Searcher):
         trial = self.live.pop(trial_id, None)
         if trial is None:
             return
-        if error:  # Ray gave up on it after search.max_failures retries
-            trial.set_user_attr(ERROR_ATTR, failure_reason(trial_dir(self.trials_dir, trial.number)))
-            self.study.tell(trial, state=TrialState.FAIL)
-        elif result is not None and all(name in result for name in self.objectives):
-            self.study.tell(trial, [float(result[name]) for name in self.objectives])
-        else:
+        directory = trialdir.trial_path(self.trials_dir, trial.number)
+        outcome = classify(result, self.objectives, error=error, directory=directory)
+        if outcome is Outcome.INTERRUPTED:
             # Stopped before its end (Ctrl-C, SIGTERM): it stays RUNNING in the study, so the next
             # `stiltsearch resume` owes it, and its checkpoint directory keeps its finished phases.
             return
+        tell(self.study, trial, outcome, self.objectives, result, directory)
         self.done += 1
         if self.on_told is not None:
             try:
                 self.on_told(trial.number)
             except Exception as problem:  # noqa: BLE001 - a plot that fails must not stop the search
                 print(f"warning: refreshing the front after trial {trial.number} failed: {problem!r}", flush=True)
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe (tuples as lists), as Optuna stores user attributes."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}

@@ -1,4 +1,5 @@
-"""MLflow, written from one place: the driver.
+"""MLflow, written from one place: the driver (Ray-free; the Tune callbacks that feed it are
+:mod:`stiltsearch.search.callbacks`).
 
 One experiment per search name, one parent run per search, one child run per trial (tag
 ``mlflow.parentRunId`` and ``stiltsearch.trial_number``, the Optuna trial number). Trials never talk
@@ -19,17 +20,18 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-from ray.tune import Callback
+from typing import Any
 
 from stiltsearch.search.outbox import Outbox
-from stiltsearch.trainables.trainable import NUMBER_KEY
+from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.trainables.objectives import OBJECTIVES
+from stiltsearch.trainables.outcome import Outcome
 
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
 TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/")
-TRIAL_METRICS = ("xtreme_score", "tokens_per_sec", "relative_speed")
+TRIAL_METRICS = tuple(o.name for o in OBJECTIVES)  # the declared objectives, under their own names
 SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
 
 
@@ -67,15 +69,9 @@ def redact(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def trial_params(config: Mapping[str, Any]) -> dict[str, str]:
-    """A trial's sampled config as params; subsets as readable '+'-joined lists."""
-    params = {}
-    for key, value in config.items():
-        if key == NUMBER_KEY:  # a tag, not a parameter
-            continue
-        if isinstance(value, (list, tuple)):
-            value = "+".join(map(str, value)) or "none"
-        params[key] = value
-    return redact(params)
+    """A trial's sampled config as params, each knob shown as it declares (subsets as readable
+    '+'-joined lists); the trial number is a tag, not a param."""
+    return redact({k.name: k.show(config[k.name]) for k in KNOBS if k.name in config})
 
 
 class Tracker:
@@ -98,7 +94,7 @@ class Tracker:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         self.client = MlflowClient(tracking_uri=tracking_uri)
         # Creating the experiment here also creates the SQLite schema before any trial runs:
-        # two processes creating it at once race (notes/stack.md).
+        # two processes creating it at once race (MLflow 3.17: "table latest_metrics already exists").
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         self.parent_id: str | None = None
@@ -150,7 +146,8 @@ class Tracker:
 
     def _start_trial(self, number: int, config: dict[str, Any]) -> None:
         if number not in self.children:  # maybe created by a write whose answer was lost
-            self.children.update({number: r.info.run_id for r in self._child_runs(number)})
+            for run in self._child_runs(number):
+                self.children[number] = run.info.run_id
         if number in self.children:  # a resumed or restarted trial keeps its run
             self.client.update_run(self.children[number], status="RUNNING")
             return
@@ -188,18 +185,23 @@ class Tracker:
         self._log(run_id, metrics=metrics, tags=tags)
         logged.update(m.key for m in metrics)
 
-    def end_trial(self, number: int, status: str, error: str | None = None) -> None:
-        """``status``: FINISHED, FAILED, or KILLED (stopped before its end; a resume continues it)."""
+    def end_trial(self, number: int, outcome: Outcome, error: str | None = None, rung: int | None = None) -> None:
+        """The run ends as the outcome says (:attr:`Outcome.mlflow_status`), tagged with it; a
+        failed run also gets its error, a pruned one the rung it was stopped at."""
         self.running.discard(number)
-        self.outbox.put(f"end trial {number}", lambda: self._end_trial(number, status, error))
+        self.outbox.put(f"end trial {number}", lambda: self._end_trial(number, outcome, error, rung))
 
-    def _end_trial(self, number: int, status: str, error: str | None) -> None:
+    def _end_trial(self, number: int, outcome: Outcome, error: str | None, rung: int | None) -> None:
         run_id = self.children.get(number)
         if run_id is None:
             return
+        tags = {"stiltsearch.outcome": outcome.value}
         if error:
-            self._log(run_id, tags={"stiltsearch.error": error[:5000]})
-        self.client.set_terminated(run_id, status=status)
+            tags["stiltsearch.error"] = error[:5000]
+        if outcome is Outcome.PRUNED:
+            tags["stopped_at_rung"] = str(rung)
+        self._log(run_id, tags=tags)
+        self.client.set_terminated(run_id, status=outcome.mlflow_status)
 
     def tag_pareto(self, ranks: Mapping[int, int]) -> None:
         """``{trial number: rank}`` -> tags ``pareto_rank`` and ``pareto_optimal`` on the child runs."""
@@ -241,7 +243,7 @@ class Tracker:
         """End the runs this session left open (``status`` for them too), then deliver every waiting
         write. True if everything reached MLflow within ``timeout_s``."""
         for number in sorted(self.running):
-            self.end_trial(number, "KILLED" if status != "FAILED" else "FAILED")
+            self.end_trial(number, Outcome.INTERRUPTED if status != "FAILED" else Outcome.FAILED)
         if self.parent_id:
             parent = self.parent_id
             self.outbox.put("end search", lambda: self.client.set_terminated(parent, status=status))
@@ -256,48 +258,3 @@ class Tracker:
             self.client.log_batch(run_id, metrics=metrics[start:start + 1000],
                                   params=[Param(k, v) for k, v in (params or {}).items()] if start == 0 else [],
                                   tags=[RunTag(k, v) for k, v in (tags or {}).items()] if start == 0 else [])
-
-
-def trial_number(trial: Any) -> int:
-    """A Tune trial's Optuna trial number (the searcher puts it in the config; the baseline is 0)."""
-    return int(trial.config.get(NUMBER_KEY, -1))
-
-
-def error_text(trial: Any) -> str:
-    """The tail of a failed trial's error file (Ray writes the traceback there), ending with the
-    last line that names an exception, so its last line is the one-line reason."""
-    try:
-        with open(trial.error_file) as f:
-            lines = [line for line in f.read().strip().splitlines() if line.strip()]
-    except (OSError, TypeError):
-        return "trial failed (no error file)"
-    named = [i for i, line in enumerate(lines) if re.match(r"^\s*[\w.]*(Error|Exception|Interrupt)\b", line)]
-    end = named[-1] + 1 if named else len(lines)
-    return "\n".join(lines[max(0, end - 8):end])
-
-
-class MlflowCallback(Callback):
-    """Feeds the :class:`Tracker` from Tune's trial events (runs in the driver)."""
-
-    def __init__(self, tracker: Tracker, objectives: Sequence[str]) -> None:
-        self.tracker = tracker
-        self.objectives = list(objectives)
-
-    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks it never reads back; the tracker stays
-        return {"objectives": self.objectives}
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.start_trial(trial_number(trial), trial.config)
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self.tracker.start_trial(trial_number(trial), trial.config)
-        self.tracker.trial_result(trial_number(trial), result)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        # Tune also "completes" the trials it stops when the search is interrupted: without the
-        # objectives the trial did not finish, and a resume continues it.
-        finished = all(name in (trial.last_result or {}) for name in self.objectives)
-        self.tracker.end_trial(trial_number(trial), "FINISHED" if finished else "KILLED")
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.end_trial(trial_number(trial), "FAILED", error=error_text(trial))

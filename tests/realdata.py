@@ -1,4 +1,4 @@
-"""Small local copies of the real datasets, in their exact hub schemas (../shared/notes/datasets.md).
+"""Small local copies of the real datasets, in their exact hub schemas (the columns and types each hub dataset has).
 
 :func:`write_hub_copies` writes, for every dataset a real task reads, the hub's own layout
 (``<root>/<dataset id>/<config>/<split>-00000-of-00001.parquet``) with the real features: column

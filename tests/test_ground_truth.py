@@ -31,7 +31,8 @@ CHANCE = 100 / 3  # three NLI labels
 def runs() -> dict[str, list[Outcome]]:
     """{probe label: one outcome per seed}, on the default search's largest toy model."""
     from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.driver import cache_dir, largest_model_settings
+    from stiltsearch.search.compose import largest_model_settings
+    from stiltsearch.search.layout import cache_dir
 
     return ground_truth(largest_model_settings(SearchConfig(), cache_dir()), SEEDS, workers=2)
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, Any]:
-    from stiltsearch.search.driver import stray_processes
+    from stiltsearch.search.raysession import stray_processes
 
     out = tmp_path_factory.mktemp("resume")
     config = write_config(out, "resume", N)
@@ -58,7 +58,7 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
 
 def _resume_and_stop(out: Path, cache: Path, directory: Path, log_name: str, after: int, sig: int) -> dict[str, Any]:
     """`stiltsearch resume`, then ``sig`` once ``after`` trials finished and another is past phase 2."""
-    from stiltsearch.search.driver import stray_processes
+    from stiltsearch.search.raysession import stray_processes
 
     log = out / log_name
     proc = start(["resume", str(directory)], out, cache, log)

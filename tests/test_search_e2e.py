@@ -132,7 +132,7 @@ def test_resolving_the_toy_models_leaves_the_callers_torch_threads(search: dict,
     import torch
 
     from stiltsearch.search.config import load_config
-    from stiltsearch.search.driver import resolve_models
+    from stiltsearch.search.models import resolve_models
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -86,7 +86,7 @@ def test_reconcile_tells_trials_that_finished_while_no_driver_listened(tmp_path:
 
 
 def test_stray_processes_of_a_search_are_found_and_stopped(tmp_path: Path) -> None:
-    from stiltsearch.search.driver import MARKER_ENV, stop_stray_processes, stray_processes
+    from stiltsearch.search.raysession import MARKER_ENV, stop_stray_processes, stray_processes
 
     env = {**os.environ, MARKER_ENV: str(tmp_path)}
     stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
@@ -107,7 +107,7 @@ def test_stray_processes_of_a_search_are_found_and_stopped(tmp_path: Path) -> No
 
 
 def test_a_second_driver_on_the_same_search_is_refused(tmp_path: Path) -> None:
-    from stiltsearch.search.driver import SearchError, driver_lock
+    from stiltsearch.search.layout import SearchError, driver_lock
 
     with driver_lock(tmp_path):
         with pytest.raises(SearchError, match=f"another driver \\(pid {os.getpid()}\\)"):

@@ -143,6 +143,7 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
 
     from stiltsearch.trainables.model import MultiTaskModel, portable
     from stiltsearch.trainables.tasks import get_task
+    from stiltsearch.trainables.params import TrialParams
     from stiltsearch.trainables.trainable import _routed_meter
 
     model = MultiTaskModel(load_encoder(tiny_model), [get_task("toy_xnli")]).eval()
@@ -150,7 +151,7 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
     short = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
     ray.init(num_cpus=1, resources={"meter": 1}, include_dashboard=False, log_to_driver=False, _temp_dir=short)
     try:
-        result = _routed_meter("meter", 1, portable(model), "int8", "toy_xnli", workload, METER)
+        result = _routed_meter("meter", 1, portable(model), TrialParams(precision="int8"), "toy_xnli", workload, METER)
 
         @ray.remote(resources={"meter": 1})
         def where() -> int:

@@ -1,6 +1,6 @@
 """A trial's progress on disk: what each finished phase produced, so no phase runs twice.
 
-One directory per trial, ``<search dir>/trials/<number>/`` (the Optuna trial number):
+It lives in the trial's directory (:mod:`.trialdir` owns its layout):
 
   state.json   what each finished phase produced: phase 2's encoder directory and metrics, each
                target task's scores and metrics (updated atomically after every phase)
@@ -19,18 +19,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from stiltsearch.trainables.trialdir import (
+    log_event,
+    log_failure,
+    read_ledger,
+    read_result,
+    trial_path,
+    write_atomic,
+    write_result,
+)
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+__all__ = ["TrialCheckpoint", "read_ledger", "read_result", "trial_path"]
 
 
 class TrialCheckpoint:
@@ -58,7 +62,7 @@ class TrialCheckpoint:
     def put(self, key: str, value: Any) -> None:
         self._state[key] = value
         if self.directory is not None and self.writable:
-            _write_atomic(self.directory / "state.json", json.dumps(self._state))
+            write_atomic(self.directory / "state.json", json.dumps(self._state))
 
     def save_model(self, data: dict[str, Any]) -> None:
         """The served model as :func:`stiltsearch.trainables.model.portable` data."""
@@ -90,28 +94,26 @@ class TrialCheckpoint:
         return self._model
 
     def log(self, event: str) -> None:
-        """Append one line to the ledger of what ran: ``<unix time> <host>:<pid> <event>``."""
+        """Append one line to the ledger of what ran (:func:`.trialdir.log_event`)."""
         if self.directory is not None and self.writable:
-            with open(self.directory / "phases.log", "a") as f:
-                f.write(f"{time.time():.3f} {socket.gethostname()}:{os.getpid()} {event}\n")
+            log_event(self.directory, event)
+
+    def log_failure(self, error: BaseException) -> None:
+        """The ledger keeps the reason an attempt failed (the searcher reads it back)."""
+        if self.directory is not None and self.writable:
+            log_failure(self.directory, error)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take another process's view of the finished phases (the ranks > 0 of a multi-worker trial)."""
+        self._state = dict(state)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self._state)
 
     def save_result(self, metrics: dict[str, Any]) -> None:
         if self.directory is not None and self.writable:
-            _write_atomic(self.directory / "result.json", json.dumps(metrics))
+            write_result(self.directory, metrics)
 
     def result(self) -> dict[str, Any] | None:
         return read_result(self.directory) if self.directory is not None else None
-
-
-def read_result(directory: Path) -> dict[str, Any] | None:
-    """A finished trial's final metrics, or None if it never finished."""
-    path = directory / "result.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def read_ledger(directory: Path) -> list[str]:
-    """The events of a trial's ledger, in order, without time and process ("phase2 trained", ...)."""
-    path = directory / "phases.log"
-    if not path.exists():
-        return []
-    return [line.split(" ", 2)[2] for line in path.read_text().splitlines() if line.count(" ") >= 2]

@@ -1,21 +1,43 @@
-"""Deployment knobs applied to a trained model: precision (incl. int8), recorded by the trial.
+"""The deployment knobs applied: to the encoder as it is built, and to the trained weights.
 
-Layers kept and attention implementation act when the encoder is loaded (they also shape
-fine-tuning, so the score is the deployed model's); max sequence length and batch size act on the
-inputs. What is here acts after training, on the weights.
+Layers kept and attention implementation act when the encoder is built (:func:`build_encoder`;
+they also shape fine-tuning, so the score is the deployed model's). Knobs declared with
+``applies="weights"`` act after training, on a fresh copy of the trained model (:func:`deploy`), in
+the order :data:`~stiltsearch.spaces.knobs.KNOBS` declares them; each is a function registered
+here with :func:`~stiltsearch.trainables.params.applies`, ``(module, value, device) -> module``.
+Max sequence length and batch size act on the inputs (``target.py``, ``pipeline.py``).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
+from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.trainables.model import (
+    MultiTaskModel,
+    keep_layers,
+    load_encoder,
+    portable,
+    rebuild,
+)
+from stiltsearch.trainables.params import APPLIERS, applies
+
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-ATTENTION = ("sdpa", "eager")  # transformers' attn_implementation names
 
 
+@applies("layers_kept", "attention")
+def build_encoder(encoder_dir: str, knobs: Mapping[str, Any]) -> nn.Module:
+    """The encoder of a phase-2 result as the trial deploys it: its attention implementation, and
+    only its bottom ``layers_kept`` layers."""
+    return keep_layers(load_encoder(encoder_dir, attention=knobs["attention"]), knobs["layers_kept"])
+
+
+@applies("precision")
 def apply_precision(model: nn.Module, precision: str, device: torch.device) -> nn.Module:
     """The model in its deployment precision; fp16 needs CUDA, int8 (dynamic) is CPU-only."""
     if precision == "fp32":
@@ -34,3 +56,17 @@ def apply_precision(model: nn.Module, precision: str, device: torch.device) -> n
             # int8 weights, activations quantized on the fly per batch: the Linear layers (~all FLOPs)
             return torch.ao.quantization.quantize_dynamic(model.float(), {nn.Linear}, dtype=torch.qint8)
     raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+
+
+def deploy(model: MultiTaskModel | dict[str, Any], knobs: Mapping[str, Any]) -> MultiTaskModel:
+    """A fresh copy of the trained model (no training-time hooks) with every weights-stage knob
+    applied, on the module's own device (portable data: on CUDA if there is one)."""
+    if isinstance(model, dict):
+        data, device = model, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        data, device = portable(model), next(model.parameters()).device
+    deployed: nn.Module = rebuild(data).to(device)
+    for knob in KNOBS:
+        if knob.applies == "weights":
+            deployed = APPLIERS[knob.name](deployed, knobs[knob.name], device)
+    return deployed.eval()  # type: ignore[return-value]

@@ -1,7 +1,7 @@
 """A trial over several workers: a Ray Train ``TorchTrainer`` launched inside the Tune trial.
 
-Ray Train V2 does not take a ``TorchTrainer`` as a Tune trainable (notes/stack.md), so the trial
-function starts one itself. Each worker runs the whole pipeline (:func:`run_trial`) as one DeepSpeed
+Ray Train V2 (the default in Ray 2.60) does not take a ``TorchTrainer`` as a Tune trainable (it
+raises when given one), so the trial function starts one itself. Each worker runs the whole pipeline (:func:`run_trial`) as one DeepSpeed
 rank over the process group Ray Train set up (gloo on CPUs, NCCL on GPUs): training is data
 parallel, each rank on its own batches; rank 0 alone writes the checkpoint directory, measures
 tokens/sec (one worker, the deployment knobs) and writes the result, which the trial reads back.
@@ -49,6 +49,6 @@ def _worker(config: dict[str, Any]) -> None:
     quiet_libraries()
     rank = ray.train.get_context().get_world_rank()
     checkpoint = TrialCheckpoint(config["directory"], writable=rank == 0)
-    checkpoint._state = from_rank0(checkpoint._state)  # every rank restores exactly what rank 0 saw
+    checkpoint.restore(from_rank0(checkpoint.state))  # every rank restores exactly what rank 0 saw
     torch.set_num_threads(config["settings"].threads)
     run_trial(config["settings"], config["params"], lambda metrics: None, checkpoint)

@@ -12,33 +12,16 @@ import math
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
+from stiltsearch.trainables.settings import EngineSettings
 
-@dataclass(frozen=True)
-class EngineSettings:
-    """DeepSpeed settings shared by every phase."""
-
-    zero_stage: int = 0  # ZeRO stage 0-3; 0 is fastest on one process (notes/stack.md)
-    precision: str = "fp32"  # training precision: fp32 or bf16
-    gradient_clipping: float = 1.0  # set explicitly: DeepSpeed's default also clips, at 1.0
-    warmup_fraction: float = 0.1  # linear warm-up over this share of the steps, then linear decay
-    weight_decay: float = 0.01
-
-    def deepspeed_config(self, micro_batch_size: int) -> dict[str, Any]:
-        return {
-            "train_micro_batch_size_per_gpu": micro_batch_size,
-            "gradient_accumulation_steps": 1,
-            "zero_optimization": {"stage": self.zero_stage},
-            "gradient_clipping": self.gradient_clipping,
-            "bf16": {"enabled": self.precision == "bf16"},
-            "steps_per_print": 10**9,  # we log ourselves
-            "wall_clock_breakdown": False,
-        }
+__all__ = ["EngineSettings", "TrainLog", "ensure_distributed", "from_rank0", "train", "world"]
 
 
 def _free_port() -> int:
@@ -111,6 +94,13 @@ class TrainLog:
     def tokens_per_sec(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
+    def metrics(self, prefix: str) -> dict[str, Any]:
+        """As a trial reports it under ``prefix`` ("phase2", "phase3/<task>")."""
+        return {f"{prefix}/loss_first": self.losses[0], f"{prefix}/loss_last": self.losses[-1],
+                f"{prefix}/loss_curve": self.losses, f"{prefix}/log_every": self.log_every,
+                f"{prefix}/seconds": self.seconds, f"{prefix}/train_tokens_per_sec": self.tokens_per_sec,
+                f"{prefix}/world_size": self.world_size}
+
 
 def train(
     model: nn.Module,
@@ -139,7 +129,7 @@ def train(
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
     )
-    # A client optimizer avoids compiling FusedAdam/cpu_adam on first use (notes/stack.md).
+    # A client optimizer: DeepSpeed's own (FusedAdam, cpu_adam) is a C++/CUDA op it compiles on first use.
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(steps, settings.warmup_fraction))
     engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=settings.deepspeed_config(micro_batch_size)

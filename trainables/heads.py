@@ -1,4 +1,6 @@
-"""Task heads on a shared encoder, one per head kind: how a batch is encoded, scored and decoded.
+"""Task heads on a shared encoder, one registered class per head kind: how a batch is encoded,
+what the head computes, its loss, and how its logits decode into predictions. (The kinds' facts,
+torch-free, are declared in ``tasks/base.py``'s ``HEAD_KINDS``.)
 
 Every head reads the encoder's last hidden states. Tagging labels the first sub-token of each word
 and ignores the rest (label -100), as XTREME does. Span (extractive QA) heads predict a start and an
@@ -9,12 +11,19 @@ doc stride of the SQuAD and XTREME scripts); an example's answer is the best spa
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-from stiltsearch.trainables.tasks.base import ChoiceExample, PairExample, SpanExample, TagExample
+from stiltsearch.trainables.tasks.base import (
+    HEAD_KINDS,
+    ChoiceExample,
+    PairExample,
+    SpanExample,
+    TagExample,
+)
 
 IGNORE = -100  # label id that the loss skips
 MAX_ANSWER_TOKENS = 30  # longest span a QA head may predict (the SQuAD scripts' max_answer_length)
@@ -24,18 +33,13 @@ DOC_STRIDE = 128  # tokens that consecutive windows of a long context share (doc
 
 def encode(kind: str, tokenizer: Any, examples: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
     """Tokenize a batch for a head kind; pads to the longest sequence in the batch."""
-    if kind == "classification":
-        return _encode_pairs(tokenizer, examples, max_length)
-    if kind == "tagging":
-        return _encode_tags(tokenizer, examples, max_length)
-    if kind == "choice":
-        return _encode_choices(tokenizer, examples, max_length)
-    if kind == "span":
-        return _encode_spans(tokenizer, examples, max_length)
-    if kind == "retrieval":  # the non-English side; the English side is encoded by the caller
-        return dict(tokenizer([ex.source for ex in examples], truncation=True, max_length=max_length,
-                              padding=True, return_tensors="pt"))
-    raise ValueError(f"unknown head kind {kind!r}")
+    return head_class(kind).encode(tokenizer, examples, max_length)
+
+
+def _encode_sources(tokenizer: Any, examples: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
+    """Retrieval: the non-English side (the English side is encoded by the caller)."""
+    return dict(tokenizer([ex.source for ex in examples], truncation=True, max_length=max_length,
+                          padding=True, return_tensors="pt"))
 
 
 def _encode_pairs(tokenizer: Any, examples: Sequence[PairExample], max_length: int) -> dict[str, torch.Tensor]:
@@ -113,34 +117,95 @@ def _encode_spans(tokenizer: Any, examples: Sequence[SpanExample], max_length: i
 
 
 class Head(nn.Module):
-    """Maps hidden states (batch, seq, hidden) to logits; ``decode`` turns logits into predictions."""
+    """Maps hidden states (batch, seq, hidden) to logits; ``decode`` turns logits into predictions.
+
+    One subclass per head kind, registered with :func:`register_head` under a kind that
+    :data:`~stiltsearch.trainables.tasks.base.HEAD_KINDS` declares; ``Head(kind, hidden, labels)``
+    builds the registered class for ``kind``.
+    """
+
+    kind: str = ""
+    pooled = False  # reads the <s> token through a dense+tanh layer, as RoBERTa's classifiers do
+
+    def __new__(cls, kind: str = "", *args: Any, **kwargs: Any) -> Head:
+        return super().__new__(head_class(kind) if cls is Head else cls)
 
     def __init__(self, kind: str, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
         super().__init__()
-        self.kind = kind
-        out = {"choice": 1, "span": 2}.get(kind, num_labels)  # span: a start and an end logit per token
-        # classification and choice read the <s> token through a dense+tanh layer, as RoBERTa does
-        self.dense = nn.Linear(hidden_size, hidden_size) if kind in ("classification", "choice") else None
+        self.dense = nn.Linear(hidden_size, hidden_size) if self.pooled else None
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size, out)
+        self.out = nn.Linear(hidden_size, self.outputs(num_labels))
+
+    @staticmethod
+    def encode(tokenizer: Any, examples: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def outputs(self, num_labels: int) -> int:
+        return num_labels
 
     def forward(self, hidden: torch.Tensor, num_choices: int | None = None) -> torch.Tensor:
-        if self.kind in ("tagging", "span"):
-            return self.out(self.dropout(hidden))  # span: (batch, seq, 2)
+        if not self.pooled:
+            return self.out(self.dropout(hidden))
+        assert self.dense is not None
         pooled = torch.tanh(self.dense(self.dropout(hidden[:, 0])))
-        logits = self.out(self.dropout(pooled))
-        return logits.view(-1, num_choices) if self.kind == "choice" else logits
+        return self.out(self.dropout(pooled))
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.kind == "span":  # mean of the start and end cross-entropies over positions
-            return nn.functional.cross_entropy(logits.float().transpose(1, 2).flatten(0, 1), labels.flatten())
         return nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=IGNORE)
 
     def decode(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[Any]:
-        if self.kind == "span":
-            return _decode_spans(logits, batch)
-        if self.kind != "tagging":
-            return logits.argmax(-1).tolist()
+        return list(logits.argmax(-1).tolist())
+
+
+H = TypeVar("H", bound=type[Head])
+HEAD_CLASSES: dict[str, type[Head]] = {}
+
+
+def register_head(cls: H) -> H:
+    """Class decorator: ``cls`` implements the declared head kind ``cls.kind``."""
+    if cls.kind not in HEAD_KINDS:
+        raise ValueError(f"head class {cls.__name__}: kind {cls.kind!r} is not declared in tasks/base.py HEAD_KINDS")
+    HEAD_CLASSES[cls.kind] = cls
+    return cls
+
+
+def head_class(kind: str) -> type[Head]:
+    try:
+        return HEAD_CLASSES[kind]
+    except KeyError:
+        raise ValueError(f"unknown head kind {kind!r}; known: {', '.join(HEAD_CLASSES)}") from None
+
+
+@register_head
+class ClassificationHead(Head):
+    kind = "classification"
+    pooled = True
+    encode = staticmethod(_encode_pairs)
+
+
+@register_head
+class ChoiceHead(Head):
+    """One score per (context, choice) row; the rows of an example become its choices' logits."""
+
+    kind = "choice"
+    pooled = True
+    encode = staticmethod(_encode_choices)
+
+    def outputs(self, num_labels: int) -> int:
+        return 1
+
+    def forward(self, hidden: torch.Tensor, num_choices: int | None = None) -> torch.Tensor:
+        return super().forward(hidden).view(-1, num_choices or 1)
+
+
+@register_head
+class TaggingHead(Head):
+    """A label per token; a word's label is read at its first sub-token."""
+
+    kind = "tagging"
+    encode = staticmethod(_encode_tags)
+
+    def decode(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[Any]:
         best = logits.argmax(-1)
         predictions = []
         for row in range(best.shape[0]):
@@ -151,6 +216,33 @@ class Head(nn.Module):
                 tags[int(words[position])] = int(best[row, position])
             predictions.append(tags)
         return predictions
+
+
+@register_head
+class SpanHead(Head):
+    """Extractive QA: a start and an end logit per token."""
+
+    kind = "span"
+    encode = staticmethod(_encode_spans)
+
+    def outputs(self, num_labels: int) -> int:
+        return 2
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # the mean of the start and end cross-entropies over positions
+        return nn.functional.cross_entropy(logits.float().transpose(1, 2).flatten(0, 1), labels.flatten())
+
+    def decode(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[Any]:
+        return _decode_spans(logits, batch)
+
+
+@register_head
+class RetrievalHead(Head):
+    """Retrieval is scored from the encoder's pooled states: no module is trained (a model never
+    builds one); the kind only encodes the query side of a workload."""
+
+    kind = "retrieval"
+    encode = staticmethod(_encode_sources)
 
 
 def _decode_spans(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[tuple[int, int, float]]:

@@ -17,9 +17,10 @@ real ones, so the tasks read labels by name whichever route was taken.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 FORMATS = {"parquet": "parquet", "jsonl": "json", "json": "json", "csv": "csv"}
 

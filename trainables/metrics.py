@@ -5,7 +5,8 @@ from __future__ import annotations
 import collections
 import re
 import string
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def accuracy(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:

@@ -18,7 +18,7 @@ def load_tokenizer(model: str | Path) -> Any:
     return AutoTokenizer.from_pretrained(str(model))
 
 
-def load_encoder(model: str | Path, attention: str = "sdpa") -> nn.Module:
+def load_encoder(model: str | Path, attention: str = "sdpa") -> Any:
     """The bare encoder (no LM head) of an HF id or a saved directory; weights as saved.
 
     ``attention`` is transformers' ``attn_implementation`` ("sdpa" or "eager").
@@ -31,7 +31,7 @@ def load_encoder(model: str | Path, attention: str = "sdpa") -> nn.Module:
         return AutoModel.from_pretrained(str(model), attn_implementation=attention)
 
 
-def keep_layers(encoder: nn.Module, n: int) -> nn.Module:
+def keep_layers(encoder: Any, n: int) -> Any:
     """Drop all but the first ``n`` transformer layers (a deployment knob: fewer layers, faster)."""
     layers = encoder.encoder.layer
     if not 1 <= n <= len(layers):
@@ -44,13 +44,13 @@ def keep_layers(encoder: nn.Module, n: int) -> nn.Module:
 class MultiTaskModel(nn.Module):
     """A shared encoder with a head per task. ``forward`` returns the loss when given labels."""
 
-    def __init__(self, encoder: nn.Module, tasks: list[Task] | dict[str, tuple[str, int]]) -> None:
+    def __init__(self, encoder: Any, tasks: list[Task] | dict[str, tuple[str, int]]) -> None:
         """``tasks``: Task objects, or ``{name: (head kind, number of labels)}`` as :func:`portable` keeps."""
         super().__init__()
-        self.encoder = encoder
+        self.encoder: Any = encoder  # an HF encoder (transformers' PreTrainedModel)
         self.head_specs = dict(tasks) if isinstance(tasks, dict) else {t.name: (t.head, t.num_labels) for t in tasks}
         hidden = encoder.config.hidden_size
-        self.heads = nn.ModuleDict({name: Head(kind, hidden, n) for name, (kind, n) in self.head_specs.items()})
+        self.heads: Any = nn.ModuleDict({name: Head(kind, hidden, n) for name, (kind, n) in self.head_specs.items()})
 
     def logits(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         num_choices = None
@@ -64,7 +64,7 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
                 **_: Any) -> torch.Tensor:
-        head = self.heads[task]
+        head: Any = self.heads[task]
         return head.loss(self.logits(task, input_ids, attention_mask), labels)
 
 

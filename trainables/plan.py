@@ -8,8 +8,10 @@ task's published training-set size (``train_rows``) in a dry run.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+
+from stiltsearch.trainables.tasks.base import HEAD_KINDS
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Recipe:
 def max_length(head: str, qa_max_length: int | None, phase_length: int) -> int:
     """Tokens per sequence for a task with ``head`` in a phase whose length for other tasks is
     ``phase_length``: extractive QA has its own when ``qa_max_length`` is set."""
-    return qa_max_length if head == "span" and qa_max_length else phase_length
+    return qa_max_length if HEAD_KINDS[head].qa_length and qa_max_length else phase_length
 
 
 def scored_languages(available: tuple[str, ...], chosen: tuple[str, ...] | None) -> tuple[str, ...]:

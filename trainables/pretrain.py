@@ -8,43 +8,25 @@ a key of everything it is made from; concurrent callers wait on a file lock and 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from stiltsearch.trainables import toyworld
 from stiltsearch.trainables.engine import EngineSettings, train
+from stiltsearch.trainables.settings import ToyModels, ToyModelSpec
+
+__all__ = ["ToyModelSpec", "ToyModels", "ensure_toy_model", "train_tokenizer"]
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # XLM-R's ids 0..3, mask last
-
-
-@dataclass(frozen=True)
-class ToyModelSpec:
-    """Shape and pretraining budget of the embedded tiny encoder."""
-
-    layers: int = 4
-    hidden: int = 128
-    heads: int = 4  # 32-dim attention heads
-    intermediate: int = 512  # 4x hidden, as in BERT/XLM-R
-    vocab_size: int = 512  # BPE vocabulary: most toy words become one token, rare ones split
-    max_positions: int = 130  # 128 tokens + XLM-R's padding offset of 2
-    corpus_per_language: int = 20000  # sentences of the MLM corpus per language
-    mlm_steps: int = 1200
-    mlm_batch_size: int = 64
-    mlm_lr: float = 1e-3
-    seed: int = 0
-
-    def key(self) -> str:
-        blob = json.dumps({**asdict(self), "generator": toyworld.GENERATOR_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def train_tokenizer(sentences: list[str], vocab_size: int) -> Any:

@@ -42,7 +42,12 @@ def run(probe: Probe, measure_speed: bool = False) -> Outcome:
 
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.model import load_tokenizer, portable
-    from stiltsearch.trainables.pipeline import intermediate_phase, measure_here, target_phase, throughput_workload
+    from stiltsearch.trainables.pipeline import (
+        intermediate_phase,
+        measure_here,
+        target_phase,
+        throughput_workload,
+    )
     from stiltsearch.trainables.tasks import get_task
 
     quiet_libraries()
@@ -55,7 +60,7 @@ def run(probe: Probe, measure_speed: bool = False) -> Outcome:
     speed = None
     if measure_speed:
         workload = throughput_workload(probe.settings, probe.params, [task], tokenizer)
-        speed = measure_here(portable(model), probe.params.precision, task.name, workload,
+        speed = measure_here(portable(model), probe.params, task.name, workload,
                              probe.settings.meter).tokens_per_sec
     return Outcome(probe, scores, speed)
 
@@ -115,11 +120,11 @@ def ground_truth_probes(settings: TrialSettings, *, intermediate_lr: float = 1e-
     return [
         Probe("baseline", base, whole),
         Probe("random init", replace(base, model=random_model, models={}), whole),
-        Probe(f"+{HELPFUL}", base, replace(whole, intermediate_tasks=(HELPFUL,), intermediate_lr=intermediate_lr)),
-        Probe(f"+{UNRELATED}", base, replace(whole, intermediate_tasks=(UNRELATED,), intermediate_lr=intermediate_lr)),
-        Probe(f"+translate-train {ADDED_LANGUAGE}", base, replace(whole, train_languages=(ADDED_LANGUAGE,))),
-        Probe("1 layer", base, replace(whole, layers_kept=1)),
-        Probe("length 16", base, replace(whole, max_seq_length=16)),
+        Probe(f"+{HELPFUL}", base, whole.replace(intermediate_tasks=(HELPFUL,), intermediate_lr=intermediate_lr)),
+        Probe(f"+{UNRELATED}", base, whole.replace(intermediate_tasks=(UNRELATED,), intermediate_lr=intermediate_lr)),
+        Probe(f"+translate-train {ADDED_LANGUAGE}", base, whole.replace(train_languages=(ADDED_LANGUAGE,))),
+        Probe("1 layer", base, whole.replace(layers_kept=1)),
+        Probe("length 16", base, whole.replace(max_seq_length=16)),
     ]
 
 

@@ -7,7 +7,8 @@ Schwenk 2019), and answer retrieval from a multilingual pool (LAReQA, mAP@20).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -43,7 +44,8 @@ def mine(source: torch.Tensor, target: torch.Tensor, k: int = MARGIN_K) -> tuple
     pairs, scores, used_source, used_target = [], [], set(), set()
     for i, j in proposals:
         if i not in used_source and j not in used_target:
-            used_source.add(i), used_target.add(j)
+            used_source.add(i)
+            used_target.add(j)
             pairs.append((i, j))
             scores.append(float(margin[i, j]))
     return pairs, scores

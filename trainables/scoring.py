@@ -11,7 +11,7 @@ gives back its published average, 59.6, from its nine published task scores.
 from __future__ import annotations
 
 import statistics
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def task_score(per_language: Mapping[str, float]) -> float:
@@ -25,12 +25,6 @@ def xtreme_score(per_task: Mapping[str, Mapping[str, float]]) -> float:
     if not per_task:
         raise ValueError("the XTREME score needs at least one task")
     return statistics.fmean(task_score(langs) for langs in per_task.values())
-
-
-# XTREME's task groups, by the head a task uses (XCOPA is multiple choice: a classification task;
-# LAReQA and Mewsli-X are retrieval).
-GROUP_OF_HEAD = {"classification": "classification", "choice": "classification", "tagging": "structured_prediction",
-                 "span": "qa", "retrieval": "retrieval"}
 
 
 def breakdown(per_task: Mapping[str, Mapping[str, float]],

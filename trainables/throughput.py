@@ -21,18 +21,15 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
+from stiltsearch.trainables.settings import MeterSettings
 
-@dataclass(frozen=True)
-class MeterSettings:
-    warmup: int = 2  # untimed passes over the workload (allocator, caches, lazy init)
-    repeats: int = 15  # timed passes; the median is the figure (benchmarks/meter_stability.py)
-    max_sequences: int = 768  # cap on the workload so a measurement takes seconds, not minutes
-    reference: bool = False  # also time the reference encoder after each pass (see the module docstring)
+__all__ = ["MeterSettings", "Throughput", "build_workload", "measure", "pass_seconds", "reference_pass"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ class Throughput:
 # The reference: a 2-layer, 128-wide XLM-R-shaped encoder (the toy's kind of work; ~0.17 s a pass
 # here, a third of a default toy pass), fp32, on 256 sequences of 8-64 tokens. Changing any of it
 # changes every relative_speed: compare relative speeds only between runs of one version of this module.
-REFERENCE_SHAPE = {"vocab_size": 1000, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+REFERENCE_SHAPE: dict[str, Any] = {"vocab_size": 1000, "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
                    "intermediate_size": 512, "max_position_embeddings": 130}
 REFERENCE_SEQUENCES = 256
 
@@ -64,7 +61,8 @@ def reference_pass(device: torch.device) -> Callable[[], float]:
 
     with torch.random.fork_rng(devices=[]):  # leave the caller's random stream as it was
         torch.manual_seed(0)
-        encoder = XLMRobertaModel(XLMRobertaConfig(**REFERENCE_SHAPE), add_pooling_layer=False).to(device).eval()
+        encoder: Any = XLMRobertaModel(XLMRobertaConfig(**REFERENCE_SHAPE), add_pooling_layer=False)
+        encoder = encoder.to(device).eval()
         lengths = torch.randint(8, 65, (REFERENCE_SEQUENCES,)).tolist()
         rows = [torch.randint(5, REFERENCE_SHAPE["vocab_size"], (n,)).tolist() for n in lengths]
     workload = [{k: v.to(device) for k, v in b.items()}

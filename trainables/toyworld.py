@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 
 # Bump when the languages or the pretraining corpus change: it is part of the phase-1 model's cache
 # key. (A task's examples have their own version, ToyTask.version, so changing one task keeps the
@@ -86,7 +86,7 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-@lru_cache(maxsize=None)
+@cache
 def lexicon(code: str) -> dict[str, str]:
     """English word -> this language's word, for every translatable word."""
     spec = LANGUAGES[code]
@@ -168,7 +168,7 @@ def realize(fact: Fact, code: str, *, front_city: bool = False, ask: str | None 
     parts = {"S": subject, "V": verb, "O": obj}
     words = [pair for slot in spec.order for pair in parts[slot]]
     if fact.city or ask == "city":
-        locative = wh if ask == "city" else [(fact.city, "LOC"), (tr("in"), "ADP")]
+        locative: list[tuple[str, str]] = wh if ask == "city" else [(str(fact.city), "LOC"), (tr("in"), "ADP")]
         locative = locative if spec.postposition else locative[::-1]
         words = locative + words if front_city else words + locative
     if ask and not spec.wh_in_situ:  # move the wh-word to the front

@@ -1,7 +1,8 @@
 """The Ray Tune trainable: a thin seam between Ray's session API and :func:`run_trial`.
 
-Every Ray call a trial makes is here (Ray's reporting API has moved between versions; see
-notes/stack.md for the 2.60 names), so the pipeline itself stays plain Python.
+Every Ray call a trial makes is here (Ray's reporting API has moved between versions: in Ray 2.60 a
+function trainable reports with ``ray.tune.report(metrics)``, and ``ray.train.report`` is Ray
+Train's), so the pipeline itself stays plain Python.
 
 A trial's checkpoint is its own directory (:mod:`stiltsearch.trainables.checkpoint`), not a Ray
 ``Checkpoint``: the same directory serves Ray's restart of a trial whose worker died
@@ -17,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from stiltsearch.trainables import quiet_libraries
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, measure_here, run_trial
+from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.pipeline import (
+    TrialParams,
+    TrialSettings,
+    measure_here,
+    run_trial,
+)
 from stiltsearch.trainables.throughput import MeterSettings, Throughput
-
-NUMBER_KEY = "trial_number"  # the config key that carries the Optuna trial number
 
 
 def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
@@ -30,12 +35,12 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
 
     quiet_libraries()
     checkpoint = settings.checkpoint(int(config[NUMBER_KEY])) if NUMBER_KEY in config else None
-    params = TrialParams.from_config(config)
+    params = TrialParams.from_config(config, ignore=(NUMBER_KEY,))
     meter: dict[str, Any] = {}
-    if settings.meter_resource is not None:
-        meter = {"meter": functools.partial(_routed_meter, settings.meter_resource, settings.threads),
+    if settings.meter.resource is not None:
+        meter = {"meter": functools.partial(_routed_meter, settings.meter.resource, settings.threads),
                  "meter_policy": f"routed: every measurement runs on a node with Ray resource "
-                                 f"'{settings.meter_resource}'"}
+                                 f"'{settings.meter.resource}'"}
     node = ray.get_runtime_context().get_node_id()  # which Ray node ran it (hosts may hold several)
 
     def report(metrics: dict[str, Any]) -> None:
@@ -55,11 +60,11 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
         raise
     except BaseException as error:  # the ledger keeps the reason; Ray still gets the exception
         if checkpoint is not None:
-            checkpoint.log(f"failed: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+            checkpoint.log_failure(error)
         raise
 
 
-def _routed_meter(resource: str, threads: int, model: Any, precision: str, task: str, workload: list,
+def _routed_meter(resource: str, threads: int, model: Any, params: TrialParams, task: str, workload: list,
                   meter: MeterSettings) -> Throughput:
     """Measure in a Ray task pinned to ``resource`` (the model and workload travel by object store).
 
@@ -72,14 +77,14 @@ def _routed_meter(resource: str, threads: int, model: Any, precision: str, task:
 
     # Tune runs a trial in a placement group that would capture this task and never offer the
     # resource; placement_group=None schedules it outside.
-    outside = PlacementGroupSchedulingStrategy(placement_group=None)
+    outside = PlacementGroupSchedulingStrategy(placement_group=None)  # type: ignore[arg-type]  # None is documented
     remote = ray.remote(num_cpus=0, resources={resource: 1}, scheduling_strategy=outside)(_measure_in_task)
-    return ray.get(remote.remote(model, precision, task, workload, meter, threads))
+    return ray.get(remote.remote(model, params, task, workload, meter, threads))
 
 
-def _measure_in_task(model: Any, precision: str, task: str, workload: list, meter: MeterSettings,
+def _measure_in_task(model: Any, params: TrialParams, task: str, workload: list, meter: MeterSettings,
                      threads: int) -> Throughput:
     import torch
 
     torch.set_num_threads(threads)
-    return measure_here(model, precision, task, workload, meter)
+    return measure_here(model, params, task, workload, meter)

@@ -9,8 +9,9 @@ decorate the class with :func:`register`. Encoding and decoding follow from the 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from stiltsearch.trainables import metrics
 
@@ -97,15 +98,32 @@ class MentionExample:
 
 Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample | PooledQAExample | MentionExample
 
-# retrieval has no head and no training: it is scored from the encoder's pooled representations
-HEAD_KINDS = ("classification", "tagging", "choice", "span", "retrieval")
+@dataclass(frozen=True)
+class HeadKind:
+    """What a task's head kind means to the rest of the search (its torch implementation is a
+    class registered for it in :mod:`stiltsearch.trainables.heads`)."""
+
+    name: str
+    group: str  # XTREME's task group for the score breakdown
+    trained: bool = True  # False: no phase-3 training; scored from the encoder's pooled states
+    qa_length: bool = False  # trains and serves at training.qa_max_length when that is set
+
+
+# XCOPA is multiple choice, a classification task in XTREME's groups; LAReQA and Mewsli-X are retrieval.
+HEAD_KINDS: dict[str, HeadKind] = {k.name: k for k in (
+    HeadKind("classification", "classification"),
+    HeadKind("choice", "classification"),
+    HeadKind("tagging", "structured_prediction"),
+    HeadKind("span", "qa", qa_length=True),
+    HeadKind("retrieval", "retrieval", trained=False),
+)}
 
 
 class Task(ABC):
     """One dataset in one format. Language is a parameter of ``load``, never part of the name."""
 
     name: ClassVar[str]
-    head: ClassVar[str]  # one of HEAD_KINDS
+    head: ClassVar[str]  # a key of HEAD_KINDS
     labels: ClassVar[tuple[str, ...]]  # label names in id order (choice tasks: one per choice slot)
     metric: ClassVar[str]  # a key of metrics.METRICS
     languages: ClassVar[tuple[str, ...]] = ("en",)  # every language it is evaluated on
@@ -120,20 +138,24 @@ class Task(ABC):
         self.data = dict(data or {})
 
     @abstractmethod
-    def load(self, split: str, language: str) -> list[Example]:
+    def load(self, split: str, language: str) -> Sequence[Example]:
         """The examples of one split ("train", "dev" or "test") in one language."""
 
     def eval_languages(self, split: str) -> tuple[str, ...]:
         """The languages that have ``split`` (some UDPOS languages have a test set only)."""
         return self.languages
 
-    def score(self, predictions: list[Any], examples: list[Example]) -> dict[str, float]:
+    def score(self, predictions: Sequence[Any], examples: Sequence[Example]) -> dict[str, float]:
         """Predictions -> ``{"major": task score in [0, 100], ...minor metrics}``."""
         return metrics.METRICS[self.metric](predictions, examples, self.labels)
 
     @property
     def num_labels(self) -> int:
         return len(self.labels)
+
+    @property
+    def kind(self) -> HeadKind:
+        return HEAD_KINDS[self.head]
 
 
 T = TypeVar("T", bound=type[Task])
@@ -146,7 +168,7 @@ def register(cls: T) -> T:
     if cls.name in TASKS:
         raise ValueError(f"task {cls.name!r} is registered twice")
     if cls.head not in HEAD_KINDS:
-        raise ValueError(f"task {cls.name!r}: head {cls.head!r} is not one of {HEAD_KINDS}")
+        raise ValueError(f"task {cls.name!r}: head {cls.head!r} is not one of {tuple(HEAD_KINDS)}")
     TASKS[cls.name] = cls
     return cls
 

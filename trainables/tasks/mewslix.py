@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from stiltsearch.trainables.hub import DataUnavailable
 from stiltsearch.trainables.tasks.base import MentionExample, register

@@ -8,7 +8,8 @@ Labels are always mapped by *name* (``hub.label_name``): label ids differ betwee
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from stiltsearch.trainables import hub
 from stiltsearch.trainables.hub import Source
@@ -51,7 +52,7 @@ class HubTask(Task):
             raise ValueError(f"task {self.name!r}: label {name!r} in column {column!r} is not one of {self.labels}")
         return self.labels.index(name)
 
-    def load(self, split: str, language: str) -> list[Example]:
+    def load(self, split: str, language: str) -> Sequence[Example]:
         if split not in self.split_names:
             raise ValueError(f"task {self.name!r} has no split {split!r}; it has {list(self.split_names)}")
         allowed = self.train_languages if split == "train" else self.eval_languages(split)

@@ -25,7 +25,7 @@ class ToyCosmosQA(ToyTask):
         facts = [toyworld.random_fact(rng, city_rate=1.0) for _ in range(rng.randint(2, 3))]
         asked = rng.choice(facts)
         slot = rng.choice(tuple(CANDIDATES))
-        right = {"subject": asked.subject.split()[0], "number": asked.number, "city": asked.city}[slot]
+        right = str({"subject": asked.subject.split()[0], "number": asked.number, "city": asked.city}[slot])
         wrong = rng.sample([c for c in CANDIDATES[slot] if c != right], 3)
         context = toyworld.passage(facts, language) + " " + toyworld.sentence(asked, language, ask=slot)
         order = rng.sample(range(4), 4)

@@ -38,7 +38,7 @@ class XCOPA(HubTask):
         if row["label"] == -1:  # unlabelled
             return None
         name = hub.label_name(features, "label", row["label"])  # "choice1"/"choice2" (COPA) or "0"/"1" (XCOPA)
-        label = {"choice1": 0, "choice2": 1}.get(name, None)
+        label = {"choice1": 0, "choice2": 1}.get(name)
         label = int(name) if label is None else label
         connective = CONNECTIVE[row["question"]]
         return ChoiceExample(row["premise"], (f"{connective} {row['choice1']}", f"{connective} {row['choice2']}"), label)

@@ -1,0 +1,131 @@
+"""The driver's Tune callbacks: every trial event goes to MLflow (:class:`MlflowCallback`) and to
+the console (:class:`ProgressCallback`, one line per event instead of Tune's status tables).
+
+Both classify an ended trial with the one classifier
+(:func:`~stiltsearch.trainables.outcome.classify`), so the study, MLflow and the console agree.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from stiltsearch.search.tracking import Tracker
+from stiltsearch.spaces.knobs import describe
+from stiltsearch.trainables import trialdir
+from stiltsearch.trainables.outcome import Outcome, classify
+from stiltsearch.trainables.params import NUMBER_KEY
+
+
+def trial_number(trial: Any) -> int:
+    """A Tune trial's Optuna trial number (the searcher puts it in the config; the baseline is 0)."""
+    return int(trial.config.get(NUMBER_KEY, -1))
+
+
+def error_text(trial: Any) -> str:
+    """The tail of a failed trial's error file (Ray writes the traceback there), ending with the
+    last line that names an exception, so its last line is the one-line reason."""
+    try:
+        with open(trial.error_file) as f:
+            lines = [line for line in f.read().strip().splitlines() if line.strip()]
+    except (OSError, TypeError):
+        return "trial failed (no error file)"
+    named = [i for i, line in enumerate(lines) if re.match(r"^\s*[\w.]*(Error|Exception|Interrupt)\b", line)]
+    end = named[-1] + 1 if named else len(lines)
+    return "\n".join(lines[max(0, end - 8):end])
+
+
+class _Classifying(Callback):
+    def __init__(self, objectives: Sequence[str], trials_dir: Path | None) -> None:
+        self.objectives = list(objectives)
+        self.trials_dir = trials_dir
+
+    def directory(self, trial: Any) -> Path | None:
+        return trialdir.trial_path(self.trials_dir, trial_number(trial)) if self.trials_dir else None
+
+    def outcome(self, trial: Any) -> Outcome:
+        """How a trial Tune "completed" ended (Tune also completes the trials it stops when the
+        search is interrupted, and those a scheduler stops)."""
+        return classify(trial.last_result, self.objectives, directory=self.directory(trial))
+
+    def rung(self, trial: Any) -> int | None:
+        directory = self.directory(trial)
+        pruned = trialdir.read_pruned(directory) if directory else None
+        return None if pruned is None else pruned.get("rung")
+
+
+class MlflowCallback(_Classifying):
+    """Feeds the :class:`Tracker` from Tune's trial events (runs in the driver)."""
+
+    def __init__(self, tracker: Tracker, objectives: Sequence[str], trials_dir: Path | None = None) -> None:
+        super().__init__(objectives, trials_dir)
+        self.tracker = tracker
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks it never reads back; the tracker stays
+        return {"objectives": self.objectives, "trials_dir": self.trials_dir}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.tracker.start_trial(trial_number(trial), trial.config)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.tracker.start_trial(trial_number(trial), trial.config)
+        self.tracker.trial_result(trial_number(trial), result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.tracker.end_trial(trial_number(trial), self.outcome(trial), rung=self.rung(trial))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.tracker.end_trial(trial_number(trial), Outcome.FAILED, error=error_text(trial))
+
+
+class ProgressCallback(_Classifying):
+    """One console line per trial event."""
+
+    def __init__(self, total: int, objectives: list[str], start_done: int = 0, trials_dir: Path | None = None) -> None:
+        super().__init__(objectives, trials_dir)
+        self.total = total
+        self.done = start_done  # trials an earlier session finished
+        self.failed = 0
+        self.start = time.monotonic()
+        self.started: dict[str, float] = {}
+
+    def _say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.start
+        print(f"[{elapsed:6.0f}s] {text}", flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.started[trial.trial_id] = time.monotonic()
+        self._say(f"trial {trial_number(trial)} started: {describe(trial.config)}")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if result.get("phase") == 2:
+            cache = "restored from checkpoint" if result.get("phase2/resumed") else result.get("phase2/cache")
+            losses = (f", loss {result['phase2/loss_first']:.2f} -> {result['phase2/loss_last']:.2f}"
+                      if "phase2/loss_first" in result else "")
+            self._say(f"trial {trial_number(trial)} phase 2 done (cache {cache}{losses})")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        outcome = self.outcome(trial)
+        if outcome is Outcome.INTERRUPTED:
+            self._say(f"trial {trial_number(trial)} stopped; its finished phases are kept for a resume")
+            return
+        self.done += 1
+        seconds = time.monotonic() - self.started.get(trial.trial_id, self.start)
+        if outcome is Outcome.PRUNED:
+            self._say(f"trial {trial_number(trial)} pruned at rung {self.rung(trial)} "
+                      f"({self.done + self.failed}/{self.total}) after {seconds:.0f}s")
+            return
+        result = trial.last_result or {}
+        values = ", ".join(f"{name} {result[name]:.4g}" for name in self.objectives if name in result)
+        self._say(f"trial {trial_number(trial)} done ({self.done + self.failed}/{self.total}) in {seconds:.0f}s: {values}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.failed += 1
+        last = error_text(trial).splitlines()[-1:] or ["?"]
+        self._say(f"trial {trial_number(trial)} FAILED ({self.done + self.failed}/{self.total}): {last[0]}\n"
+                  f"          traceback: {trial.error_file}")

@@ -1,0 +1,97 @@
+"""From a validated config to a Ray Tune ``Tuner``: the searcher (the Optuna study over the
+space), the trainable with its resources, and the scheduler's Ray seam."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from stiltsearch.search.compose import space_spec
+from stiltsearch.search.config import SearchConfig
+from stiltsearch.search.layout import study_storage, trials_dir
+from stiltsearch.search.schedulers import SCHEDULERS, Scheduler
+from stiltsearch.search.searcher import StudySearcher
+from stiltsearch.search.study import open_study
+from stiltsearch.spaces import baseline_point, stilts_space
+from stiltsearch.trainables import trialdir
+from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.settings import TrialSettings
+
+
+class TuneScheduler(FIFOScheduler):
+    """The Ray seam of a :class:`~stiltsearch.search.schedulers.Scheduler`: it asks the scheduler
+    about each result and, on a stop, records the decision in the trial's directory before Tune
+    stops the trial, so every part of the search classifies it PRUNED."""
+
+    def __init__(self, scheduler: Scheduler, trials: Path) -> None:
+        super().__init__()
+        self.scheduler = scheduler
+        self.trials = trials
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        number = int(trial.config.get(NUMBER_KEY, -1))
+        decision = self.scheduler.decide(number, result)
+        if not decision.stop:
+            return TrialScheduler.CONTINUE
+        trialdir.mark_pruned(trialdir.trial_path(self.trials, number), decision.rung or 0,
+                             {k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        return TrialScheduler.STOP
+
+
+def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: Path, callbacks: list[Any],
+                trainable: Any = None, on_told: Callable[[int], object] | None = None) -> Any:
+    """Ray Tune over the search's Optuna study: multi-objective TPE; a new study's first trial is
+    the baseline. A fresh Tuner per driver session (Ray's own experiment state is never restored).
+
+    ``trainable`` replaces the STILTs trainable (benchmarks time the driver with a no-op one).
+    """
+    import optuna
+    from ray import tune
+
+    from stiltsearch.trainables.trainable import stilts_trainable
+
+    # Trials report after phase 2 without the objectives; Tune's strict check would reject that.
+    # Only a trial's final result is told to the study (searcher.py), so it is safe.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    # One console line per trial event comes from ProgressCallback; Tune's own tables, its end-of-run
+    # box and its warning about frequent state snapshots stay quiet.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Tune logs each failed attempt's whole traceback; ProgressCallback prints one line and the path
+    # of the error file instead, and the error's tail goes to the trial's MLflow run.
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    spec = space_spec(cfg)
+    n = cfg.search.num_trials
+    study = open_study(study_storage(search_dir), cfg.name, cfg.directions, baseline_point(spec), cfg.objective_names)
+    # TPE needs a few random trials before its model means anything; the baseline counts as one.
+    # It reads every finished trial from the study, so a resumed search keeps its history. Its seed
+    # moves on with the trials already asked for: a resumed session re-seeded as the first would
+    # draw the first session's random configurations again.
+    asked = len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.search.seed + asked, n_startup_trials=min(10, max(3, n // 2)))
+    searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), cfg.objective_names, cfg.directions,
+                             n, trials_dir(search_dir), on_told)
+    trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)
+    # A multi-worker trial holds a token CPU share itself (0 is refused) and its TorchTrainer asks for
+    # the workers' resources; holding them in the trial too would leave none for the workers.
+    one = cfg.search.workers_per_trial == 1
+    gpus = {"gpu": cfg.search.gpus_per_worker} if cfg.search.gpus_per_worker else {}
+    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial, **gpus} if one else {"cpu": 0.01})
+    session = len(list(search_dir.glob("tune*")))
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=max(1, searcher.remaining),
+                                    max_concurrent_trials=cfg.search.max_concurrent,
+                                    scheduler=TuneScheduler(SCHEDULERS[cfg.search.scheduler](), trials_dir(search_dir))),
+        run_config=tune.RunConfig(
+            name="tune" if session == 0 else f"tune-{session}", storage_path=str(search_dir), callbacks=callbacks,
+            verbose=0, failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),
+        ),
+    )

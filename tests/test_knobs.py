@@ -1,0 +1,106 @@
+"""Every knob is declared once (spaces/knobs.py) and read from there everywhere: the config, the
+space, the baseline, TrialParams, pareto.csv, the console, MLflow and the dry run; and every
+declared knob is applied by some part of a trial."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import optuna
+import pytest
+
+from stiltsearch.search import front as fronts
+from stiltsearch.search.compose import space_spec
+from stiltsearch.search.config import ConfigError, SearchConfig, load_config, to_dict
+from stiltsearch.search.tracking import trial_params
+from stiltsearch.spaces import KNOBS, baseline_point, stilts_space
+from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
+from stiltsearch.trainables.params import APPLIERS, TrialParams
+
+
+def test_every_declared_knob_is_applied_by_a_trial_and_every_applier_is_declared() -> None:
+    import stiltsearch.trainables.pipeline  # noqa: F401  (imports every module that applies a knob)
+
+    assert set(APPLIERS) == {k.name for k in KNOBS}
+    for knob in KNOBS:
+        assert knob.applies in ("phase 2", "phase 3", "encoder", "inputs", "weights", "serving"), knob.name
+        if knob.applies == "weights":  # deploy() calls these as (module, value, device)
+            assert APPLIERS[knob.name].__code__.co_argcount == 3, knob.name
+
+
+def test_trial_params_hold_one_value_per_knob_and_refuse_unknown_names() -> None:
+    params = TrialParams(layers_kept=2, intermediate_tasks=["toy_mnli"])
+    assert set(params) == {k.name for k in KNOBS}
+    assert params.layers_kept == 2 and params.intermediate_tasks == ("toy_mnli",)
+    assert params.precision == next(k for k in KNOBS if k.name == "precision").fallback
+    with pytest.raises(TypeError, match="'not_a_knob' is not a declared knob"):
+        TrialParams(not_a_knob=1)
+    with pytest.raises(TypeError, match="not a declared knob"):
+        TrialParams.from_config({"layers_kept": 1, "stray": 2}, ignore=("trial_number",))
+    assert TrialParams.from_config({"layers_kept": 1, "trial_number": 3}, ignore=("trial_number",)).layers_kept == 1
+
+
+def test_the_space_the_baseline_and_the_config_cover_every_knob() -> None:
+    cfg = SearchConfig()
+    spec = space_spec(cfg)
+    sampled = stilts_space(optuna.trial.FixedTrial(baseline_point(spec)), spec)
+    # the baseline has no phase 2, so no phase-2 learning rate; every other knob is sampled
+    assert set(sampled) == {k.name for k in KNOBS} - {"intermediate_lr"}
+    assert set(to_dict(cfg)["space"]) == {k.key for k in SPACE_CONFIG_KNOBS}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        seen |= set(stilts_space(trial, spec))
+        study.tell(trial, 0.0)
+    assert seen == {k.name for k in KNOBS}
+
+
+def test_pareto_csv_the_console_and_mlflow_show_every_knob(tmp_path: Path) -> None:
+    config = {"intermediate_tasks": ("toy_mnli",), "train_languages": ("xa",), "intermediate_lr": 2e-4,
+              "target_lr": 3e-4, "model": "toy-4l", "layers_kept": 2, "max_seq_length": 32, "precision": "bf16",
+              "inference_batch_size": 64, "attention": "eager"}
+    config |= {k.name: k.fallback for k in KNOBS if k.name not in config}  # knobs added since this test
+    front = fronts.from_points(["xtreme_score", "tokens_per_sec"], ["max", "max"],
+                               [fronts.TrialOutcome(0, config, (60.0, 1000.0), 0.0)])
+    with open(fronts.write_table(tmp_path / "pareto.csv", front)) as f:
+        rows = list(csv.DictReader(f))
+    assert set(rows[0]) >= {k.name for k in KNOBS}
+    assert rows[0]["attention"] == "eager" and rows[0]["inference_batch_size"] == "64"
+    assert rows[0]["intermediate_tasks"] == "toy_mnli"
+    line = describe(config)
+    assert "attn=eager" in line and "batch=64" in line and "layers=2" in line and "ilr=2.0e-04" in line
+    params = trial_params({**config, "trial_number": 0})
+    assert set(params) == {k.name for k in KNOBS} and params["attention"] == "eager"
+    for knob in KNOBS:  # MLflow's strings read back as the values (stiltsearch pareto --tracking-uri)
+        assert knob.parse(params[knob.name]) == config[knob.name], knob.name
+
+
+def test_the_dry_run_shows_every_knob() -> None:
+    from stiltsearch.search.dryrun import plan_lines
+
+    text = "\n".join(plan_lines(SearchConfig(), trials=2))
+    for knob in SPACE_CONFIG_KNOBS:
+        assert knob.name in text, knob.name
+    trial = text[text.index("trial 0 (baseline):"):]
+    assert "attn=sdpa" in trial and "batch=64" in trial
+
+
+BAD_KNOBS = {
+    "duplicate choice": ("space:\n  max_seq_length: [16, 16]\n", "space.max_seq_length: a value is listed twice"),
+    "too long": ("space:\n  max_seq_length: [1024]\n", "space.max_seq_length: give values in 8..512"),
+    "no choice": ("space:\n  attention: []\n", "space.attention: give one or more of sdpa, eager"),
+    "unknown knob": ("space:\n  layers: [1]\n", "space.layers: unknown field; allowed here: intermediate_lr"),
+    "infinite lr": ("space:\n  target_lr: [1.0e-4, .inf]\n", "space.target_lr[1]: expected a finite number"),
+    "bool as lr": ("space:\n  target_lr: [true, 1.0e-3]\n", "space.target_lr[0]: expected a number, got True"),
+}
+
+
+@pytest.mark.parametrize("text,message", BAD_KNOBS.values(), ids=BAD_KNOBS.keys())
+def test_a_bad_knob_choice_is_one_line_naming_the_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value) and "\n" not in str(info.value)

@@ -1,0 +1,75 @@
+"""Every objective a search can optimise, declared once.
+
+An objective's declaration says what it is (name, unit, direction), where the hypervolume of a
+front counts from (``reference``: a value worse than any point worth counting), what the config
+must enable for a trial to report it (``requires``), and how a trial computes it: it is read from
+the trial's metric ``source`` (:func:`values`). The config check, the pipeline, MLflow tracking and
+the front all read :data:`OBJECTIVES`; a new objective is one entry here plus the code that produces
+its source metric.
+
+Pure data: no torch, no Ray (``stiltsearch pareto`` reads this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    name: str  # as named in a config's ``objectives`` and logged on every trial
+    direction: str  # "max" or "min": what is better
+    reference: float  # the hypervolume reference in this objective: worse than any point worth counting
+    unit: str
+    doc: str
+    source: str = ""  # the trial metric it is read from ("": its own name)
+    requires: tuple[str, Any] | None = None  # (dotted config field, the value it must have)
+
+    def value(self, metrics: Mapping[str, Any]) -> float | None:
+        raw = metrics.get(self.source or self.name)
+        return None if raw is None else float(raw)
+
+
+OBJECTIVES: tuple[ObjectiveSpec, ...] = (
+    ObjectiveSpec("xtreme_score", "max", 0.0, "points (0-100)",
+                  "the mean over the target tasks of each task's mean over its languages, as XTREME averages"),
+    ObjectiveSpec("tokens_per_sec", "max", 0.0, "real tokens/s",
+                  "measured inference throughput of the served model, padding excluded (median of timed passes)",
+                  source="throughput/tokens_per_sec"),
+    ObjectiveSpec("relative_speed", "max", 0.0, "x the reference encoder",
+                  "tokens/sec over a fixed reference encoder's in the same spell: free of the machine's drift",
+                  source="throughput/relative_speed", requires=("throughput.reference", True)),
+)
+EVAL_PREFIX = "eval/"  # eval/<target task>: one target's score, an objective of its own
+EVAL = ObjectiveSpec(EVAL_PREFIX, "max", 0.0, "points (0-100)", "one target task's score (the mean over its languages)")
+BY_NAME: dict[str, ObjectiveSpec] = {o.name: o for o in OBJECTIVES}
+
+
+def find(name: str, targets: Sequence[str] = ()) -> ObjectiveSpec | None:
+    """The declaration of objective ``name`` (``eval/<task>`` for any task of ``targets``)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    if name.startswith(EVAL_PREFIX) and name.removeprefix(EVAL_PREFIX) in targets:
+        return ObjectiveSpec(name, EVAL.direction, EVAL.reference, EVAL.unit, EVAL.doc)
+    return None
+
+
+def allowed(targets: Sequence[str]) -> list[str]:
+    return [o.name for o in OBJECTIVES] + [f"{EVAL_PREFIX}{t}" for t in targets]
+
+
+def values(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The declared objectives a trial's metrics hold, under their own names (the pipeline adds
+    these to what a trial reports)."""
+    found = {o.name: o.value(metrics) for o in OBJECTIVES}
+    return {name: v for name, v in found.items() if v is not None}
+
+
+def reference(name: str) -> float:
+    """The hypervolume reference of objective ``name`` (``eval/<task>``: the task score's)."""
+    spec = BY_NAME.get(name) or (EVAL if name.startswith(EVAL_PREFIX) else None)
+    if spec is None:
+        raise KeyError(f"objective {name!r} is not declared in trainables/objectives.py")
+    return spec.reference

@@ -1,0 +1,94 @@
+"""Phase 3, one target task: fine-tune on English plus the chosen translate-train languages and
+score every language, or, for a retrieval target, score the phase-2 encoder as deployed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from stiltsearch.trainables import data, plan, retrieval
+from stiltsearch.trainables.deploy import build_encoder, deploy
+from stiltsearch.trainables.engine import train, world
+from stiltsearch.trainables.model import MultiTaskModel
+from stiltsearch.trainables.params import TrialParams, applies
+from stiltsearch.trainables.settings import TrialSettings
+from stiltsearch.trainables.tasks.base import Task
+
+
+def predict(model: MultiTaskModel, task: Task, examples: Sequence[Any], tokenizer: Any, *, max_length: int,
+            batch_size: int = 128) -> list[Any]:
+    model.eval()
+    device = next(model.parameters()).device
+    predictions: list[Any] = [None] * len(examples)
+    with torch.inference_mode():
+        for index, batch in data.eval_batches(task, examples, tokenizer, batch_size=batch_size, max_length=max_length):
+            logits = model.logits(task.name, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            for i, p in zip(index, model.heads[task.name].decode(logits.float(), batch)):
+                predictions[i] = p
+    return predictions
+
+
+def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length: int,
+          batch_size: int = 128) -> torch.Tensor:
+    """Unit-length sentence vectors: the mean of the last hidden states over real tokens."""
+    device = next(model.parameters()).device
+    vectors = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
+                              return_tensors="pt").to(device)
+            hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            vectors.append(((hidden * mask).sum(1) / mask.sum(1)).float())
+    return torch.nn.functional.normalize(torch.cat(vectors), dim=-1)
+
+
+def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
+                    tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
+    """A retrieval target: no training; texts are matched by the cosine similarity of pooled
+    representations of the phase-2 encoder, as deployed, in the way the task asks
+    (:data:`retrieval.RETRIEVERS`)."""
+    model = MultiTaskModel(build_encoder(encoder_dir, params), {})
+    deployed = deploy(model, params)
+    length = settings.length(task, params.max_seq_length)
+
+    def vectors(texts: list[str]) -> torch.Tensor:
+        return embed(deployed, texts, tokenizer, max_length=length)
+
+    scores, extra = {}, {}
+    for lang, result in retrieval.RETRIEVERS[task.retrieve](task, settings.eval_split, settings.languages(task),
+                                                            vectors).items():
+        scores[lang] = result["major"]
+        if "threshold" in result:  # BUCC's chosen similarity threshold
+            extra[f"phase3/{task.name}/{lang}/threshold"] = result["threshold"]
+    return model, scores, extra
+
+
+@applies("train_languages", "target_lr", "max_seq_length")
+def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
+                 tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
+    """Phase 3 for one target: fine-tune on English + chosen languages, then score every language.
+
+    Returns the trained model in its training precision; scores are of its deployed precision.
+    """
+    if not task.kind.trained:
+        return retrieval_phase(settings, params, task, encoder_dir, tokenizer)
+    languages = ["en"] + [lang for lang in params.train_languages if lang in task.train_languages]
+    examples = [ex for lang in languages for ex in task.load("train", lang)]
+    model = MultiTaskModel(build_encoder(encoder_dir, params), [task])
+    length = settings.length(task, params.max_seq_length)
+    batch = plan.batch_size(settings.recipes, task.name, settings.batch_size)
+    stream = data.batches(task, examples, tokenizer, batch_size=batch, max_length=length,
+                          seed=settings.seed + world()[0])
+    steps = plan.phase3_steps(settings.recipes, task.name, len(examples), settings.batch_size, settings.target_steps)
+    log = train(model, stream, steps=steps, lr=params.target_lr, micro_batch_size=batch, settings=settings.trained_with)
+    deployed = deploy(model, params)  # scored as it will be served
+    scores = {}
+    for lang in settings.languages(task):
+        dev = task.load(settings.eval_split, lang)
+        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev)["major"]
+    return model, scores, {**log.metrics(f"phase3/{task.name}"),
+                           f"phase3/{task.name}/train_languages": ",".join(languages),
+                           f"phase3/{task.name}/steps": steps}
