@@ -230,6 +230,9 @@ KNOBS: tuple[Knob, ...] = (
          fallback=64, bounds=(1, 1 << 20)),
     Knob("attention", str, ("sdpa",), "encoder", "attn", "attention implementation (transformers' attn_implementation)",
          fallback="sdpa", allowed=("sdpa", "eager")),
+    Knob("compile", bool, (False,), "weights", "compile",
+         "torch.compile of the served encoder (inductor, dynamic shapes; compiled in the meter's warm-up passes)",
+         fallback=False, allowed=(False, True)),
 )
 
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}

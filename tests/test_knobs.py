@@ -104,3 +104,28 @@ def test_a_bad_knob_choice_is_one_line_naming_the_field(tmp_path: Path, text: st
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_compile_knob_compiles_the_served_encoder_and_keeps_its_outputs(tiny_model: str) -> None:
+    import torch
+
+    from stiltsearch.trainables.deploy import deploy
+    from stiltsearch.trainables.model import MultiTaskModel, load_encoder, portable
+    from stiltsearch.trainables.settings import MeterSettings
+    from stiltsearch.trainables.tasks import get_task
+    from stiltsearch.trainables.throughput import build_workload, measure
+
+    torch.manual_seed(0)
+    trained = portable(MultiTaskModel(load_encoder(tiny_model), [get_task("toy_xnli")]).eval())
+    plain, compiled = deploy(trained, TrialParams(compile=False)), deploy(trained, TrialParams(compile=True))
+    assert not isinstance(plain.encoder, torch._dynamo.eval_frame.OptimizedModule)
+    assert isinstance(compiled.encoder, torch._dynamo.eval_frame.OptimizedModule)
+    workload = build_workload([[5 + (i * 3 + j) % 200 for j in range(8 + i % 9)] for i in range(48)], pad_id=1,
+                              batch_size=16, max_sequences=48)
+    with torch.inference_mode():
+        for batch in workload:  # lengths 8-16 across batches: dynamic shapes, no recompile error
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+            torch.testing.assert_close(compiled.logits("toy_xnli", ids, mask), plain.logits("toy_xnli", ids, mask),
+                                       atol=1e-4, rtol=1e-4)
+    speed = measure(lambda ids, mask: compiled.logits("toy_xnli", ids, mask), workload, MeterSettings(warmup=1, repeats=2))
+    assert speed.tokens == sum(int(b["attention_mask"].sum()) for b in workload) and speed.tokens_per_sec > 0

@@ -58,6 +58,16 @@ def apply_precision(model: nn.Module, precision: str, device: torch.device) -> n
     raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
 
 
+@applies("compile")
+def compile_encoder(model: Any, on: bool, device: torch.device) -> Any:
+    """The encoder compiled by ``torch.compile`` (inductor; dynamic shapes, since the meter's batches
+    differ in length). Only the encoder: ``torch.compile`` compiles ``forward``, and a task's logits
+    are read through ``MultiTaskModel.logits``, which calls the encoder."""
+    if on:
+        model.encoder = torch.compile(model.encoder, dynamic=True)
+    return model
+
+
 def deploy(model: MultiTaskModel | dict[str, Any], knobs: Mapping[str, Any]) -> MultiTaskModel:
     """A fresh copy of the trained model (no training-time hooks) with every weights-stage knob
     applied, on the module's own device (portable data: on CUDA if there is one)."""
