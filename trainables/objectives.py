@@ -41,6 +41,10 @@ OBJECTIVES: tuple[ObjectiveSpec, ...] = (
     ObjectiveSpec("relative_speed", "max", 0.0, "x the reference encoder",
                   "tokens/sec over a fixed reference encoder's in the same spell: free of the machine's drift",
                   source="throughput/relative_speed", requires=("throughput.reference", True)),
+    # 10 s a sequence: slower than any served encoder worth counting, so every measured point adds area
+    ObjectiveSpec("latency_ms", "min", 10_000.0, "ms per sequence",
+                  "median batch-1 latency of the served model (online serving), measured by the same meter",
+                  source="throughput/latency_ms"),
 )
 EVAL_PREFIX = "eval/"  # eval/<target task>: one target's score, an objective of its own
 EVAL = ObjectiveSpec(EVAL_PREFIX, "max", 0.0, "points (0-100)", "one target task's score (the mean over its languages)")

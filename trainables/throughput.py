@@ -42,6 +42,8 @@ class Throughput:
     device: str  # e.g. "cpu: Intel Xeon ..." or "cuda: NVIDIA H100"
     threads: int  # torch intra-op threads during the measurement
     relative_speed: float | None = None  # median of tokens/sec / the reference's tokens/sec; None: no reference
+    latency_ms: float | None = None  # median wall ms of one sequence alone (batch 1), over LATENCY_SEQUENCES
+    latency_p90_ms: float | None = None  # its 90th percentile
 
     def metrics(self) -> dict[str, Any]:
         return {f"throughput/{k}": v for k, v in asdict(self).items() if v is not None}
@@ -118,6 +120,20 @@ def build_workload(rows: Sequence[Sequence[int]], pad_id: int, *, batch_size: in
     return batches
 
 
+# Batch-1 latency: this many sequences of the workload, evenly spaced over its lengths, each timed
+# alone LATENCY_REPEATS times after one untimed pass (a serving request is one sequence, unpadded).
+LATENCY_SEQUENCES = 32
+LATENCY_REPEATS = 5
+
+
+def single_sequences(workload: list[dict[str, torch.Tensor]], count: int) -> list[dict[str, torch.Tensor]]:
+    """``count`` of the workload's sequences as batches of one, without their padding."""
+    rows = [(b["input_ids"][i], b["attention_mask"][i]) for b in workload for i in range(len(b["input_ids"]))]
+    step = max(1, len(rows) // count)
+    picked = rows[::step][:count]
+    return [{"input_ids": ids[mask.bool()][None], "attention_mask": mask[mask.bool()][None]} for ids, mask in picked]
+
+
 def measure(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list[dict[str, torch.Tensor]],
             settings: MeterSettings, device: torch.device = torch.device("cpu")) -> Throughput:
     """Time ``forward(input_ids, attention_mask)`` over the workload; see the module docstring."""
@@ -142,6 +158,9 @@ def measure(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list
                 rates.append(tokens / one_pass())
                 if reference:
                     relative.append(rates[-1] / reference())
+            singles = single_sequences(workload, LATENCY_SEQUENCES)
+            pass_seconds(forward, singles, device)  # untimed: batch-1 shapes
+            latencies = [1000 * pass_seconds(forward, [one], device) for _ in range(LATENCY_REPEATS) for one in singles]
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -150,4 +169,6 @@ def measure(forward: Callable[[torch.Tensor, torch.Tensor], Any], workload: list
     return Throughput(tokens_per_sec=statistics.median(rates), cv=cv, tokens=tokens,
                       sequences=sum(len(b["input_ids"]) for b in workload), repeats=settings.repeats,
                       device=device_name(device), threads=torch.get_num_threads(),
-                      relative_speed=statistics.median(relative) if relative else None)
+                      relative_speed=statistics.median(relative) if relative else None,
+                      latency_ms=statistics.median(latencies),
+                      latency_p90_ms=statistics.quantiles(latencies, n=10)[-1] if len(latencies) > 1 else latencies[0])
