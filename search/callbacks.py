@@ -18,7 +18,7 @@ from ray.tune import Callback
 from stiltsearch.search.tracking import Tracker
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables import trialdir
-from stiltsearch.trainables.outcome import Outcome, classify
+from stiltsearch.trainables.outcome import INFEASIBLE, Outcome, classify
 from stiltsearch.trainables.params import NUMBER_KEY
 
 
@@ -77,7 +77,9 @@ class MlflowCallback(_Classifying):
         self.tracker.trial_result(trial_number(trial), result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.tracker.end_trial(trial_number(trial), self.outcome(trial), rung=self.rung(trial))
+        outcome = self.outcome(trial)
+        reason = (trial.last_result or {}).get(INFEASIBLE) if outcome is Outcome.INFEASIBLE else None
+        self.tracker.end_trial(trial_number(trial), outcome, error=reason, rung=self.rung(trial))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.tracker.end_trial(trial_number(trial), Outcome.FAILED, error=error_text(trial))
@@ -116,6 +118,11 @@ class ProgressCallback(_Classifying):
             return
         self.done += 1
         seconds = time.monotonic() - self.started.get(trial.trial_id, self.start)
+        if outcome is Outcome.INFEASIBLE:
+            trained = "" if "phase2/cache" in (trial.last_result or {}) else ", never trained"
+            self._say(f"trial {trial_number(trial)} infeasible ({self.done + self.failed}/{self.total}) in {seconds:.0f}s: "
+                      f"{(trial.last_result or {}).get(INFEASIBLE)}{trained}")
+            return
         if outcome is Outcome.PRUNED:
             self._say(f"trial {trial_number(trial)} pruned at rung {self.rung(trial)} "
                       f"({self.done + self.failed}/{self.total}) after {seconds:.0f}s")

@@ -34,6 +34,10 @@ class Objective:
 
     name: str
     direction: str = ""
+    # bounds: a trial below ``min`` or above ``max`` is infeasible (told to the study as such, off the
+    # front); one whose speed misses its bound is never trained (its speed is known before training)
+    min: float | None = None  # noqa: A003 - the config's own word
+    max: float | None = None  # noqa: A003
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         validate(self)
         # each objective's direction, as declared where the config leaves it out
-        resolved = tuple(Objective(o.name, o.direction or _declared(o.name, self.target_tasks).direction)
+        resolved = tuple(Objective(o.name, o.direction or _declared(o.name, self.target_tasks).direction, o.min, o.max)
                          for o in self.objectives)
         object.__setattr__(self, "objectives", resolved)
 
@@ -134,6 +138,11 @@ class SearchConfig:
     @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.objectives]
+
+    @property
+    def bounds(self) -> dict[str, tuple[float | None, float | None]]:
+        """``{objective: (min, max)}`` of the objectives that carry a bound."""
+        return {o.name: (o.min, o.max) for o in self.objectives if o.min is not None or o.max is not None}
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -268,6 +277,9 @@ def _check_objectives(cfg: SearchConfig) -> None:
                f"objectives[{i}].direction: {obj.name} is better when {'larger' if spec.direction == 'max' else 'smaller'}; "
                f"give {spec.direction} or leave direction out")
     _check(len({o.name for o in cfg.objectives}) == len(cfg.objectives), "objectives: an objective is listed twice")
+    for i, obj in enumerate(cfg.objectives):
+        if obj.min is not None and obj.max is not None:
+            _check(obj.min <= obj.max, f"objectives[{i}]: min {obj.min:g} is above max {obj.max:g}; give min <= max")
 
 
 def validate(cfg: SearchConfig) -> None:

@@ -54,6 +54,7 @@ from stiltsearch.search.raysession import (
 from stiltsearch.search.study import (
     CONFIG_ATTR,
     ERROR_ATTR,
+    INFEASIBLE_ATTR,
     RUNG_ATTR,
     done,
     open_study,
@@ -193,8 +194,8 @@ def sync_finished(tracker: Tracker, study: Any, trials: Path, names: list[str]) 
         result = trialdir.read_result(trialdir.trial_path(trials, trial.number))
         if result is not None:
             tracker.trial_result(trial.number, result)
-        tracker.end_trial(trial.number, outcome, error=trial.user_attrs.get(ERROR_ATTR),
-                          rung=trial.user_attrs.get(RUNG_ATTR))
+        detail = trial.user_attrs.get(INFEASIBLE_ATTR if outcome is Outcome.INFEASIBLE else ERROR_ATTR)
+        tracker.end_trial(trial.number, outcome, error=detail, rung=trial.user_attrs.get(RUNG_ATTR))
 
 
 def _flat_params(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

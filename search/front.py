@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from stiltsearch.search import pareto, plots
-from stiltsearch.search.study import CONFIG_ATTR
+from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR
 from stiltsearch.spaces.knobs import KNOBS, describe, row
 from stiltsearch.trainables.objectives import reference
 
@@ -40,6 +40,7 @@ class Front:
     history: list[float]  # hypervolume after each completion, in completion order
     failed: int
     pruned: int = 0  # stopped early by a scheduler: never on the front
+    infeasible: int = 0  # outside an objective's bound: never on the front
 
     @property
     def hypervolume(self) -> float:
@@ -51,11 +52,12 @@ class Front:
 
     def summary(self) -> dict[str, float]:
         return {"trials_completed": len(self.outcomes), "trials_failed": self.failed, "trials_pruned": self.pruned,
+                "trials_infeasible": self.infeasible,
                 "pareto_size": self.ranks.count(0), "hypervolume_final": self.hypervolume}
 
 
 def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[TrialOutcome], failed: int = 0,
-                pruned: int = 0) -> Front:
+                pruned: int = 0, infeasible: int = 0) -> Front:
     """The front of complete trials; the hypervolume counts from each objective's declared
     reference (``trainables/objectives.py``), so a minimised objective counts as well as a maximised one."""
     outcomes = sorted(outcomes, key=lambda o: o.number)
@@ -63,16 +65,17 @@ def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[
     ranks = pareto.pareto_ranks(points, directions) if points else []
     by_finish = sorted(outcomes, key=lambda o: (o.finished_at, o.number))
     history = pareto.hypervolume_history([o.values for o in by_finish], directions, [reference(n) for n in names])
-    return Front(list(names), list(directions), outcomes, ranks, history, failed, pruned)
+    return Front(list(names), list(directions), outcomes, ranks, history, failed, pruned, infeasible)
 
 
 def from_study(study: optuna.Study, names: Sequence[str], directions: Sequence[str]) -> Front:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     outcomes = [TrialOutcome(t.number, t.user_attrs.get(CONFIG_ATTR) or dict(t.params), tuple(t.values),
                              t.datetime_complete.timestamp() if t.datetime_complete else 0.0)
-                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+                for t in complete if INFEASIBLE_ATTR not in t.user_attrs]  # an infeasible trial is off the front
     failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
     pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
-    return from_points(names, directions, outcomes, failed, pruned)
+    return from_points(names, directions, outcomes, failed, pruned, infeasible=len(complete) - len(outcomes))
 
 
 def write_files(front: Front, directory: Path, title: str) -> list[Path]:

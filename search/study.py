@@ -28,11 +28,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from stiltsearch.trainables import trialdir
-from stiltsearch.trainables.outcome import DONE_STATES, Outcome, classify
+from stiltsearch.trainables.objectives import reference
+from stiltsearch.trainables.outcome import CONSTRAINT, DONE_STATES, INFEASIBLE, Outcome, classify
 
 CONFIG_ATTR = "config"  # user attribute: the structured config the trainable received
 ERROR_ATTR = "error"  # user attribute: the last line of a failed trial's error
 RUNG_ATTR = "stopped_at_rung"  # user attribute: the rung at which a scheduler pruned the trial
+INFEASIBLE_ATTR = "infeasible"  # user attribute: which bound an infeasible trial missed
+CONSTRAINT_NAME = "bounds"  # the trial's Optuna constraint: how far outside the objectives' bounds (<= 0: inside)
 DONE = tuple(TrialState[name] for name in DONE_STATES)
 
 
@@ -91,9 +94,15 @@ def tell(study: optuna.Study, trial: optuna.Trial | int, outcome: Outcome, objec
          result: Mapping[str, Any] | None, directory: Path) -> None:
     """Write an ended trial's outcome to the study (INTERRUPTED writes nothing: it stays owed)."""
     live = trial if isinstance(trial, optuna.Trial) else trial_of(study, trial)
+    if result is not None and CONSTRAINT in result:  # Optuna's samplers read it (<= 0: feasible)
+        live.set_constraint(CONSTRAINT_NAME, float(result[CONSTRAINT]))
     if outcome is Outcome.COMPLETE:
         assert result is not None
         study.tell(live, [float(result[name]) for name in objectives])
+    elif outcome is Outcome.INFEASIBLE:  # objectives it never reached count as their references (the worst)
+        assert result is not None
+        live.set_user_attr(INFEASIBLE_ATTR, str(result[INFEASIBLE]))
+        study.tell(live, [float(result[name]) if name in result else reference(name) for name in objectives])
     elif outcome is Outcome.FAILED:
         live.set_user_attr(ERROR_ATTR, trialdir.failure_reason(directory))
         study.tell(live, state=TrialState.FAIL)
@@ -118,4 +127,6 @@ def reconcile(study: optuna.Study, trials_dir: Path, objectives: Sequence[str]) 
 
 def outcome_of(trial: FrozenTrial) -> Outcome | None:
     """A study trial's outcome; None while it runs or is owed."""
+    if trial.state == TrialState.COMPLETE and INFEASIBLE_ATTR in trial.user_attrs:
+        return Outcome.INFEASIBLE
     return next((o for o in Outcome if o.counts and o.study_state == trial.state.name), None)

@@ -187,7 +187,8 @@ class Tracker:
 
     def end_trial(self, number: int, outcome: Outcome, error: str | None = None, rung: int | None = None) -> None:
         """The run ends as the outcome says (:attr:`Outcome.mlflow_status`), tagged with it; a
-        failed run also gets its error, a pruned one the rung it was stopped at."""
+        failed run also gets its error, an infeasible one the bound it missed, a pruned one the
+        rung it was stopped at."""
         self.running.discard(number)
         self.outbox.put(f"end trial {number}", lambda: self._end_trial(number, outcome, error, rung))
 
@@ -197,7 +198,7 @@ class Tracker:
             return
         tags = {"stiltsearch.outcome": outcome.value}
         if error:
-            tags["stiltsearch.error"] = error[:5000]
+            tags["stiltsearch.error" if outcome is not Outcome.INFEASIBLE else "stiltsearch.infeasible"] = error[:5000]
         if outcome is Outcome.PRUNED:
             tags["stopped_at_rung"] = str(rung)
         self._log(run_id, tags=tags)

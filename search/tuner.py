@@ -75,6 +75,8 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     # moves on with the trials already asked for: a resumed session re-seeded as the first would
     # draw the first session's random configurations again.
     asked = len(study.get_trials(deepcopy=False))
+    # With objective bounds, each trial's constraint value is in the study (search/study.py: tell),
+    # and TPE puts infeasible trials, trained or not, in its "bad" group: it learns where the bounds are.
     study.sampler = optuna.samplers.TPESampler(seed=cfg.search.seed + asked, n_startup_trials=min(10, max(3, n // 2)))
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), cfg.objective_names, cfg.directions,
                              n, trials_dir(search_dir), on_told)

@@ -63,7 +63,7 @@ def ledgers(directory: Path) -> dict[int, list[str]]:
 
 
 def finished(events: list[str]) -> bool:
-    return "throughput measured" in events or "result restored" in events
+    return "result saved" in events or "result restored" in events
 
 
 def in_flight_past_phase2(events: list[str]) -> bool:

@@ -62,8 +62,10 @@ def test_two_workers_score_on_the_scale_of_one(runs: dict) -> None:
 
 def test_rank_0_alone_wrote_the_checkpoint_and_the_ledger(runs: dict) -> None:
     events = read_ledger(runs["dir"])
-    assert events == ["attempt started", "phase2 trained", "phase3 toy_xnli trained", "phase3 toy_panx trained",
-                      "throughput measured"]
+    # the one-worker run measured the same deployment first, so this one may find its speed cached
+    assert events[1] in ("speed measured", "speed cache-hit")
+    assert events == ["attempt started", events[1], "phase2 trained", "phase3 toy_xnli trained",
+                      "phase3 toy_panx trained", "result saved"]
     assert len({line.split(" ")[1] for line in (runs["dir"] / "phases.log").read_text().splitlines()}) == 1
 
 

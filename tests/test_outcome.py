@@ -25,8 +25,9 @@ def test_classify_names_each_end() -> None:
     assert classify({"phase": 2}, objectives) is Outcome.INTERRUPTED
     assert classify(None, objectives) is Outcome.INTERRUPTED
     assert classify(full, objectives, error=True) is Outcome.FAILED
-    assert [o.study_state for o in Outcome] == ["COMPLETE", "FAIL", "PRUNED", "RUNNING"]
-    assert [o.mlflow_status for o in Outcome] == ["FINISHED", "FAILED", "FINISHED", "KILLED"]
+    assert classify({**full, "infeasible": "tokens_per_sec 2 < its minimum 5"}, objectives) is Outcome.INFEASIBLE
+    assert [o.study_state for o in Outcome] == ["COMPLETE", "COMPLETE", "FAIL", "PRUNED", "RUNNING"]
+    assert [o.mlflow_status for o in Outcome] == ["FINISHED", "FINISHED", "FAILED", "FINISHED", "KILLED"]
 
 
 def test_a_pruned_mark_in_the_trial_directory_makes_it_pruned(tmp_path: Path) -> None:
@@ -133,3 +134,52 @@ def test_stiltsearch_pareto_imports_neither_ray_nor_torch(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "heavy: []" in done.stdout
     assert "Pareto front (2 of 3 completed trials" in done.stdout
+
+
+def bounded_trainable() -> Any:
+    """Odd trials report a speed under the bound and no score, as a trial that was never trained."""
+
+    def trainable(config: dict[str, Any]) -> None:
+        from ray import tune
+
+        size = len(config.get("intermediate_tasks", ())) + config["layers_kept"]
+        if config["trial_number"] % 2:
+            tune.report({"phase": 3, "tokens_per_sec": 10.0, "infeasible": "tokens_per_sec 10 < its minimum 1000",
+                         "trial/constraint_violation": 0.99})
+            return
+        tune.report({"phase": 3, "xtreme_score": 50.0 + size, "tokens_per_sec": 1e5 / size,
+                     "trial/constraint_violation": 0.0})
+
+    return trainable
+
+
+@pytest.mark.timeout(600)
+def test_infeasible_trials_teach_the_sampler_and_stay_off_the_front(tmp_path: Path, tiny_model: str) -> None:
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    from stiltsearch.search.config import load_config
+    from stiltsearch.search.driver import run_search
+
+    config = tmp_path / "bounded.yaml"
+    config.write_text(f"name: bounded\nmodel: {tiny_model}\nintermediate_tasks: [mnli, qqp]\ntarget_tasks: [xnli]\n"
+                      f"languages: [de]\noutput_dir: {tmp_path / 'runs'}\nsearch: {{num_trials: 4, max_concurrent: 2}}\n"
+                      "objectives:\n  - {name: xtreme_score}\n  - {name: tokens_per_sec, min: 1000}\n"
+                      f"space: {{layers_kept: [1, 2]}}\nmlflow: {{tracking_uri: 'sqlite:///{tmp_path}/mlflow.db'}}\n")
+    result = run_search(load_config(config), trainable=bounded_trainable())
+    study = optuna.load_study(study_name="bounded", storage=f"sqlite:///{result.search_dir}/optuna.db")
+    for trial in study.get_trials():
+        assert trial.state.name == "COMPLETE"
+        assert trial.constraints == {"bounds": 0.99 if trial.number % 2 else 0.0}  # what TPE reads
+        assert ("infeasible" in trial.user_attrs) == bool(trial.number % 2)
+    infeasible = [t for t in study.get_trials() if t.number % 2]
+    assert all(t.values[0] == 0.0 for t in infeasible)  # a score it never reached counts as the reference
+    assert {o.number for o in result.front.outcomes} == {0, 2} and result.front.summary()["trials_infeasible"] == 2
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("bounded").experiment_id],
+                              "tags.`stiltsearch.kind` = 'trial'")
+    for run in runs:
+        odd = int(run.data.tags["stiltsearch.trial_number"]) % 2
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["stiltsearch.outcome"] == ("infeasible" if odd else "complete")
+        assert (run.data.tags.get("stiltsearch.infeasible") == "tokens_per_sec 10 < its minimum 1000") == bool(odd)

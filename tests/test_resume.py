@@ -96,9 +96,10 @@ def test_the_search_ends_with_exactly_n_complete_trials_and_no_orphans(story: di
 
 
 def test_no_phase_ran_twice_in_any_trial(story: dict) -> None:
-    """Each trial trained each phase once and was measured once, however often it was started."""
+    """Each trial trained each phase once and was measured at most once, however often it was started."""
     for number, events in story["ledgers"].items():
-        assert count_events(events, "throughput measured") == 1, (number, events)
+        assert count_events(events, "result saved") == 1, (number, events)
+        assert count_events(events, "speed measured") <= 1, (number, events)  # a later attempt restores or finds it
         trained = [e for e in events if e.endswith((" trained", "cache-hit", "skipped"))]
         assert len(trained) == len(set(trained)), (number, events)
 
@@ -112,8 +113,8 @@ def test_trials_in_flight_at_each_stop_continued_from_their_checkpoints(story: d
             if in_flight_past_phase2(events):
                 after = story["ledgers"][number][len(events):]
                 following = after[after.index("attempt started"):] if "attempt started" in after else after
-                assert following[:2] == ["attempt started", "phase2 restored"] or "result restored" in following, (
-                    number, after)
+                assert following[:3] == ["attempt started", "speed restored", "phase2 restored"] or (
+                    "result restored" in following), (number, after)
                 resumed += 1
     assert resumed >= 1  # the SIGKILL came while one was past phase 2; after Ctrl-C it may have finished
 

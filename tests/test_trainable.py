@@ -59,22 +59,24 @@ def test_metrics_are_in_range_for_every_task_and_language(trial: tuple) -> None:
         "eval/toy_tatoeba"]
 
 
-def test_reports_phase2_then_the_final_result_and_checkpoints_every_phase(trial: tuple) -> None:
+def test_reports_speed_then_phase2_then_the_final_result_and_checkpoints_every_phase(trial: tuple) -> None:
     metrics, reports, directory = trial
-    assert [m["phase"] for m in reports] == [2, 3]
+    assert [m["phase"] for m in reports] == [1, 2, 3]
+    assert reports[0]["tokens_per_sec"] == metrics["tokens_per_sec"] > 0  # known before training
     state = json.loads((directory / "state.json").read_text())
     assert Path(state["phase2"]["encoder_dir"]).is_dir()
     assert {f"phase3/{t}" for t in TARGETS} <= set(state)
     assert json.loads((directory / "result.json").read_text())["xtreme_score"] == metrics["xtreme_score"]
-    assert read_ledger(directory) == ["attempt started", "phase2 trained", *(f"phase3 {t} trained" for t in TARGETS),
-                                      "throughput measured"]
+    assert read_ledger(directory) == ["attempt started", "speed measured", "phase2 trained",
+                                      *(f"phase3 {t} trained" for t in TARGETS), "result saved"]
 
 
 def test_phase2_is_cached_by_content(trial: tuple, tiny_model: str, cache: Path) -> None:
     metrics, _, _ = trial
     again: list[dict[str, Any]] = []
     run_trial(settings(tiny_model, cache, target_steps=5), PARAMS, again.append)
-    assert metrics["phase2/cache"] == "miss" and again[0]["phase2/cache"] == "hit"
+    phase2 = next(m for m in again if m["phase"] == 2)  # after the speed report (phase 1)
+    assert metrics["phase2/cache"] == "miss" and phase2["phase2/cache"] == "hit"
 
 
 def test_a_trial_resumed_after_two_target_tasks_runs_only_the_rest(trial: tuple, tiny_model: str, cache: Path,
@@ -85,14 +87,15 @@ def test_a_trial_resumed_after_two_target_tasks_runs_only_the_rest(trial: tuple,
     partial = tmp_path / "0007"
     partial.mkdir()
     state = json.loads((directory / "state.json").read_text())
-    (partial / "state.json").write_text(json.dumps({k: state[k] for k in ("phase2", "phase3/toy_xnli", "phase3/toy_panx")}))
+    (partial / "state.json").write_text(json.dumps({k: state[k] for k in ("speed", "phase2", "phase3/toy_xnli",
+                                                                          "phase3/toy_panx")}))
     shutil.copytree(directory / "served", partial / "served")
     reports: list[dict[str, Any]] = []
     out = run_trial(settings(tiny_model, cache), PARAMS, reports.append, TrialCheckpoint(partial))
-    assert [m["phase"] for m in reports] == [3] and out["phase2/resumed"] == 1
-    assert read_ledger(partial) == ["attempt started", "phase2 restored", "phase3 toy_xnli restored",
+    assert [m["phase"] for m in reports] == [1, 3] and out["phase2/resumed"] == 1
+    assert read_ledger(partial) == ["attempt started", "speed restored", "phase2 restored", "phase3 toy_xnli restored",
                                     "phase3 toy_panx restored", "phase3 toy_xquad trained", "phase3 toy_tatoeba trained",
-                                    "throughput measured"]
+                                    "result saved"]
     assert out["eval/toy_xnli"] == metrics["eval/toy_xnli"] and out["eval/toy_panx"] == metrics["eval/toy_panx"]
     assert out["tokens_per_sec"] > 0
     # a trial that had finished reports its result again and runs nothing

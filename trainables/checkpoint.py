@@ -4,7 +4,7 @@ It lives in the trial's directory (:mod:`.trialdir` owns its layout):
 
   state.json   what each finished phase produced: phase 2's encoder directory and metrics, each
                target task's scores and metrics (updated atomically after every phase)
-  served/      the trained model of the task whose throughput is measured (weights, loaded with
+  served/      the trained model of the served task (the first with a trained head; loaded with
                ``weights_only=True``), so a trial resumed after that task does not train it again
   result.json  the trial's final metrics: written before the result is reported, so a driver that
                dies between the two still finds it (``stiltsearch resume`` reconciles from it)

@@ -71,6 +71,37 @@ def values(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {name: v for name, v in found.items() if v is not None}
 
 
+Bounds = Mapping[str, tuple[float | None, float | None]]  # objective -> (least, most) a trial may have
+
+
+def out_of_bounds(metrics: Mapping[str, Any], bounds: Bounds) -> str | None:
+    """Why ``metrics`` miss a bound (checked for the objectives they hold), or None."""
+    for name, (least, most) in bounds.items():
+        value = metrics.get(name)
+        if value is None:
+            continue
+        if least is not None and value < least:
+            return f"{name} {value:.6g} < its minimum {least:.6g}"
+        if most is not None and value > most:
+            return f"{name} {value:.6g} > its maximum {most:.6g}"
+    return None
+
+
+def violation(metrics: Mapping[str, Any], bounds: Bounds) -> float:
+    """How far ``metrics`` are outside the bounds, relative to each bound (0: inside): Optuna's
+    constraint value, which its samplers read as feasible when <= 0."""
+    total = 0.0
+    for name, (least, most) in bounds.items():
+        value = metrics.get(name)
+        if value is None:
+            continue
+        if least is not None and value < least:
+            total += (least - value) / max(abs(least), 1e-12)
+        if most is not None and value > most:
+            total += (value - most) / max(abs(most), 1e-12)
+    return total
+
+
 def reference(name: str) -> float:
     """The hypervolume reference of objective ``name`` (``eval/<task>``: the task score's)."""
     spec = BY_NAME.get(name) or (EVAL if name.startswith(EVAL_PREFIX) else None)

@@ -18,6 +18,8 @@ class Outcome(Enum):
     """A trial's end, with what each part of the search makes of it."""
 
     COMPLETE = "complete"  # every objective reported: told to the study with its values; on the front
+    INFEASIBLE = "infeasible"  # misses an objective's bound (maybe never trained): told with its constraint
+    # violation, so the sampler learns from it; MLflow FINISHED; never owed; off the front
     FAILED = "failed"  # Ray gave up after search.max_failures retries: study FAIL, MLflow FAILED
     PRUNED = "pruned"  # a scheduler stopped it early: study PRUNED, MLflow FINISHED, never owed, off the front
     INTERRUPTED = "interrupted"  # stopped by Ctrl-C or SIGTERM: stays RUNNING in the study, owed on resume
@@ -25,11 +27,13 @@ class Outcome(Enum):
     @property
     def study_state(self) -> str:
         """The name of its ``optuna.trial.TrialState``."""
-        return {"complete": "COMPLETE", "failed": "FAIL", "pruned": "PRUNED", "interrupted": "RUNNING"}[self.value]
+        return {"complete": "COMPLETE", "infeasible": "COMPLETE", "failed": "FAIL", "pruned": "PRUNED",
+                "interrupted": "RUNNING"}[self.value]
 
     @property
     def mlflow_status(self) -> str:
-        return {"complete": "FINISHED", "failed": "FAILED", "pruned": "FINISHED", "interrupted": "KILLED"}[self.value]
+        return {"complete": "FINISHED", "infeasible": "FINISHED", "failed": "FAILED", "pruned": "FINISHED",
+                "interrupted": "KILLED"}[self.value]
 
     @property
     def counts(self) -> bool:
@@ -38,7 +42,9 @@ class Outcome(Enum):
 
 
 # the study states of the trials that are done (counted toward search.num_trials)
-DONE_STATES = tuple(o.study_state for o in Outcome if o.counts)
+DONE_STATES = tuple(dict.fromkeys(o.study_state for o in Outcome if o.counts))
+INFEASIBLE = "infeasible"  # the result key of a trial that misses a bound: why
+CONSTRAINT = "trial/constraint_violation"  # the result key of Optuna's constraint value (<= 0: feasible)
 
 
 def has_objectives(result: Mapping[str, Any] | None, objectives: Sequence[str]) -> bool:
@@ -53,4 +59,6 @@ def classify(result: Mapping[str, Any] | None, objectives: Sequence[str], *, err
         return Outcome.FAILED
     if directory is not None and trialdir.read_pruned(directory) is not None:
         return Outcome.PRUNED
+    if result is not None and INFEASIBLE in result:
+        return Outcome.INFEASIBLE
     return Outcome.COMPLETE if has_objectives(result, objectives) else Outcome.INTERRUPTED

@@ -5,6 +5,10 @@ sampled :class:`TrialParams` and a ``report`` callable, so tests run it directly
 trainable (:mod:`stiltsearch.trainables.trainable`) is a thin wrapper around it. Phase 2 and its
 cache are :mod:`.phase2`; one target's phase 3 is :mod:`.target`; the knobs applied to the served
 model are :mod:`.deploy`.
+
+Tokens/sec is known before training (:mod:`.speed`): a trial measures it first, on the phase-1
+encoder deployed with its knobs, or reuses an identical earlier measurement; a trial whose speed
+misses an objective's bound (``objectives: [{name: tokens_per_sec, min: ...}]``) is never trained.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from typing import Any
 
 import torch
 
-from stiltsearch.trainables import heads, objectives, scoring
+from stiltsearch.trainables import heads, objectives, scoring, speed
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
-from stiltsearch.trainables.deploy import deploy
-from stiltsearch.trainables.engine import world
-from stiltsearch.trainables.model import load_tokenizer, portable
+from stiltsearch.trainables.deploy import build_encoder, deploy
+from stiltsearch.trainables.engine import from_rank0, world
+from stiltsearch.trainables.model import MultiTaskModel, load_tokenizer, portable
+from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.phase2 import EVENTS, intermediate_phase, phase2_key
 from stiltsearch.trainables.settings import Training, TrialSettings
@@ -118,6 +123,33 @@ def served_task(tasks: list[Task]) -> str:
     return next((t.name for t in tasks if t.kind.trained), tasks[0].name)
 
 
+def _speed(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Any, ckpt: TrialCheckpoint,
+           meter: Meter, policy: str) -> dict[str, Any]:
+    """The trial's tokens/sec, before any training: from an earlier attempt of this trial, from an
+    identical earlier measurement (the speed cache), or measured now on the phase-1 encoder with the
+    trial's knobs and an untrained head of the served task."""
+    saved = ckpt.get("speed")
+    if saved is not None:
+        ckpt.log("speed restored")
+        return dict(saved)
+    workload = throughput_workload(settings, params, tasks, tokenizer)
+    served = next(t for t in tasks if t.name == served_task(tasks))
+    model_dir = settings.model_path(params)
+    key = speed.speed_key(model_dir, (served.head, served.num_labels), params, workload, settings.meter,
+                          speed.hardware(settings.meter.resource))
+    cache = speed.SpeedCache(settings.cache_dir)
+    result, event = cache.get(key), "cache-hit"
+    if result is None:
+        untrained = MultiTaskModel(build_encoder(model_dir, params), [served] if served.kind.trained else {})
+        result, event = meter(portable(untrained), params, served.name, workload, settings.meter), "measured"
+        cache.put(key, result)
+    ckpt.log(f"speed {event}")
+    metrics = {**result.metrics(), "throughput/policy": policy, "throughput/key": key, "throughput/cache": event}
+    metrics |= objectives.values(metrics)
+    ckpt.put("speed", metrics)
+    return metrics
+
+
 def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
               checkpoint: TrialCheckpoint | None = None, meter: Meter = measure_here,
               meter_policy: str = "local: each trial measures on its own node") -> dict[str, Any]:
@@ -139,20 +171,28 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     tokenizer = load_tokenizer(settings.model_path(params))
-    encoder_dir, metrics = _phase2(settings, params, tokenizer, ckpt, report)
     tasks = [settings.task(name) for name in settings.target_tasks]
-    per_task, phase3, served_model = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
-    metrics |= phase3 | scoring.breakdown(per_task, {t.name: t.kind.group for t in tasks})
-    if world()[0] != 0:  # a multi-worker trial is measured and reported by rank 0 alone
+    # rank 0 measures; every rank of a multi-worker trial follows its verdict on the bounds
+    known = from_rank0(_speed(settings, params, tasks, tokenizer, ckpt, meter, meter_policy) if world()[0] == 0 else None)
+    missed = objectives.out_of_bounds(known, settings.bounds)
+    if missed is None:
+        report({"phase": 1, **known})
+        encoder_dir, metrics = _phase2(settings, params, tokenizer, ckpt, report)
+        per_task, phase3, _ = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
+        metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.group for t in tasks})
+        metrics |= objectives.values(metrics)  # each declared objective under its own name
+        missed = objectives.out_of_bounds(metrics, settings.bounds)
+    else:  # never trained: its speed alone rules it out
+        ckpt.log("not trained: infeasible")
+        metrics = dict(known)
+    if missed is not None:
+        metrics[INFEASIBLE] = missed
+    if settings.bounds:  # Optuna's constraint value (<= 0: feasible), which the sampler learns from
+        metrics[CONSTRAINT] = objectives.violation(metrics, settings.bounds)
+    if world()[0] != 0:  # a multi-worker trial is reported by rank 0 alone
         return metrics
-    workload = throughput_workload(settings, params, tasks, tokenizer)
-    model = served_model or ckpt.load_model()
-    assert model is not None  # saved with the served task's phase 3
-    result = meter(model, params, served_task(tasks), workload, settings.meter)
-    ckpt.log("throughput measured")
-    metrics |= result.metrics() | {"throughput/policy": meter_policy}
-    metrics |= objectives.values(metrics)  # each declared objective under its own name
     metrics |= {"trial/seconds": time.perf_counter() - start, "phase": 3}
     ckpt.save_result(metrics)  # before the report: a driver that dies now still finds the result
+    ckpt.log("result saved")
     report(metrics)
     return metrics

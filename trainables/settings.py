@@ -196,6 +196,8 @@ class TrialSettings(Training):
     trials_dir: str = ""  # <search dir>/trials: one checkpoint directory per trial ("" = none)
     workers: int = 1  # data-parallel DeepSpeed ranks per trial (> 1: a Ray Train TorchTrainer in the trial)
     gpus_per_worker: float = 0.0  # with workers > 1
+    # {objective: (least, most)}: a trial outside is infeasible; one whose speed is outside is never trained
+    bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()

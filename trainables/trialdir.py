@@ -4,7 +4,7 @@ Every path and file convention of a trial's directory is here; the driver, the s
 tracking and the trial itself read and write it through these functions only:
 
   state.json   what each finished phase produced (:class:`~.checkpoint.TrialCheckpoint`)
-  served/      the trained model whose speed is measured (``weights_only=True`` on load)
+  served/      the trained model of the served task (``weights_only=True`` on load)
   result.json  the trial's final metrics, written before they are reported
   pruned.json  a scheduler's decision to stop the trial early: the rung and the metrics it had
   phases.log   one line per phase run or restored, by which process; a failure's reason is its
