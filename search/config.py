@@ -292,25 +292,6 @@ def validate(cfg: SearchConfig) -> None:
     _check_objectives(cfg)
 
 
-def missing_resources(cfg: SearchConfig) -> list[str]:
-    """What this machine lacks to run ``cfg`` (local data directories, files of datasets that are not
-    on the hub: CCG, Mewsli-X), one line each in
-    the ConfigError style; checked before a search starts, and listed by a dry run. (Whether an HF
-    model id can be fetched is checked when phase 1 resolves it.)"""
-    problems = []
-    for dataset, directory in cfg.data.items():
-        if not Path(directory).expanduser().is_dir():
-            problems.append(f"data.{dataset}: {directory} is not a directory; give a local copy in the hub's layout "
-                            f"(<dir>/<config>/<split>-*.parquet)")
-    for task in cfg.intermediate_tasks + cfg.target_tasks:
-        cls = TASKS[task]
-        dataset = cls.dataset if issubclass(cls, HubTask) else ""
-        if not getattr(cls, "on_hub", True) and dataset not in cfg.data:
-            problems.append(f"data.{dataset}: {task} is not on the Hugging Face hub; set `data: {{{dataset}: DIR}}` "
-                            f"(trainables/tasks/{cls.__module__.rsplit('.', 1)[-1]}.py says which files) or drop {task}")
-    return problems
-
-
 def to_dict(cfg: SearchConfig) -> dict[str, Any]:
     """Plain data (lists, not tuples) for YAML and MLflow; ``space`` as the config writes it."""
 

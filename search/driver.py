@@ -28,7 +28,6 @@ from stiltsearch.search.config import (
     ConfigError,
     SearchConfig,
     load_config,
-    missing_resources,
     to_dict,
 )
 from stiltsearch.search.layout import (
@@ -43,6 +42,7 @@ from stiltsearch.search.layout import (
     trials_dir,
 )
 from stiltsearch.search.models import check_models, resolve_models
+from stiltsearch.search.preflight import missing_resources
 from stiltsearch.search.raysession import (
     MARKER_ENV,
     ray_session,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stiltsearch.search.config import SearchConfig, missing_resources
+from stiltsearch.search.config import SearchConfig
+from stiltsearch.search.preflight import missing_resources
 from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
 from stiltsearch.trainables import plan
 from stiltsearch.trainables.tasks import TASKS

@@ -104,6 +104,21 @@ BAD = {
     "relative speed, no reference": ("objectives:\n  - {name: relative_speed, direction: max}\n",
                                      "objectives[0].name: relative_speed is measured only with throughput.reference"),
     "bad eval language": ("eval_languages: {toy_xnli: [xz]}\n", "eval_languages.toy_xnli: toy_xnli has no language 'xz'"),
+    # each knob's choices, checked by its declaration (spaces/knobs.py)
+    "duplicate choice": ("space:\n  max_seq_length: [16, 16]\n", "space.max_seq_length: a value is listed twice"),
+    "too long": ("space:\n  max_seq_length: [1024]\n", "space.max_seq_length: give values in 8..512"),
+    "no choice": ("space:\n  attention: []\n", "space.attention: give one or more of sdpa, eager"),
+    "unknown knob": ("space:\n  layers: [1]\n", "space.layers: unknown field; allowed here: intermediate_lr"),
+    "infinite lr": ("space:\n  target_lr: [1.0e-4, .inf]\n", "space.target_lr[1]: expected a finite number"),
+    "bool as lr": ("space:\n  target_lr: [true, 1.0e-3]\n", "space.target_lr[0]: expected a number, got True"),
+    # each section checks its own fields (trainables/settings.py)
+    "infinite epochs": ("target_tasks: [toy_xnli]\ntraining:\n  recipes: {toy_xnli: {epochs: .inf}}\n",
+                        "training.recipes.toy_xnli.epochs: expected a finite number"),
+    "seed out of range": ("search:\n  seed: -1\n", "search.seed: must be in 0..2**32-1"),
+    "empty toy layers": ("toy_model:\n  layers: []\n", "toy_model.layers: give one or more distinct layer counts"),
+    "unknown scheduler": ("search:\n  scheduler: hyperband\n", "search.scheduler: 'hyperband'; allowed: fifo"),
+    "bound above bound": ("objectives:\n  - {name: tokens_per_sec, min: 10, max: 5}\n",
+                          "objectives[0]: min 10 is above max 5"),
 }
 
 

@@ -70,7 +70,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(worker_kills: dict) -> N
     events = ledgers(worker_kills["dir"])[1]
     assert count_events(events, "attempt started") == 2
     second = events[events.index("attempt started", 1):]
-    assert second[1:3] == ["phase2 restored", "phase3 toy_xnli restored"], events
+    assert second[1:4] == ["speed restored", "phase2 restored", "phase3 toy_xnli restored"], events
     assert count_events(events, "phase3 toy_xnli trained") == 1 and finished(events)
 
 
