@@ -24,7 +24,7 @@ Pure data and functions: no I/O, no torch, no Ray (``stiltsearch pareto`` reads 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -236,6 +236,23 @@ KNOBS: tuple[Knob, ...] = (
 )
 
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
+
+
+class Values(Mapping[str, Any]):
+    """Values held per knob in the instance's ``__dict__``, read as a mapping or as attributes
+    (``spec.layers_kept``): the base of a space's choices and of a trial's knob values."""
+
+    def __getitem__(self, key: str) -> Any:
+        return self.__dict__[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dict__)
+
+    def __len__(self) -> int:
+        return len(self.__dict__)
+
+    def __getattr__(self, name: str) -> Any:  # only reached for names that are not knobs
+        raise AttributeError(f"{type(self).__name__} has no knob {name!r}")
 SPACE_CONFIG_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.in_space_config)
 
 

@@ -4,15 +4,15 @@ which deployment knobs. A pure define-by-run function over the declared knobs
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
 
-from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.spaces.knobs import KNOBS, Values
 
 
-class SpaceSpec(Mapping[str, Any]):
+class SpaceSpec(Values):
     """The choices one search offers, one entry per knob key (``intermediate_tasks``, ``languages``,
     ``intermediate_lr``, ..., ``models``: ``{model name: its layer count}``); built from the validated
     search config. A key left out takes its knob's default choices."""
@@ -25,18 +25,6 @@ class SpaceSpec(Mapping[str, Any]):
         for knob in KNOBS:
             value = choices.get(knob.key, knob.default)
             setattr(self, knob.key, dict(value) if isinstance(value, Mapping) else tuple(value))
-
-    def __getitem__(self, key: str) -> Any:
-        return self.__dict__[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.__dict__)
-
-    def __len__(self) -> int:
-        return len(self.__dict__)
-
-    def __getattr__(self, name: str) -> Any:  # for type checkers: the knob keys are attributes
-        raise AttributeError(name)
 
 
 def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:

@@ -8,10 +8,10 @@ applier of a knob nobody declared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from stiltsearch.spaces.knobs import BY_NAME, KNOBS
+from stiltsearch.spaces.knobs import BY_NAME, KNOBS, Values
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +35,7 @@ def applies(*names: str) -> Callable[[F], F]:
     return register
 
 
-class TrialParams(Mapping[str, Any]):
+class TrialParams(Values):
     """One value per declared knob; read as attributes (``params.layers_kept``) or as a mapping.
 
     A knob the caller does not give takes its declared fallback. An unknown name is an error, not
@@ -55,20 +55,8 @@ class TrialParams(Mapping[str, Any]):
         """From a Tune config: every key must be a knob or in ``ignore`` (the trial number)."""
         return cls(**{k: v for k, v in config.items() if k not in ignore})
 
-    def __getattr__(self, name: str) -> Any:  # only reached for names that are not knobs
-        raise AttributeError(f"TrialParams has no knob {name!r}")
-
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("TrialParams is immutable")
-
-    def __getitem__(self, name: str) -> Any:
-        return self.__dict__[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.__dict__)
-
-    def __len__(self) -> int:
-        return len(self.__dict__)
 
     def __hash__(self) -> int:
         return hash(tuple(sorted((k, repr(v)) for k, v in self.__dict__.items())))

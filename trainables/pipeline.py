@@ -95,14 +95,12 @@ def _phase2(settings: TrialSettings, params: TrialParams, tokenizer: Any, ckpt: 
 
 
 def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
-            ckpt: TrialCheckpoint) -> tuple[dict[str, dict[str, float]], dict[str, Any], dict[str, Any] | None]:
-    """Every target, each at most once per trial -> (scores per task, metrics, the served model if
-    trained in this attempt). Tokens/sec is measured on the first target with a trained head (the
-    encoder alone if none)."""
+            ckpt: TrialCheckpoint) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Every target, each at most once per trial -> (scores per task, metrics). The served task's
+    trained model (the first target with a trained head) is saved in the checkpoint."""
     served = served_task(tasks)
     per_task: dict[str, dict[str, float]] = {}
     metrics: dict[str, Any] = {}
-    served_model: dict[str, Any] | None = None
     for task in tasks:
         saved = ckpt.get(f"phase3/{task.name}")
         if saved is not None and (task.name != served or ckpt.load_model() is not None):
@@ -111,12 +109,11 @@ def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], enc
             continue
         model, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
         metrics |= phase3
-        if task.name == served:
-            served_model = portable(model)
-            ckpt.save_model(served_model)  # before its scores: scores without the model mean "train again"
+        if task.name == served:  # before its scores: scores without the model mean "train again"
+            ckpt.save_model(portable(model))
         ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
         ckpt.log(f"phase3 {task.name} trained")
-    return per_task, metrics, served_model
+    return per_task, metrics
 
 
 def served_task(tasks: list[Task]) -> str:
@@ -178,7 +175,7 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
     if missed is None:
         report({"phase": 1, **known})
         encoder_dir, metrics = _phase2(settings, params, tokenizer, ckpt, report)
-        per_task, phase3, _ = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
+        per_task, phase3 = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
         metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.group for t in tasks})
         metrics |= objectives.values(metrics)  # each declared objective under its own name
         missed = objectives.out_of_bounds(metrics, settings.bounds)
