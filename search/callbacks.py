@@ -18,6 +18,7 @@ from ray.tune import Callback
 from stiltsearch.search.tracking import Tracker
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables import trialdir
+from stiltsearch.trainables.objectives import rung_values
 from stiltsearch.trainables.outcome import INFEASIBLE, Outcome, classify
 from stiltsearch.trainables.params import NUMBER_KEY
 
@@ -110,6 +111,12 @@ class ProgressCallback(_Classifying):
             losses = (f", loss {result['phase2/loss_first']:.2f} -> {result['phase2/loss_last']:.2f}"
                       if "phase2/loss_first" in result else "")
             self._say(f"trial {trial_number(trial)} phase 2 done (cache {cache}{losses})")
+        found = rung_values(result, self.objectives)
+        if found is not None:
+            rung, values = found
+            budget = result.get(f"rung/{rung}/budget", 0.0)
+            shown = ", ".join(f"{name} {v:.4g}" for name, v in zip(self.objectives, values))
+            self._say(f"trial {trial_number(trial)} rung {rung} ({budget:.0%} of its budget): {shown}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         outcome = self.outcome(trial)

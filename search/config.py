@@ -11,6 +11,7 @@ raised before Ray starts. The defaults are the embedded toy search (``configs/to
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import yaml
 
 from stiltsearch.search.coerce import ConfigError, coerce_value, from_dict
+from stiltsearch.search.moasha import rung_budgets
 from stiltsearch.search.schedulers import SCHEDULERS
 from stiltsearch.spaces import knobs
 from stiltsearch.trainables import objectives as declared_objectives
@@ -83,6 +85,10 @@ class SearchSettings:
     max_failures: int = 1  # retries of a trial whose worker died (Ray FailureConfig)
     seed: int = 0  # Optuna sampler seed
     scheduler: str = "fifo"  # when to stop a trial early: a name in search/schedulers.py
+    # a multi-fidelity scheduler's (moasha) rungs: at min_budget * reduction_factor**k of a trial's
+    # training budget, below 1 (1/9 and 1/3 for the defaults); the top 1/reduction_factor go on
+    reduction_factor: float = 3.0
+    min_budget: float = 1 / 9
 
     def __post_init__(self) -> None:
         for name in ("num_trials", "max_concurrent", "cpus_per_trial", "workers_per_trial"):
@@ -91,6 +97,19 @@ class SearchSettings:
         check(0 <= self.gpus_per_worker <= 1024, f"gpus_per_worker: must be in 0..1024, got {self.gpus_per_worker}")
         check(0 <= self.seed < 2**32, f"seed: must be in 0..2**32-1 (Optuna's seed range), got {self.seed}")
         check(self.scheduler in SCHEDULERS, f"scheduler: {self.scheduler!r}; allowed: {', '.join(SCHEDULERS)}")
+        check(math.isfinite(self.reduction_factor) and self.reduction_factor > 1,
+              f"reduction_factor: must be a finite number > 1 (3 keeps the top third), got {self.reduction_factor}")
+        check(math.isfinite(self.min_budget) and 0 < self.min_budget < 1,
+              f"min_budget: give the smallest rung as a fraction of a trial's budget in (0, 1), got {self.min_budget}")
+        check(not SCHEDULERS[self.scheduler].fidelity or self.workers_per_trial == 1,
+              f"scheduler: {self.scheduler} needs workers_per_trial: 1 (a multi-worker trial reports only its end)")
+
+    @property
+    def rungs(self) -> tuple[float, ...]:
+        """The budget fractions a trial reports at before its end (none unless the scheduler uses them)."""
+        if not SCHEDULERS[self.scheduler].fidelity:
+            return ()
+        return tuple(rung_budgets(self.min_budget, self.reduction_factor))
 
 
 @dataclass(frozen=True)

@@ -102,13 +102,18 @@ class Rungs:
     def _maximised(self, values: Sequence[float]) -> Point:
         return tuple(v if d == "max" else -v for v, d in zip(values, self.directions, strict=True))
 
-    def goes_on(self, rung: int, number: int, values: Sequence[float]) -> bool:
-        """Record trial ``number``'s objectives at ``rung``; whether it is in the top
-        ``1 / reduction_factor`` of the trials recorded there (itself included)."""
+    def record(self, rung: int, number: int, values: Sequence[float]) -> dict[int, Point]:
+        """Record trial ``number``'s objectives at ``rung`` (again: replaced); that rung's records."""
         if not 0 <= rung < len(self.budgets):
             raise ValueError(f"rung {rung}: the rungs are 0..{len(self.budgets) - 1} (budgets {self.budgets})")
         at = self.recorded.setdefault(rung, {})
         at[number] = self._maximised(values)
+        return at
+
+    def goes_on(self, rung: int, number: int, values: Sequence[float]) -> bool:
+        """Record trial ``number``'s objectives at ``rung``; whether it is in the top
+        ``1 / reduction_factor`` of the trials recorded there (itself included)."""
+        at = self.record(rung, number, values)
         keep = max(1, math.ceil(len(at) / self.reduction_factor))
         reference = self._maximised(self.reference)
         return order(at, reference).index(number) < keep

@@ -11,17 +11,27 @@ stops it. A new scheduler is one class here, registered with :func:`register`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from stiltsearch.search.moasha import Rungs
+from stiltsearch.trainables import trialdir
+from stiltsearch.trainables.objectives import reference, rung_values
+
+if TYPE_CHECKING:
+    from stiltsearch.search.config import SearchConfig
 
 
 @dataclass(frozen=True)
 class Decision:
-    """A scheduler's answer to one result: go on, or stop at ``rung``."""
+    """A scheduler's answer to one result: go on, or stop. A verdict at a rung also says which rung
+    and the objectives it was judged on (the seam records them in the trial's directory)."""
 
     stop: bool = False
     rung: int | None = None
+    values: tuple[float, ...] = ()
 
 
 CONTINUE = Decision()
@@ -31,6 +41,13 @@ class Scheduler(ABC):
     """Decides, for each reported result of a running trial, whether it goes on."""
 
     name: ClassVar[str]
+    # whether trials report at rungs of their budget for it (``search.reduction_factor``, ``min_budget``)
+    fidelity: ClassVar[bool] = False
+
+    @classmethod
+    def from_config(cls, cfg: SearchConfig, trials: Path) -> Scheduler:
+        """The scheduler of a search, knowing what its trials' directories recorded (a resume)."""
+        return cls()
 
     @abstractmethod
     def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
@@ -56,3 +73,35 @@ class Fifo(Scheduler):
 
     def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
         return CONTINUE
+
+
+@register
+class Moasha(Scheduler):
+    """Multi-objective asynchronous successive halving (:mod:`stiltsearch.search.moasha`): at each
+    rung of its budget a trial goes on only if it ranks in the top ``1 / search.reduction_factor``
+    of the trials that reached that rung, by non-dominated sorting and hypervolume contribution."""
+
+    name = "moasha"
+    fidelity = True
+
+    def __init__(self, objectives: Sequence[str], rungs: Rungs) -> None:
+        self.objectives = list(objectives)
+        self.rungs = rungs
+
+    @classmethod
+    def from_config(cls, cfg: SearchConfig, trials: Path) -> Scheduler:
+        rungs = Rungs(cfg.directions, [reference(name) for name in cfg.objective_names],
+                      reduction_factor=cfg.search.reduction_factor, min_budget=cfg.search.min_budget)
+        # a resumed search rebuilds what each rung recorded from the trials' directories
+        for directory in sorted(Path(trials).glob("[0-9]" * 4)) if Path(trials).is_dir() else []:
+            for rung, verdict in trialdir.read_rungs(directory).items():
+                if rung < len(rungs.budgets) and len(verdict["values"]) == len(cfg.objective_names):
+                    rungs.record(rung, int(directory.name), verdict["values"])
+        return cls(cfg.objective_names, rungs)
+
+    def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
+        found = rung_values(result, self.objectives)
+        if found is None:  # not a rung report (the speed, phase 2, the end)
+            return CONTINUE
+        rung, values = found
+        return Decision(stop=not self.rungs.goes_on(rung, number, values), rung=rung, values=tuple(values))

@@ -26,11 +26,11 @@ from typing import Any
 
 from stiltsearch.search.outbox import Outbox
 from stiltsearch.spaces.knobs import KNOBS
-from stiltsearch.trainables.objectives import OBJECTIVES
+from stiltsearch.trainables.objectives import OBJECTIVES, RUNG_PREFIX
 from stiltsearch.trainables.outcome import Outcome
 
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
-TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/")
+TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/", RUNG_PREFIX)
 TRIAL_METRICS = tuple(o.name for o in OBJECTIVES)  # the declared objectives, under their own names
 SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
 

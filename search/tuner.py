@@ -37,9 +37,12 @@ class TuneScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         number = int(trial.config.get(NUMBER_KEY, -1))
         decision = self.scheduler.decide(number, result)
+        directory = trialdir.trial_path(self.trials, number)
+        if decision.rung is not None:  # a verdict at a rung: a resume rebuilds the rungs from these
+            trialdir.record_rung(directory, decision.rung, list(decision.values), goes_on=not decision.stop)
         if not decision.stop:
             return TrialScheduler.CONTINUE
-        trialdir.mark_pruned(trialdir.trial_path(self.trials, number), decision.rung or 0,
+        trialdir.mark_pruned(directory, decision.rung or 0,
                              {k: v for k, v in result.items() if isinstance(v, (int, float, str))})
         return TrialScheduler.STOP
 
@@ -91,7 +94,8 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=max(1, searcher.remaining),
                                     max_concurrent_trials=cfg.search.max_concurrent,
-                                    scheduler=TuneScheduler(SCHEDULERS[cfg.search.scheduler](), trials_dir(search_dir))),
+                                    scheduler=TuneScheduler(SCHEDULERS[cfg.search.scheduler].from_config(cfg, trials_dir(search_dir)),
+                                                            trials_dir(search_dir))),
         run_config=tune.RunConfig(
             name="tune" if session == 0 else f"tune-{session}", storage_path=str(search_dir), callbacks=callbacks,
             verbose=0, failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),

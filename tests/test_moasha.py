@@ -3,6 +3,8 @@ goes on, the tie-break inside a front, the reduction factor and the smallest bud
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stiltsearch.search.moasha import Rungs, contributions, order, rung_budgets
@@ -52,3 +54,32 @@ def test_a_minimised_objective_ranks_smaller_first_and_eta_sets_the_share_kept()
     assert not rungs.goes_on(0, 1, (60.0, 9.0))  # slower at the same score: dominated
     assert rungs.goes_on(0, 2, (65.0, 4.0))  # 3 recorded, eta 2: top 2 go on
     assert rungs.goes_on(0, 3, (59.0, 4.5)) is False  # dominated by 2
+
+
+def test_the_registered_scheduler_judges_rung_reports_and_a_resume_rebuilds_its_records(tmp_path: Path) -> None:
+    from stiltsearch.search.config import load_config
+    from stiltsearch.search.schedulers import SCHEDULERS
+    from stiltsearch.trainables import trialdir
+    from stiltsearch.trainables.objectives import at_rung
+
+    cfg = load_config(search={"scheduler": "moasha"})
+    assert cfg.search.rungs == pytest.approx((1 / 9, 1 / 3))
+    assert load_config().search.rungs == ()  # fifo: trials report at no rung
+    trials = tmp_path / "trials"
+    scheduler = SCHEDULERS["moasha"].from_config(cfg, trials)
+
+    def report(rung: int, score: float, speed: float) -> dict:
+        return {**at_rung(rung, {"xtreme_score": score, "tokens_per_sec": speed, "phase2/seconds": 3.0}, ()),
+                f"rung/{rung}/budget": 1 / 9}
+
+    assert not scheduler.decide(0, {"phase": 1, "tokens_per_sec": 5.0}).stop  # not a rung report
+    first = scheduler.decide(0, report(0, 60.0, 1000.0))
+    assert (first.stop, first.rung, first.values) == (False, 0, (60.0, 1000.0))
+    assert scheduler.decide(1, report(0, 50.0, 900.0)).stop  # dominated: not in the top third of 2
+    for number, decision in ((0, first), (1, scheduler.decide(1, report(0, 50.0, 900.0)))):
+        trialdir.record_rung(trialdir.trial_path(trials, number), 0, list(decision.values), goes_on=not decision.stop)
+    # a new driver session: the same verdict for the next arrival as if it had never stopped
+    resumed = SCHEDULERS["moasha"].from_config(cfg, trials)
+    assert resumed.rungs.recorded == scheduler.rungs.recorded
+    assert resumed.decide(2, report(0, 55.0, 950.0)).stop == scheduler.decide(2, report(0, 55.0, 950.0)).stop
+    assert trialdir.read_rungs(trialdir.trial_path(trials, 1)) == {0: {"values": [50.0, 900.0], "goes_on": False}}

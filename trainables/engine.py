@@ -21,7 +21,7 @@ from torch import nn
 
 from stiltsearch.trainables.settings import EngineSettings
 
-__all__ = ["EngineSettings", "TrainLog", "ensure_distributed", "from_rank0", "train", "world"]
+__all__ = ["EngineSettings", "TrainLog", "TrainingRun", "ensure_distributed", "from_rank0", "train", "world"]
 
 
 def _free_port() -> int:
@@ -102,6 +102,89 @@ class TrainLog:
                 f"{prefix}/world_size": self.world_size}
 
 
+class TrainingRun:
+    """One DeepSpeed engine that trains ``model`` for up to ``steps`` steps, in segments.
+
+    The learning-rate schedule (linear warmup, then linear decay to 0) is defined over the whole
+    ``steps``, so training to step ``k`` and later on to ``steps`` is step for step the run that
+    goes to ``steps`` at once: a segment is a prefix of the full run. That is what lets a
+    multi-fidelity scheduler look at a trial part-way (``search/moasha.py``) and let it go on
+    without starting over. ``model(**batch)`` must return the loss; the trained weights are in
+    ``model`` itself (fp32 training keeps the module in place; bf16 leaves it in bf16).
+    """
+
+    def __init__(self, model: nn.Module, batches: Iterator[dict[str, Any]], *, steps: int, lr: float,
+                 micro_batch_size: int, settings: EngineSettings, log_every: int = 10,
+                 progress: Callable[[int, float], None] | None = None) -> None:
+        import deepspeed
+
+        if steps <= 0:
+            raise ValueError(f"steps must be positive, got {steps}")
+        ensure_distributed()
+        quiet_deepspeed()
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and LayerNorm
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=lr)
+        # A client optimizer: DeepSpeed's own (FusedAdam, cpu_adam) is a C++/CUDA op it compiles on first use.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(steps, settings.warmup_fraction))
+        self.engine, _, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=settings.deepspeed_config(micro_batch_size)
+        )
+        if world()[1] == 1 and settings.zero_stage == 0:
+            # Alone, DeepSpeed would still flatten every gradient into one buffer (aten::cat) and
+            # all-reduce it with itself each step: ~0.9 ms a step on the 4-layer toy
+            # (benchmarks/training_engine.py's profile). The sum over one rank is the gradient.
+            # (ZeRO stages keep the call: their optimizers hook into it.)
+            self.engine.enable_backward_allreduce = False
+        self.batches, self.steps, self.log_every, self.progress = batches, steps, log_every, progress
+        self.done = 0  # steps trained so far
+        self.losses: list[float] = []
+        self.window: list[float] = []
+        self.tokens = 0
+        self.seconds = 0.0
+
+    def advance(self, until: int) -> None:
+        """Train steps ``done .. until - 1`` (``until`` is clipped to ``steps``)."""
+        until = min(until, self.steps)
+        engine = self.engine
+        engine.train()
+        start = time.perf_counter()
+        for step in range(self.done, until):
+            batch = next(self.batches)
+            self.tokens += int(batch["attention_mask"].sum())
+            batch = {k: v.to(engine.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            loss = engine(**batch)
+            engine.backward(loss)
+            engine.step()
+            self.window.append(float(loss.detach()))
+            if len(self.window) == self.log_every or step == self.steps - 1:
+                self._log(step + 1)
+        self.done = max(self.done, until)
+        self.seconds += time.perf_counter() - start
+
+    def _log(self, step: int) -> None:
+        mean = sum(self.window) / len(self.window)
+        if not math.isfinite(mean):
+            raise FloatingPointError(f"training loss is {mean} at step {step}; lower the learning rate")
+        self.losses.append(mean)
+        self.window = []
+        if self.progress:
+            self.progress(step, mean)
+
+    def log(self) -> TrainLog:
+        """What has been trained so far (a partial logging window counts as one)."""
+        losses = self.losses + ([sum(self.window) / len(self.window)] if self.window else [])
+        return TrainLog(losses=losses, log_every=self.log_every, seconds=self.seconds, tokens=self.tokens,
+                        world_size=world()[1])
+
+    def close(self) -> TrainLog:
+        log = self.log()
+        self.engine.destroy()
+        return log
+
+
 def train(
     model: nn.Module,
     batches: Iterator[dict[str, Any]],
@@ -113,55 +196,9 @@ def train(
     log_every: int = 10,
     progress: Callable[[int, float], None] | None = None,
 ) -> TrainLog:
-    """Train ``model`` for ``steps`` steps; ``model(**batch)`` must return the loss.
-
-    Returns the trained weights in ``model`` itself (fp32 training keeps the module in place; bf16
-    training leaves it in bf16). ``progress(step, loss)`` is called every ``log_every`` steps.
-    """
-    import deepspeed
-
-    if steps <= 0:
-        raise ValueError(f"steps must be positive, got {steps}")
-    ensure_distributed()
-    quiet_deepspeed()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and LayerNorm
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
-    )
-    # A client optimizer: DeepSpeed's own (FusedAdam, cpu_adam) is a C++/CUDA op it compiles on first use.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(steps, settings.warmup_fraction))
-    engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=settings.deepspeed_config(micro_batch_size)
-    )
-    if world()[1] == 1 and settings.zero_stage == 0:
-        # Alone, DeepSpeed would still flatten every gradient into one buffer (aten::cat) and all-reduce
-        # it with itself each step: ~0.9 ms a step on the 4-layer toy (benchmarks/training_engine.py's
-        # profile). The sum over one rank is the gradient. (ZeRO stages keep the call: their optimizers
-        # hook into it.)
-        engine.enable_backward_allreduce = False
-    engine.train()
-    losses: list[float] = []
-    window: list[float] = []
-    tokens = 0
-    start = time.perf_counter()
-    for step in range(steps):
-        batch = next(batches)
-        tokens += int(batch["attention_mask"].sum())
-        batch = {k: v.to(engine.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        loss = engine(**batch)
-        engine.backward(loss)
-        engine.step()
-        window.append(float(loss.detach()))
-        if len(window) == log_every or step == steps - 1:
-            mean = sum(window) / len(window)
-            if not math.isfinite(mean):
-                raise FloatingPointError(f"training loss is {mean} at step {step + 1}; lower the learning rate")
-            losses.append(mean)
-            window = []
-            if progress:
-                progress(step + 1, mean)
-    seconds = time.perf_counter() - start
-    engine.destroy()
-    return TrainLog(losses=losses, log_every=log_every, seconds=seconds, tokens=tokens,
-                    world_size=torch.distributed.get_world_size())
+    """Train ``model`` for ``steps`` steps in one go (a :class:`TrainingRun` to its end).
+    ``progress(step, loss)`` is called every ``log_every`` steps."""
+    run = TrainingRun(model, batches, steps=steps, lr=lr, micro_batch_size=micro_batch_size, settings=settings,
+                      log_every=log_every, progress=progress)
+    run.advance(steps)
+    return run.close()

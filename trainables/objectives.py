@@ -71,6 +71,28 @@ def values(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {name: v for name, v in found.items() if v is not None}
 
 
+RUNG = "rung"  # a rung report's key: the rung of the trial's budget it was scored at (0 = smallest)
+RUNG_PREFIX = "rung/"  # rung/<k>/<objective>: the objectives as scored at rung k
+
+
+def at_rung(rung: int, metrics: Mapping[str, Any], targets: Sequence[str]) -> dict[str, Any]:
+    """A rung report: every objective ``metrics`` hold (``eval/<task>`` included), under
+    ``rung/<k>/``, so that the final values keep their own names."""
+    return {RUNG: rung, **{f"{RUNG_PREFIX}{rung}/{name}": float(v) for name, v in metrics.items()
+                           if find(name, targets) is not None and isinstance(v, (int, float))}}
+
+
+def rung_values(result: Mapping[str, Any], names: Sequence[str]) -> tuple[int, list[float]] | None:
+    """(rung, the objectives ``names`` in order) of a rung report; None for any other report."""
+    rung = result.get(RUNG)
+    if not isinstance(rung, int) or isinstance(rung, bool):
+        return None
+    keys = [f"{RUNG_PREFIX}{rung}/{name}" for name in names]
+    if not all(k in result for k in keys):
+        return None
+    return rung, [float(result[k]) for k in keys]
+
+
 Bounds = Mapping[str, tuple[float | None, float | None]]  # objective -> (least, most) a trial may have
 
 

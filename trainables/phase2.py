@@ -11,13 +11,15 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from stiltsearch.trainables import data, plan
-from stiltsearch.trainables.engine import from_rank0, train, world
+from stiltsearch.trainables.engine import TrainingRun, from_rank0, world
 from stiltsearch.trainables.model import MultiTaskModel, load_encoder
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.settings import TrialSettings
@@ -44,45 +46,128 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-@applies("intermediate_tasks", "intermediate_lr")
-def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: Any) -> tuple[str, dict[str, Any]]:
-    """Phase 2 -> (encoder directory, metrics); an empty task subset skips it (the baseline)."""
-    if not params.intermediate_tasks:
-        return settings.model_path(params), {"phase2/cache": "skipped"}
-    key = phase2_key(settings, params)
-    root = Path(settings.cache_dir) / "phase2"
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / key
-    rank, _ = world()
-    # Only rank 0 takes the lock and decides hit or miss; every rank of a multi-worker trial follows
-    # it (they train together, so they must agree).
-    with open(root / f"{key}.lock", "w") as lock:
-        if rank == 0:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        if from_rank0((target / "phase2.json").exists()):
-            record = json.loads((target / "phase2.json").read_text())
-            return str(target), {**record["metrics"], "phase2/cache": "hit", "phase2/key": key}
-        tasks = [settings.task(name) for name in sorted(params.intermediate_tasks)]
+class IntermediateRun:
+    """Phase 2 of one trial, trained in budget segments (``at``) and ended by :meth:`finish`.
+
+    ``at(budget)`` is the encoder directory of phase 2 trained to ``ceil(budget * steps)`` steps:
+    a prefix of the full run (the learning-rate schedule spans the full ``steps``,
+    :class:`~.engine.TrainingRun`), saved to a scratch directory; ``at(1.0)`` and :meth:`finish`
+    are the full result, saved to the cache under :func:`phase2_key` exactly as a one-go run. A
+    trial whose phase 2 is already in the cache (or that has no intermediate task) gets the full
+    encoder at every budget: that work is paid for. Use as a context manager: the per-key lock
+    (concurrent trials with one key train it once) is held from the first training step to the end.
+    """
+
+    def __init__(self, settings: TrialSettings, params: TrialParams, tokenizer: Any) -> None:
+        self.settings, self.params, self.tokenizer = settings, params, tokenizer
+        self.root = Path(settings.cache_dir) / "phase2"
+        self.key = phase2_key(settings, params) if params.intermediate_tasks else ""
+        self.target = self.root / self.key
+        self.lock: Any = None
+        self.run: TrainingRun | None = None
+        self.model: MultiTaskModel | None = None
+        self.scratch: Path | None = None
+        self.result: tuple[str, dict[str, Any]] | None = None
+
+    def __enter__(self) -> IntermediateRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.run is not None:
+            self.run.engine.destroy()
+            self.run = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.close()  # releases the flock
+            self.lock = None
+
+    def _cached(self) -> tuple[str, dict[str, Any]] | None:
+        """The full result when there is nothing left to train: skipped, or in the cache. Takes
+        the key's lock (rank 0 decides; every rank of a multi-worker trial follows)."""
+        if self.result is not None:
+            return self.result
+        if not self.params.intermediate_tasks:
+            self.result = self.settings.model_path(self.params), {"phase2/cache": "skipped"}
+            return self.result
+        if self.lock is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.lock = open(self.root / f"{self.key}.lock", "w")  # noqa: SIM115  # held until __exit__
+            if world()[0] == 0:
+                fcntl.flock(self.lock, fcntl.LOCK_EX)
+        if self.run is None and from_rank0((self.target / "phase2.json").exists()):
+            record = json.loads((self.target / "phase2.json").read_text())
+            self.result = str(self.target), {**record["metrics"], "phase2/cache": "hit", "phase2/key": self.key}
+            return self.result
+        return None
+
+    def _start(self) -> TrainingRun:
+        if self.run is not None:
+            return self.run
+        settings, rank = self.settings, world()[0]
+        tasks = [settings.task(name) for name in sorted(self.params.intermediate_tasks)]
         examples = {t.name: t.load("train", "en") for t in tasks}
         # Each rank draws its own batches, but all ranks draw the same task at each step: the heads
         # that get gradients must be the same on every rank, or the gradient all-reduce breaks.
-        streams = {t.name: data.batches(t, examples[t.name], tokenizer,
+        streams = {t.name: data.batches(t, examples[t.name], self.tokenizer,
                                         batch_size=plan.batch_size(settings.recipes, t.name, settings.batch_size),
                                         max_length=settings.length(t, settings.max_length),
                                         seed=settings.seed + rank) for t in tasks}
-        model = MultiTaskModel(load_encoder(settings.model_path(params)), tasks)
+        self.model = MultiTaskModel(load_encoder(settings.model_path(self.params)), tasks)
         sizes = {n: len(e) for n, e in examples.items()}
         steps = plan.phase2_steps(settings.recipes, sizes, settings.batch_size, settings.intermediate_steps)
-        log = train(model, data.mixture(streams, sizes, temperature=settings.sampling_temperature, seed=settings.seed),
-                    steps=steps, lr=float(params.intermediate_lr),
-                    micro_batch_size=settings.batch_size, settings=settings.trained_with)
-        metrics = log.metrics("phase2")
-        if rank == 0:
-            staging = root / f"{key}.tmp"
-            shutil.rmtree(staging, ignore_errors=True)
-            model.encoder.float().save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-            (staging / "phase2.json").write_text(json.dumps({"params": dict(params), "metrics": metrics}))
-            staging.rename(target)
+        self.run = TrainingRun(self.model, data.mixture(streams, sizes, temperature=settings.sampling_temperature,
+                                                        seed=settings.seed),
+                               steps=steps, lr=float(self.params.intermediate_lr), micro_batch_size=settings.batch_size,
+                               settings=settings.trained_with)
+        return self.run
+
+    def at(self, budget: float) -> str:
+        """The encoder directory of phase 2 at ``budget`` (a fraction of its steps, in (0, 1])."""
+        if budget >= 1:
+            return self.finish()[0]
+        cached = self._cached()
+        if cached is not None:
+            return cached[0]
+        run = self._start()
+        run.advance(math.ceil(budget * run.steps))
+        if self.scratch is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"phase2-{self.key}-", dir=self.root))
+        encoder = self.scratch / "encoder"
+        if world()[0] == 0:
+            assert self.model is not None
+            shutil.rmtree(encoder, ignore_errors=True)
+            # an fp32 copy of the weights: the module itself goes on training in its own precision
+            state = {k: v.float() for k, v in self.model.encoder.state_dict().items()}
+            self.model.encoder.save_pretrained(encoder, state_dict=state)
+            self.tokenizer.save_pretrained(encoder)
         from_rank0(True)  # the others wait until rank 0 has saved it
-    return str(target), {**metrics, "phase2/cache": "miss", "phase2/key": key}
+        return str(encoder)
+
+    def finish(self) -> tuple[str, dict[str, Any]]:
+        """Phase 2 to its end -> (encoder directory, metrics), saved to the cache."""
+        cached = self._cached()
+        if cached is not None:
+            return cached
+        run = self._start()
+        run.advance(run.steps)
+        metrics = run.close().metrics("phase2")
+        self.run = None
+        if world()[0] == 0:
+            assert self.model is not None
+            staging = self.root / f"{self.key}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            self.model.encoder.float().save_pretrained(staging)
+            self.tokenizer.save_pretrained(staging)
+            (staging / "phase2.json").write_text(json.dumps({"params": dict(self.params), "metrics": metrics}))
+            staging.rename(self.target)
+        from_rank0(True)  # the others wait until rank 0 has saved it
+        self.result = str(self.target), {**metrics, "phase2/cache": "miss", "phase2/key": self.key}
+        return self.result
+
+
+@applies("intermediate_tasks", "intermediate_lr")
+def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: Any) -> tuple[str, dict[str, Any]]:
+    """Phase 2 in one go -> (encoder directory, metrics); an empty task subset skips it (the baseline)."""
+    with IntermediateRun(settings, params, tokenizer) as run:
+        return run.finish()

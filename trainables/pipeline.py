@@ -20,14 +20,14 @@ from typing import Any
 
 import torch
 
-from stiltsearch.trainables import heads, objectives, scoring, speed
+from stiltsearch.trainables import heads, objectives, scoring, speed, trialdir
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import build_encoder, deploy
 from stiltsearch.trainables.engine import from_rank0, world
 from stiltsearch.trainables.model import MultiTaskModel, load_tokenizer, portable
 from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
 from stiltsearch.trainables.params import TrialParams, applies
-from stiltsearch.trainables.phase2 import EVENTS, intermediate_phase, phase2_key
+from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun, intermediate_phase, phase2_key
 from stiltsearch.trainables.settings import Training, TrialSettings
 from stiltsearch.trainables.target import embed, predict, retrieval_phase, target_phase
 from stiltsearch.trainables.tasks.base import Task
@@ -80,18 +80,45 @@ def measure_here(model: dict[str, Any], params: TrialParams, task: str, workload
     return measure(lambda ids, mask: deployed.logits(task, ids, mask), workload, settings, device)
 
 
-def _phase2(settings: TrialSettings, params: TrialParams, tokenizer: Any, ckpt: TrialCheckpoint,
-            report: Report) -> tuple[str, dict[str, Any]]:
-    """Phase 2, or what an earlier attempt of this trial left of it."""
+def _phase2(phase2: IntermediateRun, ckpt: TrialCheckpoint, report: Report) -> tuple[str, dict[str, Any]]:
+    """Phase 2 to its end, or what an earlier attempt of this trial left of it."""
     saved = ckpt.get("phase2")
     if saved is not None and Path(saved["encoder_dir"]).exists():
         ckpt.log("phase2 restored")
         return saved["encoder_dir"], {**saved["metrics"], "phase2/resumed": 1}
-    encoder_dir, metrics = intermediate_phase(settings, params, tokenizer)
+    encoder_dir, metrics = phase2.finish()
     ckpt.log(f"phase2 {EVENTS[metrics['phase2/cache']]}")
     ckpt.put("phase2", {"encoder_dir": encoder_dir, "metrics": metrics})
     report({"phase": 2, **metrics})
     return encoder_dir, metrics
+
+
+def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Any, phase2: IntermediateRun,
+           known: dict[str, Any], ckpt: TrialCheckpoint, report: Report) -> None:
+    """Score the trial at each rung of its budget (``settings.rungs``) and report it there.
+
+    At budget ``b`` phase 2 has trained ``ceil(b * steps)`` of its steps and each target is
+    fine-tuned ``ceil(b * steps)`` of its own from that encoder (prefixes of the full runs), then
+    scored exactly as at the end: same metric, same languages, the deployed model. The speed is
+    ``known``. The scheduler may stop the trial after any report; a rung it already let the trial
+    pass (a restarted attempt) is not scored again.
+    """
+    passed = {rung for rung, verdict in trialdir.read_rungs(ckpt.directory).items()
+              if verdict.get("goes_on")} if ckpt.directory is not None else set()
+    groups = {t.name: t.kind.group for t in tasks}
+    for rung, budget in enumerate(settings.rungs):
+        if rung in passed:
+            ckpt.log(f"rung {rung} passed before")
+            continue
+        encoder_dir = phase2.at(budget)
+        # in a fork of torch's random state: a rung's heads and dropout draw nothing from the run that
+        # goes on, so the trial's end is the same with rungs as without (tests/test_fidelity.py)
+        with torch.random.fork_rng(devices=[]):
+            per_task = {t.name: target_phase(settings, params, t, encoder_dir, tokenizer, budget)[1] for t in tasks}
+        scored = known | scoring.breakdown(per_task, groups)
+        scored |= objectives.values(scored)
+        ckpt.log(f"rung {rung} scored")
+        report({**objectives.at_rung(rung, scored, settings.target_tasks), f"rung/{rung}/budget": budget})
 
 
 def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
@@ -152,7 +179,8 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
               meter_policy: str = "local: each trial measures on its own node") -> dict[str, Any]:
     """Run the three phases and the measurement; returns (and finally reports) all metrics.
 
-    ``report`` is called after phase 2 and once at the end, with everything. ``checkpoint`` holds
+    ``report`` is called once the speed is known, at each rung of ``settings.rungs`` (a
+    multi-fidelity scheduler's), after phase 2, and once at the end, with everything. ``checkpoint`` holds
     what earlier attempts of this trial finished: phase 2 and each target task run at most once per
     trial (its ledger says which ran and which were restored). ``meter`` measures tokens/sec (here
     by default; the trainable may route it to other hardware).
@@ -174,7 +202,9 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
     missed = objectives.out_of_bounds(known, settings.bounds)
     if missed is None:
         report({"phase": 1, **known})
-        encoder_dir, metrics = _phase2(settings, params, tokenizer, ckpt, report)
+        with IntermediateRun(settings, params, tokenizer) as phase2:  # holds phase 2's lock until it ends
+            _rungs(settings, params, tasks, tokenizer, phase2, known, ckpt, report)
+            encoder_dir, metrics = _phase2(phase2, ckpt, report)
         per_task, phase3 = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
         metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.group for t in tasks})
         metrics |= objectives.values(metrics)  # each declared objective under its own name

@@ -198,9 +198,14 @@ class TrialSettings(Training):
     gpus_per_worker: float = 0.0  # with workers > 1
     # {objective: (least, most)}: a trial outside is infeasible; one whose speed is outside is never trained
     bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    # budget fractions (< 1, smallest first) at which a trial is scored and reports to its scheduler
+    # before its end: phases 2 and 3 trained that far (search/moasha.py); () = none (fifo)
+    rungs: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check(all(0 < b < 1 for b in self.rungs) and list(self.rungs) == sorted(set(self.rungs)),
+              f"rungs: give increasing budget fractions in (0, 1), got {list(self.rungs)}")
         if self.engine is None:
             object.__setattr__(self, "engine", self.engine_settings())
         else:  # an explicit engine is the truth; the flat fields follow it

@@ -3,6 +3,7 @@ score every language, or, for a retrieval target, score the phase-2 encoder as d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 
 from stiltsearch.trainables import data, plan, retrieval
 from stiltsearch.trainables.deploy import build_encoder, deploy
-from stiltsearch.trainables.engine import train, world
+from stiltsearch.trainables.engine import TrainingRun, world
 from stiltsearch.trainables.model import MultiTaskModel
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.settings import TrialSettings
@@ -68,9 +69,11 @@ def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, en
 
 @applies("train_languages", "target_lr", "max_seq_length")
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
-                 tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
+                 tokenizer: Any, budget: float = 1.0) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
     """Phase 3 for one target: fine-tune on English + chosen languages, then score every language.
 
+    ``budget`` < 1 trains the first ``ceil(budget * steps)`` steps of the full run (its schedule
+    spans all ``steps``), as a scheduler's rung asks; the scores are computed exactly as at the end.
     Returns the trained model in its training precision; scores are of its deployed precision.
     """
     if not task.kind.trained:
@@ -83,7 +86,10 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     stream = data.batches(task, examples, tokenizer, batch_size=batch, max_length=length,
                           seed=settings.seed + world()[0])
     steps = plan.phase3_steps(settings.recipes, task.name, len(examples), settings.batch_size, settings.target_steps)
-    log = train(model, stream, steps=steps, lr=params.target_lr, micro_batch_size=batch, settings=settings.trained_with)
+    run = TrainingRun(model, stream, steps=steps, lr=params.target_lr, micro_batch_size=batch,
+                      settings=settings.trained_with)
+    run.advance(steps if budget >= 1 else math.ceil(budget * steps))
+    log = run.close()
     deployed = deploy(model, params)  # scored as it will be served
     scores = {}
     for lang in settings.languages(task):
@@ -91,4 +97,4 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
         scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev)["major"]
     return model, scores, {**log.metrics(f"phase3/{task.name}"),
                            f"phase3/{task.name}/train_languages": ",".join(languages),
-                           f"phase3/{task.name}/steps": steps}
+                           f"phase3/{task.name}/steps": run.done}

@@ -7,6 +7,7 @@ tracking and the trial itself read and write it through these functions only:
   served/      the trained model of the served task (``weights_only=True`` on load)
   result.json  the trial's final metrics, written before they are reported
   pruned.json  a scheduler's decision to stop the trial early: the rung and the metrics it had
+  rungs.json   each rung the trial reported at: its objectives there and whether it went on
   phases.log   one line per phase run or restored, by which process; a failure's reason is its
                last line
 
@@ -25,6 +26,7 @@ from typing import Any
 
 RESULT = "result.json"
 PRUNED = "pruned.json"
+RUNGS = "rungs.json"
 LEDGER = "phases.log"
 FAILED_PREFIX = "failed: "  # a ledger event: the error the attempt raised
 
@@ -69,6 +71,22 @@ def mark_pruned(directory: Path, rung: int, metrics: Mapping[str, Any]) -> None:
 def read_pruned(directory: Path) -> dict[str, Any] | None:
     """``{"rung": int, "metrics": {...}}`` of a trial a scheduler stopped, else None."""
     return _read_json(Path(directory) / PRUNED)
+
+
+def record_rung(directory: Path, rung: int, values: list[float], goes_on: bool) -> None:
+    """Record a scheduler's verdict on the trial at ``rung`` (the driver writes it, one trial at a
+    time): a resumed search rebuilds its rung records from these, and a restarted trial does not
+    score again a rung it has passed."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    rungs = {str(k): v for k, v in read_rungs(directory).items()}
+    rungs[str(rung)] = {"values": [float(v) for v in values], "goes_on": bool(goes_on)}
+    write_atomic(Path(directory) / RUNGS, json.dumps(rungs, sort_keys=True))
+
+
+def read_rungs(directory: Path) -> dict[int, dict[str, Any]]:
+    """``{rung: {"values": [...], "goes_on": bool}}`` of every rung the trial was judged at."""
+    raw = _read_json(Path(directory) / RUNGS) or {}
+    return {int(k): v for k, v in raw.items() if k.isdigit() and isinstance(v, dict) and "values" in v}
 
 
 def log_event(directory: Path, event: str) -> None:
