@@ -15,9 +15,33 @@ is worth to it; with two objectives it is exact and cheap; the two ends of a fro
 references, so the extremes are kept, which is what an epsilon-net's spread protects. Ties in
 contribution go to the earlier trial (lower number), so the order is total and repeatable.
 
-Not yet a registered scheduler: trials do not report at rungs of their budget yet (the fidelity
-that cuts phases 2 and 3 is the next step of issue 15); this module is its decision, tested on
-hand-made rung records.
+The fidelity (registered as ``search.scheduler: moasha`` in :mod:`.schedulers`; the trial side is
+``trainables/pipeline.py: _rungs``). A trial's budget is its training: phase 2's steps and each
+target's phase-3 steps, the two phases that cost the GPU-hours. At rung ``k`` (budget ``b``):
+
+- phase 2 has trained ``ceil(b * S2)`` of its ``S2`` steps. Its learning-rate schedule (linear
+  warmup, linear decay) is laid over the full ``S2`` steps, so the first ``ceil(b * S2)`` steps
+  are exactly those of the full run; a trial that goes on continues the same engine, optimizer
+  and batch stream in its process (``trainables/engine.py: TrainingRun``), it never starts over,
+  and its end equals a run that was never scored on the way (``tests/test_fidelity.py`` checks
+  equality of the loss curve and every score);
+- each target is fine-tuned ``ceil(b * S3)`` of its ``S3`` steps from that encoder (again a
+  prefix: the schedule spans ``S3``), then scored exactly as at the end: the same metric, the same
+  languages, the model as deployed; the speed is known before training. This phase-3 work is not
+  carried on (the encoder under it moves on); it is what scoring a rung costs, ``rung/<k>/seconds``
+  (with the defaults, a promoted trial trains phase 3 for ``1/9 + 1/3 + 1 = 1.44`` of its budget,
+  phase 2 exactly once);
+- the rung's heads and dropout draw from a fork of torch's random state, so they change nothing
+  of what follows;
+- a trial whose phase 2 is in the cache (or that has none) has paid for it: it is scored on the
+  full phase-2 encoder at every rung, and only phase 3 is cut.
+
+The scheduler's verdict at each rung is written to the trial's ``rungs.json`` by the driver
+(``search/tuner.py``); a resumed search rebuilds the rungs' records from these, and a restarted
+trial does not score again a rung it passed. A stopped trial ends PRUNED in the study (Optuna's TPE
+then counts it among its "bad" trials, ``search/study.py: make_sampler``), FINISHED in MLflow with
+``stopped_at_rung`` and its ``rung/<k>/<objective>`` metrics, and off the front. A multi-worker
+trial reports only its end, so ``moasha`` asks for ``workers_per_trial: 1``.
 """
 
 from __future__ import annotations

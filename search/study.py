@@ -60,6 +60,22 @@ def open_study(storage: str, name: str, directions: Sequence[str], first: dict[s
     return study
 
 
+def make_sampler(seed: int, num_trials: int, asked: int) -> optuna.samplers.BaseSampler:
+    """The search's sampler: multi-objective TPE over the define-by-run space.
+
+    TPE needs a few random trials before its model means anything; the baseline counts as one. It
+    reads every finished trial from the study, so a resumed search keeps its history. Its seed moves
+    on with the trials already ``asked`` for: a resumed session re-seeded as the first would draw
+    the first session's random configurations again. What it learns from each outcome (Optuna 5's
+    TPE): COMPLETE trials are split into its "good" and "bad" groups by non-dominated rank; with
+    objective bounds, every trial's constraint value is in the study (:func:`tell`) and infeasible
+    trials, trained or not, go to the "bad" group; PRUNED trials (stopped at a rung, so outranked
+    there by most of their peers) go to the "bad" group once the complete ones fill the "good" one,
+    so the sampler moves away from where the scheduler stopped trials.
+    """
+    return optuna.samplers.TPESampler(seed=seed + asked, n_startup_trials=min(10, max(3, num_trials // 2)))
+
+
 def study_directions(directions: Sequence[str]) -> list[optuna.study.StudyDirection]:
     """Optuna's directions for ``"max"``/``"min"``."""
     return [optuna.study.StudyDirection.MAXIMIZE if d == "max" else optuna.study.StudyDirection.MINIMIZE

@@ -17,7 +17,7 @@ from stiltsearch.search.config import SearchConfig
 from stiltsearch.search.layout import study_storage, trials_dir
 from stiltsearch.search.schedulers import SCHEDULERS, Scheduler
 from stiltsearch.search.searcher import StudySearcher
-from stiltsearch.search.study import open_study
+from stiltsearch.search.study import make_sampler, open_study
 from stiltsearch.spaces import baseline_point, stilts_space
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.params import NUMBER_KEY
@@ -73,14 +73,7 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     spec = space_spec(cfg)
     n = cfg.search.num_trials
     study = open_study(study_storage(search_dir), cfg.name, cfg.directions, baseline_point(spec), cfg.objective_names)
-    # TPE needs a few random trials before its model means anything; the baseline counts as one.
-    # It reads every finished trial from the study, so a resumed search keeps its history. Its seed
-    # moves on with the trials already asked for: a resumed session re-seeded as the first would
-    # draw the first session's random configurations again.
-    asked = len(study.get_trials(deepcopy=False))
-    # With objective bounds, each trial's constraint value is in the study (search/study.py: tell),
-    # and TPE puts infeasible trials, trained or not, in its "bad" group: it learns where the bounds are.
-    study.sampler = optuna.samplers.TPESampler(seed=cfg.search.seed + asked, n_startup_trials=min(10, max(3, n // 2)))
+    study.sampler = make_sampler(cfg.search.seed, n, len(study.get_trials(deepcopy=False)))
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), cfg.objective_names, cfg.directions,
                              n, trials_dir(search_dir), on_told)
     trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)

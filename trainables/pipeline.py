@@ -111,6 +111,7 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
             ckpt.log(f"rung {rung} passed before")
             continue
         encoder_dir = phase2.at(budget)
+        start = time.perf_counter()
         # in a fork of torch's random state: a rung's heads and dropout draw nothing from the run that
         # goes on, so the trial's end is the same with rungs as without (tests/test_fidelity.py)
         with torch.random.fork_rng(devices=[]):
@@ -118,7 +119,9 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
         scored = known | scoring.breakdown(per_task, groups)
         scored |= objectives.values(scored)
         ckpt.log(f"rung {rung} scored")
-        report({**objectives.at_rung(rung, scored, settings.target_tasks), f"rung/{rung}/budget": budget})
+        # seconds: what scoring at the rung cost (its phase-3 runs and evaluation), over the full run's
+        report({**objectives.at_rung(rung, scored, settings.target_tasks), f"rung/{rung}/budget": budget,
+                f"rung/{rung}/seconds": time.perf_counter() - start})
 
 
 def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
