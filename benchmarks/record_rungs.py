@@ -6,7 +6,11 @@ at 1/9 and 1/3 of it (MOASHA's defaults, reduction factor 3), and records what e
 its objectives at each rung and at the end, and when (trial-seconds since its start). One
 full-budget run records every rung on the way, because a rung is a prefix of the full run
 (``trainables/engine.py: TrainingRun``). It also records what scoring at each rung cost
-(``rung/<k>/seconds``), so a replay charges a FIFO trial its full run without the rungs.
+, so a replay charges a FIFO trial its full run without the rungs.
+
+Times are CPU seconds of the trial's process (``time.process_time``; one torch thread, as a search
+gives each trial), not wall time: other work on the machine does not inflate them, so the table can
+be recorded while the machine does other things, and continued in another session.
 
 Smaller than the default search, so that 150 configurations fit in about an hour on 2 cores
 (stated with the figures): a quarter of its training budgets (``--intermediate-steps 60
@@ -65,9 +69,9 @@ def record(index: int, sampled: dict[str, Any], intermediate_steps: int, target_
     from stiltsearch.search.compose import trial_settings
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.search.models import resolve_models
-    from stiltsearch.trainables import quiet_libraries
+    from stiltsearch.trainables import pipeline, quiet_libraries
     from stiltsearch.trainables.objectives import RUNG
-    from stiltsearch.trainables.pipeline import TrialParams, run_trial
+    from stiltsearch.trainables.pipeline import TrialParams
 
     quiet_libraries()
     cfg = recorded_config()
@@ -75,19 +79,29 @@ def record(index: int, sampled: dict[str, Any], intermediate_steps: int, target_
     settings = dataclasses.replace(settings, intermediate_steps=intermediate_steps, target_steps=target_steps,
                                    rungs=RUNGS, meter=dataclasses.replace(settings.meter, repeats=5, max_sequences=256))
     params = TrialParams.from_config(sampled)
-    start = time.perf_counter()
+    start = time.process_time()
     rungs: list[dict[str, Any]] = []
+    trained_to: list[float] = []  # when phase 2 reached each rung: the rung's scoring starts there
+    advance = pipeline.IntermediateRun.at
+
+    def at(run: Any, budget: float) -> str:
+        encoder = advance(run, budget)
+        trained_to.append(time.process_time())
+        return encoder
 
     def report(metrics: dict[str, Any]) -> None:
         if RUNG in metrics:
-            k = metrics[RUNG]
-            rungs.append({"budget": RUNGS[k], "at_seconds": time.perf_counter() - start,
-                          "scoring_seconds": metrics[f"rung/{k}/seconds"],
+            k, now = metrics[RUNG], time.process_time()
+            rungs.append({"budget": RUNGS[k], "at_seconds": now - start, "scoring_seconds": now - trained_to[-1],
                           **{name: metrics[f"rung/{k}/{name}"] for name in OBJECTIVE_KEYS}})
 
-    end = run_trial(settings, params, report)
+    pipeline.IntermediateRun.at = at  # type: ignore[method-assign]  # this process records one trial at a time
+    try:
+        end = pipeline.run_trial(settings, params, report)
+    finally:
+        pipeline.IntermediateRun.at = advance  # type: ignore[method-assign]
     return {"index": index, "params": sampled, "rungs": rungs,
-            "end": {"at_seconds": time.perf_counter() - start, **{name: end[name] for name in OBJECTIVE_KEYS}},
+            "end": {"at_seconds": time.process_time() - start, **{name: end[name] for name in OBJECTIVE_KEYS}},
             "phase2_cache": end.get("phase2/cache"), "speed_cache": end.get("throughput/cache")}
 
 
