@@ -19,7 +19,7 @@ TINY = """
 name: {name}
 output_dir: {out}
 search: {{num_trials: {trials}, max_concurrent: 2, max_failures: {max_failures}{search}}}
-space: {{layers_kept: [1, 2]}}
+space: {{layers_kept: [1, 2]{space}}}
 training: {{intermediate_steps: 30, target_steps: 30, batch_size: 16}}
 toy_model: {{layers: [2], hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
 throughput: {{repeats: 2, max_sequences: 128}}
@@ -30,11 +30,12 @@ PHASE2_DONE = ("phase2 trained", "phase2 cache-hit", "phase2 skipped", "phase2 r
 
 
 def write_config(out: Path, name: str, trials: int, uri: str | None = None, max_failures: int = 1,
-                 search: str = "") -> Path:
-    """``search``: more fields of the ``search:`` section, e.g. ``"scheduler: moasha"``."""
+                 search: str = "", space: str = "") -> Path:
+    """``search``, ``space``: more fields of those sections, e.g. ``"scheduler: moasha"``."""
     path = out / f"{name}.yaml"
     path.write_text(TINY.format(name=name, out=out, trials=trials, max_failures=max_failures,
-                                uri=uri or f"sqlite:///{out}/mlflow.db", search=f", {search}" if search else ""))
+                                uri=uri or f"sqlite:///{out}/mlflow.db", search=f", {search}" if search else "",
+                                space=f", {space}" if space else ""))
     return path
 
 

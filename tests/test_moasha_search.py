@@ -17,7 +17,8 @@ from stiltsearch.trainables import trialdir
 N = 6
 # one rung at a quarter of each trial's budget; the top quarter of the trials that reached it go on
 MOASHA = "scheduler: moasha, reduction_factor: 4, min_budget: 0.25"
-STATES = {1: "COMPLETE", 2: "PRUNED"}  # Optuna's TrialState values in its SQLite schema: 1 COMPLETE, 2 PRUNED
+# short fp32 deployments: bf16 on a CPU is slow to train and time, and the rule does not care
+SPACE = "max_seq_length: [32, 64], precision: [fp32]"
 
 
 def _runs(out: Path, name: str) -> dict[int, Any]:
@@ -32,7 +33,7 @@ def _runs(out: Path, name: str) -> dict[int, Any]:
 def search(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("moasha")
     log = out / "run.log"
-    proc = start(["run", str(write_config(out, "moasha", N, search=MOASHA))], out, cache, log)
+    proc = start(["run", str(write_config(out, "moasha", N, search=MOASHA, space=SPACE))], out, cache, log)
     assert finish(proc, log) == 0, log.read_text()[-4000:]
     return {"out": out, "dir": search_dir(out, "moasha"), "log": log.read_text()}
 
@@ -71,7 +72,7 @@ def test_a_moasha_search_killed_after_pruning_resumes_without_running_a_pruned_t
     from stiltsearch.search.schedulers import SCHEDULERS
 
     n = 8
-    config = write_config(tmp_path, "killed", n, search=MOASHA)
+    config = write_config(tmp_path, "killed", n, search=MOASHA, space=SPACE)
     log = tmp_path / "run.log"
     proc = start(["run", str(config)], tmp_path, cache, log)
 
