@@ -34,7 +34,11 @@ def search(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, A
     out = tmp_path_factory.mktemp("moasha")
     log = out / "run.log"
     proc = start(["run", str(write_config(out, "moasha", N, search=MOASHA, space=SPACE))], out, cache, log)
-    assert finish(proc, log) == 0, log.read_text()[-4000:]
+    try:
+        assert finish(proc, log) == 0, log.read_text()[-4000:]
+    finally:  # a test timeout too: never leave a search running behind the test
+        if proc.poll() is None:
+            proc.kill()
     return {"out": out, "dir": search_dir(out, "moasha"), "log": log.read_text()}
 
 
@@ -82,9 +86,11 @@ def test_a_moasha_search_killed_after_pruning_resumes_without_running_a_pruned_t
         flying = [k for k, e in ledgers(directory).items() if k not in marked and "result saved" not in e]
         return bool(marked) and bool(flying)
 
-    wait_for("a pruned trial and one in flight", pruned_and_one_in_flight, proc, log, timeout=900)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        wait_for("a pruned trial and one in flight", pruned_and_one_in_flight, proc, log, timeout=900)
+    finally:  # on a timeout too: never leave a search running behind the test
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     directory = search_dir(tmp_path, "killed")
     pruned_before = {int(p.parent.name) for p in (directory / "trials").glob("*/pruned.json")}
     starts_before = {k: e.count("attempt started") for k, e in ledgers(directory).items() if k in pruned_before}
