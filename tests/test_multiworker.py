@@ -79,7 +79,8 @@ def test_a_search_with_two_workers_per_trial_finishes_through_tune(cache: Path, 
     from searchproc import TINY, search_dir, study_states
 
     config = tmp_path / "mw.yaml"
-    config.write_text(TINY.format(name="mw", out=tmp_path, trials=2, max_failures=0, uri=f"sqlite:///{tmp_path}/mlflow.db")
+    config.write_text(TINY.format(name="mw", out=tmp_path, trials=2, max_failures=0, uri=f"sqlite:///{tmp_path}/mlflow.db",
+                                  search="", space="")
                       .replace("max_concurrent: 2", "max_concurrent: 1, workers_per_trial: 2"))
     done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config)], cwd=tmp_path,
                           env={**os.environ, "STILTSEARCH_CACHE": str(cache)}, capture_output=True, text=True, timeout=900)
