@@ -38,9 +38,10 @@ def main() -> None:
     for label, group in by_label.items():
         cells = [mean_and_se([o.scores[lang] for o in group]) for lang in languages]
         syn = mean_and_se([synthetic_mean(o.scores) for o in group])
-        speed = statistics.median(o.tokens_per_sec or 0.0 for o in group)
+        timed = [o.tokens_per_sec for o in group if o.tokens_per_sec is not None]
+        speed = f"{statistics.median(timed):>12.0f}" if timed else f"{'-':>12}"  # only the timed probes
         print(f"{label:<26}" + "".join(f"{m:>8.1f} ±{se:4.1f}" for m, se in cells) + f"{syn[0]:>8.1f} ±{syn[1]:4.1f}"
-              f"{speed:>12.0f}")
+              + speed)
 
     def paired(label: str, key) -> tuple[float, float]:  # noqa: ANN001
         return mean_and_se([key(o) - key(b) for o, b in zip(by_label[label], by_label["baseline"], strict=True)])

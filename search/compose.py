@@ -30,6 +30,9 @@ def trial_settings(cfg: SearchConfig, models: dict[str, str], cache: Path) -> Tr
 
 def largest_model_settings(cfg: SearchConfig, cache: Path) -> TrialSettings:
     """A trial's settings pinned to the config's largest model (phase 1 run if needed): for
-    measuring one model outside a search (benchmarks, the toy ground truth)."""
+    measuring one model outside a search (benchmarks, the toy ground truth). Only that toy encoder
+    is pretrained (a toy encoder's weights depend on its own spec alone, not on the others')."""
+    if cfg.model == "toy":
+        cfg = dataclasses.replace(cfg, toy_model=dataclasses.replace(cfg.toy_model, layers=(max(cfg.toy_model.layers),)))
     models = resolve_models(cfg, cache)
     return dataclasses.replace(trial_settings(cfg, models, cache), model=list(models.values())[-1], models={})

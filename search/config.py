@@ -89,6 +89,9 @@ class SearchSettings:
     # training budget, below 1 (1/9 and 1/3 for the defaults); the top 1/reduction_factor go on
     reduction_factor: float = 3.0
     min_budget: float = 1 / 9
+    # the fraction of new trials that reuse the trained phase 2 of the best trial so far, with new
+    # phase-3 and deployment settings (search/sharing.py); 0: every trial samples its own phase 2
+    share_phase2: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("num_trials", "max_concurrent", "cpus_per_trial", "workers_per_trial"):
@@ -101,6 +104,8 @@ class SearchSettings:
               f"reduction_factor: must be a finite number > 1 (3 keeps the top third), got {self.reduction_factor}")
         check(math.isfinite(self.min_budget) and 0 < self.min_budget < 1,
               f"min_budget: give the smallest rung as a fraction of a trial's budget in (0, 1), got {self.min_budget}")
+        check(math.isfinite(self.share_phase2) and 0 <= self.share_phase2 < 1,
+              f"share_phase2: give the fraction of trials that reuse a trained phase 2, in [0, 1), got {self.share_phase2}")
         check(not SCHEDULERS[self.scheduler].fidelity or self.workers_per_trial == 1,
               f"scheduler: {self.scheduler} needs workers_per_trial: 1 (a multi-worker trial reports only its end)")
 

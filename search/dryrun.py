@@ -94,4 +94,7 @@ def plan_lines(cfg: SearchConfig, trials: int = 3) -> list[str]:
         lines += trial_lines(cfg, params)
     if cfg.search.num_trials > trials:
         lines.append(f"... and {cfg.search.num_trials - trials} more, chosen by TPE from the results")
+    if cfg.search.share_phase2:
+        lines.append(f"phase-2 sharing: {cfg.search.share_phase2:.0%} of the new trials reuse the trained phase 2 "
+                     "of the best trial so far, with new phase-3 and deployment settings")
     return lines

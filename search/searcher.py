@@ -1,8 +1,9 @@
 """The Optuna study as Ray Tune's searcher (:mod:`.study` says why the study is the source of truth).
 
 Hands out owed trials first (their config is the one the study recorded when they were first
-asked for), then new ones from the sampler, until ``num_trials`` are done; each ended trial is
-classified once (:func:`~stiltsearch.trainables.outcome.classify`) and told to the study.
+asked for), then new ones from the sampler, until ``num_trials`` are done; a share of the new ones
+reuse a trained phase 2 (:mod:`.sharing`). Each ended trial is classified once
+(:func:`~stiltsearch.trainables.outcome.classify`) and told to the study.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from stiltsearch.search import sharing
 from stiltsearch.search.study import (
     CONFIG_ATTR,
     ERROR_ATTR,
+    count,
     done,
     open_study,
     owed,
@@ -37,22 +41,29 @@ Space = Callable[[optuna.Trial], dict[str, Any]]
 class StudySearcher(Searcher):
     """Hands out owed trials first, then new ones from the sampler, until ``num_trials`` are done.
 
-    ``on_told(number)`` runs after each trial is told to the study (the driver refreshes the front).
+    ``on_told(number)`` runs after each trial is told to the study (the driver refreshes the front);
+    ``share_phase2`` is the fraction of new trials that reuse a trained phase 2 (:mod:`.sharing`).
     """
 
     def __init__(self, study: optuna.Study, space: Space, objectives: Sequence[str], directions: Sequence[str],
-                 num_trials: int, trials_dir: Path, on_told: Callable[[int], object] | None = None) -> None:
+                 num_trials: int, trials_dir: Path, on_told: Callable[[int], object] | None = None,
+                 share_phase2: float = 0.0) -> None:
         # Ray's annotations say one metric; a list is what a multi-objective searcher passes
         super().__init__(metric=list(objectives), mode=list(directions))  # type: ignore[arg-type]
         self.study = study
         self.trials_dir = trials_dir
         self.space = space
         self.objectives = list(objectives)
+        self.directions = list(directions)
         self.num_trials = num_trials
         self.on_told = on_told
         self.done = done(study)
         self.owed = owed(study)  # oldest first; these must be run before anything new is asked for
         self.live: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
+        self.share_phase2 = share_phase2
+        # trials asked for so far, whatever their state (an enqueued baseline not yet asked is not one)
+        self.asked = len(study.get_trials(deepcopy=False)) - count(study, TrialState.WAITING)
+        self.shared = sharing.shared_count(study)  # of those, the ones that reuse a phase 2
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its searcher into its experiment state, which is never read back here (the
@@ -68,7 +79,7 @@ class StudySearcher(Searcher):
         if self.owed:
             trial = trial_of(self.study, self.owed.pop(0))
         elif self.done + len(self.live) < self.num_trials:
-            trial = self.study.ask()
+            trial = self._ask()
         else:
             return Searcher.FINISHED
         # Re-running the space on a trial that has parameters returns them unchanged (Optuna
@@ -77,6 +88,20 @@ class StudySearcher(Searcher):
         trial.set_user_attr(CONFIG_ATTR, _plain(config))
         self.live[trial_id] = trial
         return config
+
+    def _ask(self) -> optuna.Trial:
+        """A new trial from the sampler; when a share is due, over the phase 2 of :func:`sharing.source`."""
+        source = None
+        if sharing.due(self.asked, self.shared, self.share_phase2):
+            source = sharing.source(self.study, self.directions)
+        if source is not None:  # its phase-2 parameters are fixed; the sampler fills in the rest
+            self.study.enqueue_trial(sharing.phase2_params(source))
+        trial = self.study.ask()
+        self.asked = trial.number + 1
+        if source is not None:
+            trial.set_user_attr(sharing.SHARED_ATTR, source.number)
+            self.shared += 1
+        return trial
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         trial = self.live.pop(trial_id, None)

@@ -75,7 +75,7 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     study = open_study(study_storage(search_dir), cfg.name, cfg.directions, baseline_point(spec), cfg.objective_names)
     study.sampler = make_sampler(cfg.search.seed, n, len(study.get_trials(deepcopy=False)))
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), cfg.objective_names, cfg.directions,
-                             n, trials_dir(search_dir), on_told)
+                             n, trials_dir(search_dir), on_told, cfg.search.share_phase2)
     trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)
     # A multi-worker trial holds a token CPU share itself (0 is refused) and its TorchTrainer asks for
     # the workers' resources; holding them in the trial too would leave none for the workers.

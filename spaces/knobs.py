@@ -51,6 +51,9 @@ class Knob:
     baseline_rule: str = "first"  # which choice the baseline takes: "first" or "max"
     space_key: str = ""  # where the choices live in the config ("": ``space.<name>``)
     in_space_config: bool = True  # False: the choices come from elsewhere in the config (top-level lists)
+    # phase 2's result depends on it (trainables/phase2.py: phase2_key): trials equal in every such
+    # knob can share one trained phase 2 (search/sharing.py)
+    phase2: bool = False
 
     @property
     def key(self) -> str:
@@ -83,6 +86,10 @@ class Knob:
         """The raw Optuna parameters the baseline trial takes for this knob."""
         choices = list(spec[self.key])
         return {self.name: max(choices) if self.baseline_rule == "max" else choices[0]}
+
+    def raw_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """This knob's entries among a trial's raw Optuna parameters (to enqueue them again)."""
+        return {self.name: params[self.name]} if self.name in params else {}
 
     def show(self, value: Any) -> str:
         """The value as a table cell or MLflow param (:meth:`parse` reads it back)."""
@@ -124,6 +131,9 @@ class Subset(Knob):
 
     def baseline(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         return {f"{self.prefix}{m}": False for m in spec[self.key]}
+
+    def raw_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in params.items() if k.startswith(self.prefix)}
 
     def show(self, value: Any) -> str:
         return "+".join(value or ()) or "none"
@@ -206,18 +216,21 @@ class LayersKept(Knob):
             return {self.name: max(spec[self.key])}
         return {f"{self.name}_{max(models, key=models.get)}": max(spec[self.key])}
 
+    def raw_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in params.items() if k == self.name or k.startswith(f"{self.name}_")}
+
 
 # In sampling order: a knob may depend on those before it (layers_kept on model).
 KNOBS: tuple[Knob, ...] = (
     Subset("intermediate_tasks", str, (), "phase 2", "intermediate", "the English tasks trained in phase 2 (empty: no phase 2)",
-           fallback=(), in_space_config=False, prefix="use_"),
+           fallback=(), in_space_config=False, prefix="use_", phase2=True),
     Subset("train_languages", str, (), "phase 3", "langs", "non-English translate-train languages added in phase 3",
            fallback=(), space_key="languages", in_space_config=False, prefix="lang_", empty="en only"),
     LogRange("intermediate_lr", float, (1e-4, 1e-3), "phase 2", "ilr", "phase-2 peak learning rate (log-uniform)",
-             only_with="intermediate_tasks"),
+             only_with="intermediate_tasks", phase2=True),
     LogRange("target_lr", float, (1e-4, 1e-3), "phase 3", "tlr", "phase-3 peak learning rate (log-uniform)", fallback=3e-4),
     Model("model", str, {}, "encoder", "model", "the phase-1 encoder (a knob with two or more models)", fallback="",
-          space_key="models", in_space_config=False),
+          space_key="models", in_space_config=False, phase2=True),
     LayersKept("layers_kept", int, (1, 2, 4), "encoder", "layers", "encoder layers kept from the bottom, then fine-tuned",
                fallback=4, bounds=(1, 1000)),
     Knob("max_seq_length", int, (16, 32, 128), "inputs", "len",
@@ -253,7 +266,10 @@ class Values(Mapping[str, Any]):
 
     def __getattr__(self, name: str) -> Any:  # only reached for names that are not knobs
         raise AttributeError(f"{type(self).__name__} has no knob {name!r}")
+
+
 SPACE_CONFIG_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.in_space_config)
+PHASE2_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.phase2)
 
 
 def default_choices() -> dict[str, Any]:

@@ -123,6 +123,8 @@ BAD = {
                                      "search.min_budget: give the smallest rung as a fraction of a trial's budget in (0, 1)"),
     "moasha on a multi-worker trial": ("search:\n  scheduler: moasha\n  workers_per_trial: 2\n",
                                        "search.scheduler: moasha needs workers_per_trial: 1"),
+    "every trial shares a phase 2": ("search:\n  share_phase2: 1\n",
+                                     "search.share_phase2: give the fraction of trials that reuse a trained phase 2, in [0, 1)"),
     "bound above bound": ("objectives:\n  - {name: tokens_per_sec, min: 10, max: 5}\n",
                           "objectives[0]: min 10 is above max 5"),
 }
