@@ -29,6 +29,7 @@ Ray-free, pure functions over the study.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,15 +55,13 @@ def shared_count(study: optuna.Study) -> int:
 
 def source(study: optuna.Study, directions: Sequence[str]) -> FrozenTrial | None:
     """The complete trial whose phase 2 the next shared trial reuses, or None (see the module doc)."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if INFEASIBLE_ATTR not in t.user_attrs and t.values is not None]
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and INFEASIBLE_ATTR not in t.user_attrs
+                and t.values is not None]
     if not complete:
         return None
     ranks = pareto.pareto_ranks([tuple(t.values) for t in complete], directions)
-    uses: dict[int, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        if SHARED_ATTR in t.user_attrs:
-            uses[int(t.user_attrs[SHARED_ATTR])] = uses.get(int(t.user_attrs[SHARED_ATTR]), 0) + 1
+    uses = Counter(int(t.user_attrs[SHARED_ATTR]) for t in trials if SHARED_ATTR in t.user_attrs)
     candidates = [(rank, uses.get(t.number, 0), t.number, t) for t, rank in zip(complete, ranks) if has_phase2(t)]
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None
 

@@ -216,9 +216,6 @@ class LayersKept(Knob):
             return {self.name: max(spec[self.key])}
         return {f"{self.name}_{max(models, key=models.get)}": max(spec[self.key])}
 
-    def raw_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in params.items() if k == self.name or k.startswith(f"{self.name}_")}
-
 
 # In sampling order: a knob may depend on those before it (layers_kept on model).
 KNOBS: tuple[Knob, ...] = (

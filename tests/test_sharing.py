@@ -93,10 +93,10 @@ def test_the_source_is_the_best_ranked_phase_2_trial_shared_the_fewest_times(tmp
         study.tell(trial, values)
         return trial.number
 
-    baseline = add((), [90.0, 90.0])  # best of all, but it has no phase 2
-    a = add(("toy_mnli",), [80.0, 10.0])  # front (with the baseline dominating neither)
-    b = add(("toy_ccg",), [10.0, 80.0])  # front too? no: the baseline dominates both a and b
-    assert sharing.source(study, DIRECTIONS).number == a  # rank 1 both; a has the lower number
+    baseline = add((), [90.0, 90.0])  # the front alone, but it has no phase 2
+    a = add(("toy_mnli",), [80.0, 10.0])  # rank 1: the baseline dominates it
+    b = add(("toy_ccg",), [10.0, 80.0])  # rank 1 too
+    assert sharing.source(study, DIRECTIONS).number == a  # equal rank, unshared: a has the lower number
     add(("toy_mnli",), [1.0, 1.0], shared_from=a)  # a shared once: b is next
     assert sharing.source(study, DIRECTIONS).number == b
     worse = add(("toy_qqp",), [5.0, 5.0])
@@ -111,9 +111,9 @@ def test_no_source_yet_defers_the_share_to_the_next_trial(tmp_path: Path) -> Non
     s.on_trial_complete("t1", {"xtreme_score": 60.0, "tokens_per_sec": 1000.0})
     nxt = s.suggest("t3")
     assert isinstance(nxt, dict) and isinstance(first[1], dict)
-    if first[1]["intermediate_tasks"]:  # trial 1 had a phase 2: the due share goes to trial 3
-        assert s.study.trials[3].user_attrs[sharing.SHARED_ATTR] == 1
-        assert _phase2(nxt) == _phase2(first[1])
+    assert first[1]["intermediate_tasks"]  # the seeded draw of trial 1 has a phase 2, so the due share goes to trial 3
+    assert s.study.trials[3].user_attrs[sharing.SHARED_ATTR] == 1
+    assert _phase2(nxt) == _phase2(first[1])
 
 
 def test_a_resumed_searcher_counts_its_shares_from_the_study(tmp_path: Path) -> None:
