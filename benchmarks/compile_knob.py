@@ -26,8 +26,8 @@ def main() -> None:
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.deploy import deploy
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer, portable
-    from stiltsearch.trainables.pipeline import throughput_workload
     from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.pipeline import throughput_workload
     from stiltsearch.trainables.throughput import measure
 
     quiet_libraries()

@@ -335,7 +335,8 @@ def main() -> None:
     for name, values in fractions.items():
         reached = [v for v in values if v is not None]
         quartiles = statistics.quantiles(reached, n=4, method="inclusive") if len(reached) >= 2 else []
-        spread = f"quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}" if quartiles else ""
+        spread = (f"quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}" if quartiles
+                  else f"at {reached[0]:.2f}" if reached else "")
         print(f"{name}: reached FIFO's hypervolume in {len(reached)}/{len(values)} seeds; {spread}")
     print(f"compute to reach FIFO's hypervolume: ours {summary(fractions['ours'])}, "
           f"syne-tune {summary(fractions['syne-tune'])}")

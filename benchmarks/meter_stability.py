@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="untimed passes per measurement (default: the toy config's)")
     args = parser.parse_args()
 
-    from stiltsearch.search.config import SearchConfig
     from stiltsearch.search.compose import trial_settings
+    from stiltsearch.search.config import SearchConfig
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.search.models import resolve_models
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer

@@ -19,8 +19,8 @@ def main() -> None:
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.config import MlflowConfig, SearchConfig, SearchSettings
     from stiltsearch.search.compose import space_spec, trial_settings
+    from stiltsearch.search.config import MlflowConfig, SearchConfig, SearchSettings
     from stiltsearch.search.driver import run_search
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.search.models import resolve_models

@@ -4,60 +4,33 @@ hypervolume with and without sharing (issue 15).
     python benchmarks/phase2_sharing.py [--trials 8] [--shares 0.5 0]
 
 Runs ``stiltsearch run`` on the embedded toy search once per ``search.share_phase2`` value, one
-after the other, each in a fresh output directory and a fresh phase-2 and speed cache (phase 1 is
-reused from $STILTSEARCH_CACHE). The speed objective is ``relative_speed`` (``throughput.reference:
-true``), because raw tokens/sec moves with the machine's load between two searches and
-relative_speed does not; everything else is the default search. Per search it prints: trials with a
-phase 2, how many of those were cache hits, the phase-2 seconds the cache served against those
-trained (each hit counts what its phase 2 cost when it was trained), the trial-seconds in all,
-and the final hypervolume.
+after the other, each as ``toysearch.py`` runs it (fresh phase-2 and speed caches, speed objective
+``relative_speed``). Per search it prints: trials with a phase 2, how many of those were cache
+hits, the phase-2 seconds the cache served against those trained (each hit counts what its phase 2
+cost when it was trained), the trial-seconds in all, and the final hypervolume.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+from toysearch import results, run_toy_search, summary
 
 
 def run_search(share: float, trials: int, work: Path) -> dict[str, float]:
-    from stiltsearch.search.layout import cache_dir
-
-    cache = work / "cache"
-    cache.mkdir(parents=True)
-    for name in ("models", "torch_extensions"):  # phase 1 is reused; phase 2 and speed start empty
-        if (cache_dir() / name).is_dir():
-            os.symlink(cache_dir() / name, cache / name)
-    text = (ROOT / "configs" / "toy.yaml").read_text()
-    text = text.replace("share_phase2: 0.5", f"share_phase2: {share}").replace("num_trials: 8", f"num_trials: {trials}")
-    text = text.replace("{name: tokens_per_sec, direction: max}", "{name: relative_speed, direction: max}")
-    text = text.replace("reference: false", "reference: true")
-    config = work / "toy.yaml"
-    config.write_text(text)
-    env = {**os.environ, "STILTSEARCH_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
-    start = time.monotonic()
-    with open(work / "run.log", "w") as log:
-        rc = subprocess.call([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config),
-                              "--output-dir", str(work / "runs")], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if rc != 0:
-        raise SystemExit(f"share {share}: the search exited {rc}; see {work / 'run.log'}")
-    search = next((work / "runs").iterdir())
-    results = [json.loads(p.read_text()) for p in sorted(search.glob("trials/*/result.json"))]
-    with_phase2 = [r for r in results if r.get("phase2/cache") in ("miss", "hit")]
+    search, wall = run_toy_search(work, {"share_phase2: 0.5": f"share_phase2: {share}",
+                                         "num_trials: 8": f"num_trials: {trials}"})
+    done = results(search)
+    with_phase2 = [r for r in done if r.get("phase2/cache") in ("miss", "hit")]
     served = sum(r["phase2/seconds"] for r in with_phase2 if r["phase2/cache"] == "hit")
     trained = sum(r["phase2/seconds"] for r in with_phase2 if r["phase2/cache"] == "miss")
-    summary = json.loads((search / "summary.json").read_text())
-    return {"wall": time.monotonic() - start, "phase2_trials": len(with_phase2),
+    end = summary(search)
+    return {"wall": wall, "phase2_trials": len(with_phase2),
             "hits": sum(r["phase2/cache"] == "hit" for r in with_phase2), "served": served, "trained": trained,
-            "trial_seconds": sum(r.get("trial/seconds", 0.0) for r in results),
-            "hypervolume": summary["hypervolume_final"], "completed": summary["trials_completed"]}
+            "trial_seconds": sum(r.get("trial/seconds", 0.0) for r in done),
+            "hypervolume": end["hypervolume_final"], "completed": end["trials_completed"]}
 
 
 def main() -> None:

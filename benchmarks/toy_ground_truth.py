@@ -23,8 +23,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    from stiltsearch.search.config import SearchConfig
     from stiltsearch.search.compose import largest_model_settings
+    from stiltsearch.search.config import SearchConfig
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.trainables.probe import ground_truth, mean_and_se, synthetic_mean
 

@@ -18,11 +18,11 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
-
 
 Hook = Callable[[int, float], None]  # (steps done, loss): the engine's progress callback
 
@@ -174,8 +174,8 @@ def main() -> None:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
 
-    from stiltsearch.search.config import SearchConfig
     from stiltsearch.search.compose import largest_model_settings
+    from stiltsearch.search.config import SearchConfig
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.trainables import heads, quiet_libraries
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer

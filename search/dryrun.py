@@ -94,6 +94,12 @@ def plan_lines(cfg: SearchConfig, trials: int = 3) -> list[str]:
         lines += trial_lines(cfg, params)
     if cfg.search.num_trials > trials:
         lines.append(f"... and {cfg.search.num_trials - trials} more, chosen by TPE from the results")
+    if budgets := cfg.search.rungs:
+        rungs = ", ".join(f"{b:.3g}" for b in budgets)
+        lines.append(f"early stopping ({cfg.search.scheduler}): each trial reports at {rungs} of its phase-2 and "
+                     f"phase-3 steps; only the top 1/{cfg.search.reduction_factor:g} of the trials at a rung go on")
+    else:
+        lines.append(f"early stopping: none ({cfg.search.scheduler}): every trial runs to its end")
     if cfg.search.share_phase2:
         lines.append(f"phase-2 sharing: {cfg.search.share_phase2:.0%} of the new trials reuse the trained phase 2 "
                      "of the best trial so far, with new phase-3 and deployment settings")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 Point = Sequence[float]
 
 
@@ -23,18 +25,27 @@ def dominates(a: Point, b: Point, directions: Sequence[str]) -> bool:
 
 
 def pareto_ranks(points: Sequence[Point], directions: Sequence[str]) -> list[int]:
-    """Non-dominated sorting: rank 0 is the front, rank 1 the front once rank 0 is removed, ..."""
-    ranks = [-1] * len(points)
-    remaining = set(range(len(points)))
+    """Non-dominated sorting: rank 0 is the front, rank 1 the front once rank 0 is removed, ...
+
+    One dominance matrix (numpy, n x n booleans: 1 MB at 1,000 trials), then fronts peeled off it;
+    the driver ranks the whole study for each shared trial and each front refresh, so this must not
+    be the pure-Python O(fronts x n^2) loop it replaced (measured: 30 s at 300 trials).
+    """
+    if not points:
+        return []
+    values = np.array([_as_max(p, directions) for p in points], dtype=float)  # n x objectives, larger better
+    at_least = np.all(values[None, :, :] >= values[:, None, :], axis=2)  # [i, j]: j at least as good as i everywhere
+    better = np.any(values[None, :, :] > values[:, None, :], axis=2)  # [i, j]: j better than i somewhere
+    dominated_by: np.ndarray = np.logical_and(at_least, better)  # [i, j]: j dominates i
+    ranks = np.full(len(points), -1)
+    remaining = np.ones(len(points), dtype=bool)
     rank = 0
-    while remaining:
-        front = {i for i in remaining
-                 if not any(dominates(points[j], points[i], directions) for j in remaining if j != i)}
-        for i in front:
-            ranks[i] = rank
-        remaining -= front
+    while remaining.any():
+        front = remaining & ~dominated_by[:, remaining].any(axis=1)
+        ranks[front] = rank
+        remaining &= ~front
         rank += 1
-    return ranks
+    return ranks.tolist()
 
 
 def nondominated(points: Sequence[Point], directions: Sequence[str]) -> list[bool]:
@@ -64,5 +75,15 @@ def hypervolume(points: Sequence[Point], directions: Sequence[str], reference: P
 
 
 def hypervolume_history(points: Sequence[Point], directions: Sequence[str], reference: Point) -> list[float]:
-    """Hypervolume after each trial, in the order given (completion order)."""
-    return [hypervolume(points[: i + 1], directions, reference) for i in range(len(points))]
+    """Hypervolume after each trial, in the order given (completion order). Incremental: a point
+    the front so far dominates (or equals) leaves it unchanged, so only the front is kept and
+    recomputed, not every prefix of the study."""
+    history: list[float] = []
+    front: list[Point] = []
+    for point in points:
+        if history and any(p == point or dominates(p, point, directions) for p in front):
+            history.append(history[-1])
+            continue
+        front = [p for p in front if not dominates(point, p, directions)] + [point]
+        history.append(hypervolume(front, directions, reference))
+    return history

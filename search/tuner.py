@@ -10,15 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from stiltsearch.search.compose import space_spec
 from stiltsearch.search.config import SearchConfig
-from stiltsearch.search.layout import study_storage, trials_dir
+from stiltsearch.search.layout import trials_dir
 from stiltsearch.search.schedulers import SCHEDULERS, Scheduler
 from stiltsearch.search.searcher import StudySearcher
-from stiltsearch.search.study import make_sampler, open_study
-from stiltsearch.spaces import baseline_point, stilts_space
+from stiltsearch.search.study import make_sampler
+from stiltsearch.spaces import stilts_space
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.params import NUMBER_KEY
 from stiltsearch.trainables.settings import TrialSettings
@@ -47,14 +48,14 @@ class TuneScheduler(FIFOScheduler):
         return TrialScheduler.STOP
 
 
-def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: Path, callbacks: list[Any],
-                trainable: Any = None, on_told: Callable[[int], object] | None = None) -> Any:
-    """Ray Tune over the search's Optuna study: multi-objective TPE; a new study's first trial is
-    the baseline. A fresh Tuner per driver session (Ray's own experiment state is never restored).
+def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: Path, study: optuna.Study,
+                callbacks: list[Any], trainable: Any = None, on_told: Callable[[int], object] | None = None) -> Any:
+    """Ray Tune over the search's Optuna study (opened once per driver session by :func:`open_study`,
+    whose in-memory mirror must be the only writer): multi-objective TPE; a new study's first trial
+    is the baseline. A fresh Tuner per driver session (Ray's own experiment state is never restored).
 
     ``trainable`` replaces the STILTs trainable (benchmarks time the driver with a no-op one).
     """
-    import optuna
     from ray import tune
 
     from stiltsearch.trainables.trainable import stilts_trainable
@@ -72,7 +73,6 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     spec = space_spec(cfg)
     n = cfg.search.num_trials
-    study = open_study(study_storage(search_dir), cfg.name, cfg.directions, baseline_point(spec), cfg.objective_names)
     study.sampler = make_sampler(cfg.search.seed, n, len(study.get_trials(deepcopy=False)))
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), cfg.objective_names, cfg.directions,
                              n, trials_dir(search_dir), on_told, cfg.search.share_phase2)

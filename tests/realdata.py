@@ -29,7 +29,8 @@ CONTEXT = ("The committee met in Geneva in 1998 . Its chair , Maria Lopez , prop
 
 
 def _qa(i: int, title: bool = True) -> dict[str, Any]:
-    row = {"id": f"q{i}", "context": CONTEXT, "question": "Who proposed a new budget ?",
+    # ids as SQuAD's are: 24 hex digits (TyDiQA's filter by language prefix must not drop them)
+    row = {"id": f"5733be284776f419006611{i:02x}", "context": CONTEXT, "question": "Who proposed a new budget ?",
            "answers": {"text": ["Maria Lopez"], "answer_start": [CONTEXT.index("Maria Lopez")]}}
     return {**row, "title": "Committee"} if title else row
 

@@ -31,3 +31,31 @@ def test_hypervolume_of_a_staircase() -> None:
 def test_hypervolume_history_never_decreases() -> None:
     history = hypervolume_history([(1, 1), (0.5, 0.5), (2, 0.5), (1, 3)], MAX2, (0, 0))
     assert history == pytest.approx([1.0, 1.0, 1.5, 3.5])
+
+
+def _brute_ranks(points: list[tuple[float, ...]], directions: tuple[str, ...]) -> list[int]:
+    """The definition, peeled one front at a time with the pairwise dominance test."""
+    ranks, remaining, rank = [-1] * len(points), set(range(len(points))), 0
+    while remaining:
+        front = {i for i in remaining if not any(dominates(points[j], points[i], directions) for j in remaining)}
+        for i in front:
+            ranks[i] = rank
+        remaining -= front
+        rank += 1
+    return ranks
+
+
+@pytest.mark.parametrize("directions", [("max", "max"), ("max", "min"), ("min", "max", "max")])
+def test_ranks_and_history_equal_the_definition_on_random_points_with_ties(directions: tuple[str, ...]) -> None:
+    import random
+
+    rng = random.Random(len(directions))
+    for n in (1, 2, 7, 60):
+        # few distinct values: many ties and duplicates, where >= and > matter
+        points = [tuple(float(rng.randint(0, 5)) for _ in directions) for _ in range(n)]
+        assert pareto_ranks(points, directions) == _brute_ranks(points, directions)
+        if len(directions) == 2:
+            reference = (-1.0 if directions[0] == "max" else 9.0, -1.0 if directions[1] == "max" else 9.0)
+            assert hypervolume_history(points, directions, reference) == pytest.approx(
+                [hypervolume(points[: i + 1], directions, reference) for i in range(n)])
+    assert pareto_ranks([], directions) == []

@@ -72,6 +72,8 @@ def test_unlabelled_rows_are_dropped_and_other_quirks(data: dict[str, str]) -> N
     tydi = get_task("tydiqa", data)
     assert [ex.answers for ex in tydi.load("dev", "en")] == [("Maria Lopez",)] * 2  # the "english-" ids only
     assert len(tydi.load("dev", "sw")) == 1
+    # trained on SQuAD 1.1, whose hex ids carry no language prefix: none is dropped (all 4 rows)
+    assert [ex.answers for ex in tydi.load("train", "en")] == [("Maria Lopez",)] * 4
     udpos = get_task("udpos", data)
     assert "th" not in udpos.eval_languages("dev") and "kk" not in udpos.eval_languages("dev")
     assert "th" in udpos.eval_languages("test")

@@ -41,7 +41,12 @@ class HubTask(Task):
 
     @abstractmethod
     def convert(self, row: dict[str, Any], features: Any, language: str) -> Example | None:
-        """One row -> an example; None drops it (an unlabelled test row, another language's row)."""
+        """One row -> an example; None drops it (an unlabelled test row)."""
+
+    def selects(self, row: dict[str, Any], source: Source, language: str) -> bool:
+        """Whether a row of ``source`` belongs to ``language``: a config that holds several
+        languages (TyDiQA's) filters here, per source, so a borrowed training set is never filtered."""
+        return True
 
     def label_id(self, features: Any, column: str, value: Any) -> int | None:
         """Our id of a row's label, by name; None for the "no label" markers (-1, "")."""
@@ -61,7 +66,8 @@ class HubTask(Task):
         examples: list[Example] = []
         for source in self.sources(split, language):
             rows = hub.load_rows(source, self.data)
-            examples += [ex for row in rows if (ex := self.convert(row, rows.features, language)) is not None]
+            examples += [ex for row in rows if self.selects(row, source, language)
+                         and (ex := self.convert(row, rows.features, language)) is not None]
         if not examples:
             raise ValueError(f"task {self.name!r}: {split} split in {language!r} has no usable rows")
         return examples

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stiltsearch.trainables.tasks.base import SpanExample, register
-from stiltsearch.trainables.tasks.squad import span_example
+from stiltsearch.trainables.hub import Source
+from stiltsearch.trainables.tasks.base import register
 from stiltsearch.trainables.tasks.xquad import ZeroShotQA
 
 PREFIX = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian", "ko": "korean",
@@ -24,5 +24,7 @@ class TyDiQA(ZeroShotQA):
     def config(self, language: str) -> str:
         return "tydiqa"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> SpanExample | None:
-        return span_example(row) if row["id"].startswith(PREFIX[language] + "-") else None
+    def selects(self, row: dict[str, Any], source: Source, language: str) -> bool:
+        # TyDi's one config holds every language ("arabic-..." ids); its training set, SQuAD 1.1,
+        # has hex ids and is English only, so it is not filtered
+        return source.dataset != self.dataset or row["id"].startswith(PREFIX[language] + "-")
