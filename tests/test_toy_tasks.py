@@ -86,7 +86,7 @@ def test_span_decoding_recovers_the_labelled_answer(tiny_model: str) -> None:
     for row, (start, end) in enumerate(batch["labels"].tolist()):
         logits[row, start, 0] = logits[row, end, 1] = 10.0
     predictions = heads.Head("span", 8, 2).decode(logits, batch)
-    assert task.score(predictions, examples) == {"major": 100.0, "exact_match": 100.0, "f1": 100.0}
+    assert task.score(predictions, examples, "en") == {"major": 100.0, "exact_match": 100.0, "f1": 100.0}
     # SQuAD 2.0 scoring answers "" where <s> outscores every span
     null = [(s, e, 1.0) for s, e, _ in predictions]
-    assert get_task("toy_squad2").score(null, examples)["exact_match"] == 0.0
+    assert get_task("toy_squad2").score(null, examples, "en")["exact_match"] == 0.0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import collections
+import functools
 import re
 import string
+import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def accuracy(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
+def accuracy(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str],
+             language: str = "en") -> dict[str, float]:
     if not examples:
         raise ValueError("accuracy of an empty split")
     correct = sum(int(p == ex.label) for p, ex in zip(predictions, examples, strict=True))
@@ -48,7 +52,8 @@ def _entities(sentences: Sequence[Sequence[str]]) -> set[tuple[str, int, int]]:
     return chunks
 
 
-def seqeval_f1(predictions: Sequence[Sequence[int]], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
+def seqeval_f1(predictions: Sequence[Sequence[int]], examples: Sequence[Any], labels: Sequence[str],
+               language: str = "en") -> dict[str, float]:
     """Micro chunk F1 over all sentences (seqeval's ``f1_score``), plus precision and recall."""
     pred = _entities([[labels[i] for i in p] for p in predictions])
     gold = _entities([[labels[i] for i in ex.tags] for ex in examples])
@@ -61,7 +66,8 @@ def seqeval_f1(predictions: Sequence[Sequence[int]], examples: Sequence[Any], la
     return {"major": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
 
 
-def tag_accuracy(predictions: Sequence[Sequence[int]], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
+def tag_accuracy(predictions: Sequence[Sequence[int]], examples: Sequence[Any], labels: Sequence[str],
+                 language: str = "en") -> dict[str, float]:
     """Per-word accuracy, for tag sets without chunks (supertags)."""
     total = sum(len(ex.tags) for ex in examples)
     correct = sum(int(p == g) for pred, ex in zip(predictions, examples, strict=True) for p, g in zip(pred, ex.tags))
@@ -69,14 +75,51 @@ def tag_accuracy(predictions: Sequence[Sequence[int]], examples: Sequence[Any], 
 
 
 def _normalize(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, no English articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    """SQuAD's answer normalisation (v1.1 and v2.0 alike): lower case, no ASCII punctuation, no
+    English articles, single spaces. XQuAD and TyDiQA-GoldP are scored with it in every language."""
+    text = "".join(ch for ch in text.lower() if ch not in _ASCII_PUNCTUATION)
     return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
-def _f1(prediction: str, gold: str) -> float:
-    pred, ref = _normalize(prediction).split(), _normalize(gold).split()
-    if not pred or not ref:  # SQuAD 2.0: both empty is a match, one empty is a miss
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+# MLQA's own evaluation (mlqa_evaluation_v1.py; XTREME's third_party/evaluate_mlqa.py): articles per
+# language (none for hi and zh; ar's rule removes every "ال", as the official pattern does)
+MLQA_ARTICLES = {"en": r"\b(a|an|the)\b", "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
+                 "vi": r"\b(của|là|cái|chiếc|những)\b",
+                 "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b", "ar": r"\sال^|ال",
+                 "hi": None, "zh": None}
+_CJK = re.compile(r"[\u4e00-\u9fa5]")  # MLQA's mixed segmentation: each of these characters is a token
+
+
+@functools.cache
+def _unicode_punctuation() -> frozenset[str]:
+    """Every character of a Unicode punctuation category (P*), plus ASCII's: what MLQA removes."""
+    return frozenset(ch for ch in map(chr, range(sys.maxunicode)) if unicodedata.category(ch).startswith("P")) \
+        | _ASCII_PUNCTUATION
+
+
+def mlqa_normalize(text: str, language: str) -> str:
+    """MLQA's answer normalisation: lower case, Unicode punctuation removed, the language's articles
+    removed, then whitespace tokens, except zh, where each CJK character is a token of its own."""
+    if language not in MLQA_ARTICLES:
+        raise ValueError(f"MLQA has no evaluation rules for language {language!r}; it has {sorted(MLQA_ARTICLES)}")
+    punctuation = _unicode_punctuation()
+    text = "".join(ch for ch in text.lower() if ch not in punctuation)
+    if (articles := MLQA_ARTICLES[language]) is not None:
+        text = re.sub(articles, " ", text)
+    if language != "zh":
+        return " ".join(text.split())
+    tokens: list[str] = []
+    for piece in re.split(f"({_CJK.pattern})", text):  # CJK characters, and the text between them
+        tokens += [piece] if _CJK.fullmatch(piece) else piece.split()
+    return " ".join(tokens)
+
+
+def _f1(prediction: str, gold: str, empty_is_match: bool) -> float:
+    """Token F1 of two normalised answers. Both empty: a match under SQuAD 2.0's rule
+    (``empty_is_match``), 0 under v1.1's and MLQA's (no token in common)."""
+    pred, ref = prediction.split(), gold.split()
+    if empty_is_match and (not pred or not ref):
         return float(pred == ref)
     common = sum((collections.Counter(pred) & collections.Counter(ref)).values())
     if common == 0:
@@ -85,32 +128,48 @@ def _f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _squad(predictions: Sequence[tuple[int, int, float]], examples: Sequence[Any], allow_null: bool) -> dict[str, float]:
+def _qa(predictions: Sequence[tuple[int, int, float]], examples: Sequence[Any], normalize: Callable[[str], str],
+        v2: bool) -> dict[str, float]:
     """Mean exact match and F1 against the best-matching gold answer; major = (EM + F1) / 2, as
-    XTREME averages the two for XQuAD, MLQA and TyDiQA."""
+    XTREME averages the two for XQuAD, MLQA and TyDiQA. ``v2``: SQuAD 2.0's rules (the null answer
+    when <s> outscores the best span; golds that normalise to nothing are dropped first; both empty
+    is a match)."""
     if not examples:
         raise ValueError("SQuAD metrics of an empty split")
     em = f1 = 0.0
     for (start, end, null_margin), ex in zip(predictions, examples, strict=True):
-        text = "" if allow_null and null_margin > 0 else ex.context[start:end]
-        golds = ex.answers or ("",)
-        em += max(float(_normalize(text) == _normalize(g)) for g in golds)
-        f1 += max(_f1(text, g) for g in golds)
+        text = normalize("" if v2 and null_margin > 0 else ex.context[start:end])
+        golds = [normalize(g) for g in ex.answers]
+        golds = [g for g in golds if g] if v2 else golds
+        golds = golds or [""]
+        em += max(float(text == g) for g in golds)
+        f1 += max(_f1(text, g, empty_is_match=v2) for g in golds)
     em, f1 = 100.0 * em / len(examples), 100.0 * f1 / len(examples)
     return {"major": (em + f1) / 2, "exact_match": em, "f1": f1}
 
 
-def squad(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
-    """SQuAD 1.1 / XQuAD: every question has an answer, so the best span is always given."""
-    return _squad(predictions, examples, allow_null=False)
+def squad(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str],
+          language: str = "en") -> dict[str, float]:
+    """SQuAD 1.1 (its official evaluate-v1.1.py), also for XQuAD and TyDiQA-GoldP in every
+    language: every question has an answer, so the best span is always given."""
+    return _qa(predictions, examples, _normalize, v2=False)
 
 
-def squad_v2(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
-    """SQuAD 2.0: "no answer" when <s> scores higher than the best span (null threshold 0)."""
-    return _squad(predictions, examples, allow_null=True)
+def squad_v2(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str],
+             language: str = "en") -> dict[str, float]:
+    """SQuAD 2.0 (its official evaluate-v2.0.py): "no answer" when <s> scores higher than the best
+    span (null threshold 0)."""
+    return _qa(predictions, examples, _normalize, v2=True)
 
 
-def retrieval_accuracy(predictions: Sequence[int], examples: Sequence[Any], labels: Sequence[str]) -> dict[str, float]:
+def mlqa(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[str], language: str) -> dict[str, float]:
+    """MLQA (its official mlqa_evaluation_v1.py, which XTREME runs): SQuAD 1.1's rules with
+    :func:`mlqa_normalize` for the language of the answers."""
+    return _qa(predictions, examples, functools.partial(mlqa_normalize, language=language), v2=False)
+
+
+def retrieval_accuracy(predictions: Sequence[int], examples: Sequence[Any], labels: Sequence[str],
+                       language: str = "en") -> dict[str, float]:
     """Tatoeba: the fraction of sentences whose nearest English neighbour is their translation;
     ``predictions[i]`` is the index of the English sentence retrieved for sentence i."""
     if not examples:
@@ -137,7 +196,8 @@ def map_at_k(ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: i
     return {"major": 100.0 * total / len(ranked)}
 
 
-Metric = Callable[[Sequence[Any], Sequence[Any], Sequence[str]], dict[str, float]]
+# (predictions, examples, label names, language of the examples) -> {"major": score, ...}
+Metric = Callable[[Sequence[Any], Sequence[Any], Sequence[str], str], dict[str, float]]
 
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy,
@@ -145,6 +205,7 @@ METRICS: dict[str, Metric] = {
     "tag_accuracy": tag_accuracy,
     "squad": squad,
     "squad_v2": squad_v2,
+    "mlqa": mlqa,
     "retrieval_accuracy": retrieval_accuracy,
 }
 
@@ -152,7 +213,7 @@ METRICS: dict[str, Metric] = {
 def bucc_f1(scores: Sequence[float], candidates: Sequence[tuple[str, str]], gold: set[tuple[str, str]],
             threshold: float | None = None) -> dict[str, float]:
     """BUCC bitext mining, as XTREME scores it: each candidate pair (source id, target id) has a
-    similarity score; pairs scoring above the threshold are predicted parallel; F1 against the gold
+    similarity score; pairs scoring at or above the threshold are predicted parallel; F1 against the gold
     pairs. With no ``threshold`` (the dev split), the one that maximises F1 here is chosen, halfway
     between the last kept and the first dropped score (XTREME's ``bucc_optimize``); give it back for
     the test split. Returns F1, precision, recall (0-100) and the threshold.
@@ -168,7 +229,7 @@ def bucc_f1(scores: Sequence[float], candidates: Sequence[tuple[str, str]], gold
         kept = [scores[i] for i in order[:best_cut]]
         after = scores[order[best_cut]] if best_cut < len(order) else kept[-1] - 1.0
         threshold = (kept[-1] + after) / 2 if kept else float("inf")
-    predicted = {candidates[i] for i in order if scores[i] > threshold}
+    predicted = {candidates[i] for i in order if scores[i] >= threshold}  # >=, as XTREME's bucc_extract
     hits = len(predicted & gold)
     precision = hits / len(predicted) if predicted else 0.0
     recall = hits / len(gold) if gold else 0.0

@@ -25,19 +25,25 @@ def nearest(source: torch.Tensor, target: torch.Tensor) -> list[int]:
 
 
 def mine(source: torch.Tensor, target: torch.Tensor, k: int = MARGIN_K) -> tuple[list[tuple[int, int]], list[float]]:
-    """Candidate pairs (source index, target index) and their ratio-margin scores.
+    """Candidate pairs (source index, target index) and their ratio-margin scores, as XTREME's
+    ``mine_bitext`` (LASER's) mines them with its defaults (ratio margin, "max" retrieval, k = 4).
 
     margin(x, y) = cos(x, y) / ((mean of x's k best cosines + mean of y's k best cosines) / 2).
-    Each source proposes its best-margin target and each target its best-margin source; then, best
-    score first, a pair is kept unless its source or target is already taken (LASER's "max"
-    retrieval). A threshold on the scores (``metrics.bucc_f1``) decides which pairs are parallel.
+    Each source proposes the best-margin target among its k nearest targets (by cosine), each
+    target the best-margin source among its k nearest sources; then, best score first, a pair is
+    kept unless its source or target is already taken. A threshold on the scores
+    (``metrics.bucc_f1``) decides which pairs are parallel.
     """
     similarity = source @ target.T  # (n source, n target)
     k = max(1, min(k, similarity.shape[0], similarity.shape[1]))
-    source_mean = similarity.topk(k, dim=1).values.mean(1)  # (n source,)
-    target_mean = similarity.topk(k, dim=0).values.mean(0)  # (n target,)
+    near_targets = similarity.topk(k, dim=1)  # each source's k nearest targets: (n source, k)
+    near_sources = similarity.topk(k, dim=0)  # each target's k nearest sources: (k, n target)
+    source_mean, target_mean = near_targets.values.mean(1), near_sources.values.mean(0)
     margin = similarity / ((source_mean[:, None] + target_mean[None, :]) / 2)
-    forward, backward = margin.argmax(1), margin.argmax(0)
+    best = margin.gather(1, near_targets.indices).argmax(1, keepdim=True)
+    forward = near_targets.indices.gather(1, best).squeeze(1)
+    best = margin.gather(0, near_sources.indices).argmax(0, keepdim=True)
+    backward = near_sources.indices.gather(0, best).squeeze(0)
     proposals = [(i, int(forward[i])) for i in range(margin.shape[0])]
     proposals += [(int(backward[j]), j) for j in range(margin.shape[1])]
     proposals.sort(key=lambda pair: -float(margin[pair]))
@@ -61,7 +67,8 @@ def tatoeba(task: Any, split: str, languages: Sequence[str], vectors: Vectors) -
     scores = {}
     for lang in languages:
         pairs = task.load(split, lang)
-        scores[lang] = task.score(nearest(vectors([p.source for p in pairs]), vectors([p.target for p in pairs])), pairs)
+        scores[lang] = task.score(nearest(vectors([p.source for p in pairs]), vectors([p.target for p in pairs])), pairs,
+                                  lang)
     return scores
 
 

@@ -94,7 +94,7 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     scores = {}
     for lang in settings.languages(task):
         dev = task.load(settings.eval_split, lang)
-        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev)["major"]
+        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev, lang)["major"]
     return model, scores, {**log.metrics(f"phase3/{task.name}"),
                            f"phase3/{task.name}/train_languages": ",".join(languages),
                            f"phase3/{task.name}/steps": run.done}

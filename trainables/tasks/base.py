@@ -145,9 +145,9 @@ class Task(ABC):
         """The languages that have ``split`` (some UDPOS languages have a test set only)."""
         return self.languages
 
-    def score(self, predictions: Sequence[Any], examples: Sequence[Example]) -> dict[str, float]:
-        """Predictions -> ``{"major": task score in [0, 100], ...minor metrics}``."""
-        return metrics.METRICS[self.metric](predictions, examples, self.labels)
+    def score(self, predictions: Sequence[Any], examples: Sequence[Example], language: str) -> dict[str, float]:
+        """Predictions on ``language``'s examples -> ``{"major": task score in [0, 100], ...minor metrics}``."""
+        return metrics.METRICS[self.metric](predictions, examples, self.labels, language)
 
     @property
     def num_labels(self) -> int:
