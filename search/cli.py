@@ -92,6 +92,10 @@ def _run_or_validate(args: argparse.Namespace) -> int:
     if args.command == "validate":
         import yaml
 
+        from stiltsearch.search import preflight
+
+        preflight.check(cfg)  # what `run` checks before it creates anything
+
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         print(f"# {args.config}: valid", file=sys.stderr)
         return 0

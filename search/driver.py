@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from stiltsearch.search import front as fronts
+from stiltsearch.search import preflight
 from stiltsearch.search.callbacks import MlflowCallback, ProgressCallback
 from stiltsearch.search.compose import (
     largest_model_settings,
@@ -27,7 +28,6 @@ from stiltsearch.search.compose import (
     trial_settings,
 )
 from stiltsearch.search.config import (
-    ConfigError,
     SearchConfig,
     load_config,
     to_dict,
@@ -43,8 +43,7 @@ from stiltsearch.search.layout import (
     study_storage,
     trials_dir,
 )
-from stiltsearch.search.models import check_models, resolve_models
-from stiltsearch.search.preflight import missing_resources
+from stiltsearch.search.models import resolve_models
 from stiltsearch.search.raysession import (
     MARKER_ENV,
     ray_session,
@@ -77,10 +76,12 @@ __all__ = ["MARKER_ENV", "SearchError", "SearchResult", "build_tuner", "cache_di
 
 MLFLOW_FLUSH_S = 600.0  # at the end, how long to wait for an MLflow server that is away
 # A told trial republishes the front (pareto tags, CSV, two plots, MLflow artifacts: ~0.25 s of
-# driver CPU, measured by benchmarks/driver_scale.py) at most this often; the end of a session
-# always does. With trials of minutes that is after each one; with many short ones (early
+# driver CPU early on, more as the study grows; benchmarks/driver_scale.py) at most every
+# FRONT_REFRESH_S, and never more often than FRONT_SHARE of the driver's time allows; the end of a
+# session always does. With trials of minutes that is after each one; with many short ones (early
 # stopping) the driver stays free for asking and telling.
 FRONT_REFRESH_S = 30.0
+FRONT_SHARE = 0.05
 
 
 @dataclass
@@ -98,10 +99,7 @@ class SearchResult:
 
 def run_search(cfg: SearchConfig, *, address: str | None = None, trainable: Any = None) -> SearchResult:
     """Run a whole search in a new directory. ``trainable`` replaces the STILTs trainable (tests)."""
-    problems = missing_resources(cfg)
-    if problems:
-        raise ConfigError(problems[0])
-    check_models(cfg)
+    preflight.check(cfg)
     uri = cfg.mlflow.tracking_uri or default_tracking_uri()
     experiment = cfg.mlflow.experiment or cfg.name
     tracker = Tracker(uri, experiment)  # an unreachable MLflow server stops the search here
@@ -153,18 +151,19 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                       + f"; {max(0, n - finished - len(waiting))} new", flush=True)
                 sync_finished(tracker, study, trials_dir(search_dir), names)
 
-            published = [-math.inf]  # monotonic time of the last publish
+            published = [-math.inf, 0.0]  # monotonic time of the last publish, and what it took (s)
 
             def publish() -> fronts.Front:
+                start = time.monotonic()
                 front = fronts.from_study(study, names, directions)
                 tracker.tag_pareto(front.rank_of)
                 files = fronts.write_files(front, search_dir, search_dir.name)
                 tracker.log_search_results(front.summary(), front.history, files)
-                published[0] = time.monotonic()
+                published[:] = [time.monotonic(), time.monotonic() - start]
                 return front
 
             def refresh(_: int) -> None:  # on_told
-                if time.monotonic() - published[0] >= FRONT_REFRESH_S:
+                if time.monotonic() - published[0] >= max(FRONT_REFRESH_S, published[1] / FRONT_SHARE):
                     publish()
 
             if finished < n:

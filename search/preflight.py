@@ -1,13 +1,14 @@
-"""What a config needs on this machine before a search starts: local data directories, and the files
-of datasets that are not on the hub (CCG, Mewsli-X). Checked by ``run`` before anything is created,
-and listed by a dry run. (Whether a model loads is checked in :mod:`.models`.)
+"""What a config needs on this machine before a search starts: local data directories, the files
+of datasets that are not on the hub (CCG, Mewsli-X), and models that load. Checked by ``run`` before
+anything is created and by ``validate`` (:func:`check`), and listed by a dry run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from stiltsearch.search.config import SearchConfig
+from stiltsearch.search.config import ConfigError, SearchConfig
+from stiltsearch.search.models import check_models
 from stiltsearch.trainables.tasks import TASKS
 from stiltsearch.trainables.tasks.real import HubTask
 
@@ -29,3 +30,12 @@ def missing_resources(cfg: SearchConfig) -> list[str]:
             problems.append(f"data.{dataset}: {task} is not on the Hugging Face hub; set `data: {{{dataset}: DIR}}` "
                             f"(trainables/tasks/{cls.__module__.rsplit('.', 1)[-1]}.py says which files) or drop {task}")
     return problems
+
+
+def check(cfg: SearchConfig) -> None:
+    """Every check ``run`` makes before it creates anything (``validate`` makes the same ones):
+    the first problem as a ConfigError."""
+    problems = missing_resources(cfg)
+    if problems:
+        raise ConfigError(problems[0])
+    check_models(cfg)

@@ -109,6 +109,33 @@ def test_a_local_copy_without_the_split_says_what_it_expected(tmp_path: Path) ->
         get_task("ccg").load("train", "en")
 
 
+def test_broken_local_files_are_one_line_naming_the_file_and_the_fix(data: dict[str, str], tmp_path: Path) -> None:
+    """A clone without Git LFS (pointer files named *.parquet), and a truncated parquet file: they
+    gave a raw ArrowInvalid."""
+    split = tmp_path / "xtreme" / "PAN-X.fr" / "validation-00000-of-00001.parquet"
+    split.parent.mkdir(parents=True)
+    split.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:4d7a21\nsize 23456\n")
+    with pytest.raises(hub.DataUnavailable, match=r"^data.google/xtreme: .*validation-00000-of-00001.parquet is a Git "
+                                                  r"LFS pointer, not the data; fetch the files \(`git lfs pull`"):
+        get_task("panx", {"google/xtreme": str(tmp_path / "xtreme")}).load("dev", "fr")
+    whole = Path(data["google/xtreme"]) / "PAN-X.de" / "validation-00000-of-00001.parquet"
+    split.write_bytes(whole.read_bytes()[:200])  # cut short
+    with pytest.raises(hub.DataUnavailable, match=r"^data.google/xtreme: cannot read .*validation-00000-of-00001."
+                                                  r"parquet \(.*\); replace it with a complete copy of google/xtreme"):
+        get_task("panx", {"google/xtreme": str(tmp_path / "xtreme")}).load("dev", "fr")
+
+
+def test_a_dataset_without_configs_is_found_in_the_parquet_converters_default_folder(data: dict[str, str],
+                                                                                    tmp_path: Path) -> None:
+    """Rowan/hellaswag has no named config: the hub's parquet conversion keeps it in default/<split>/."""
+    import shutil
+
+    copy = tmp_path / "hellaswag" / "default" / "validation"
+    copy.mkdir(parents=True)
+    shutil.copy(Path(data["Rowan/hellaswag"]) / "data" / "validation-00000-of-00001.parquet", copy / "0000.parquet")
+    assert len(get_task("hellaswag", {"Rowan/hellaswag": str(tmp_path / "hellaswag")}).load("dev", "en")) == 2
+
+
 def test_mewslix_reads_the_candidate_set_and_names_what_is_missing(data: dict[str, str], tmp_path: Path) -> None:
     assert get_task("mewslix", data).candidates["Q64"] == "Berlin. Berlin is the capital of Germany."
     with pytest.raises(hub.DataUnavailable, match="data.mewsli-x: Mewsli-X is not on the Hugging Face hub"):
@@ -176,6 +203,39 @@ def test_long_contexts_are_windowed_and_the_answer_is_found_in_any_window(tiny_m
     assert len(predictions) == 2
     start, end, margin = predictions[0]
     assert context[start:end] == "Maria Lopez" and margin < 0  # the span beats "no answer"
+
+
+def test_a_long_sentence_is_tagged_in_overlapping_windows_and_every_word_gets_a_prediction(tiny_model: str) -> None:
+    """60 words at max length 16: every word is labelled in some window (truncation left 46 words
+    unpredicted, scored as tag 0); each word is read in the window where it is farthest from an edge."""
+    from stiltsearch.trainables.model import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model)
+    words = tuple(f"w{i}" for i in range(60))
+    short = TagExample(("Maria", "Lopez", "."), (1, 2, 0))
+    example = TagExample(words, tuple(i % 7 for i in range(60)))
+    batch = heads.encode("tagging", tokenizer, [short, example], 16)
+    rows = batch["example"].tolist()
+    assert rows[0] == 0 and rows.count(0) == 1 and rows.count(1) >= 5  # the short one is one window
+    assert int((batch["input_ids"] != tokenizer.pad_token_id).sum(1).max()) <= 16
+    labelled = {int(w) for row in range(1, len(rows)) for w in batch["word_index"][row] if w >= 0}
+    assert labelled == set(range(60))  # every word, in at least one window
+    for row in range(len(rows)):  # each labelled position carries its own word's tag
+        for position in (batch["word_index"][row] >= 0).nonzero().flatten().tolist():
+            ex = (short, example)[rows[row]]
+            assert batch["labels"][row, position] == ex.tags[int(batch["word_index"][row, position])]
+    # logits that say "I am window r" (tag r): each word must come from a window holding it away from an edge
+    logits = torch.full((*batch["input_ids"].shape, len(rows)), -1.0)
+    for row in range(len(rows)):
+        logits[row, :, row] = 1.0
+    tags = heads.Head("tagging", 8, len(rows)).decode(logits, batch)
+    assert tags[0] == [0, 0, 0] and len(tags[1]) == 60
+    for word, window in enumerate(tags[1]):
+        held = (batch["word_index"][window] >= 0).nonzero().flatten().tolist()
+        order = [int(batch["word_index"][window, p]) for p in held]
+        k = order.index(word)
+        if 3 <= word < 57:  # away from the sentence's ends there is always a window with context both sides
+            assert 0 < k < len(order) - 1, (word, window, order)
 
 
 def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: dict[str, str], tiny_model: str,

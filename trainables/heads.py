@@ -3,7 +3,8 @@ what the head computes, its loss, and how its logits decode into predictions. (T
 torch-free, are declared in ``tasks/base.py``'s ``HEAD_KINDS``.)
 
 Every head reads the encoder's last hidden states. Tagging labels the first sub-token of each word
-and ignores the rest (label -100), as XTREME does. Span (extractive QA) heads predict a start and an
+and ignores the rest (label -100), as XTREME does; a sentence longer than the window is cut into
+overlapping windows of whole words, so every word is predicted. Span (extractive QA) heads predict a start and an
 end token; a span that cannot be found in the window is labelled with the <s> token at position 0,
 as in SQuAD 2.0 training. A context longer than the window is cut into overlapping windows (the
 doc stride of the SQuAD and XTREME scripts); an example's answer is the best span over its windows.
@@ -50,20 +51,54 @@ def _encode_pairs(tokenizer: Any, examples: Sequence[PairExample], max_length: i
     return dict(batch)
 
 
+def _word_windows(tokenizer: Any, words: Sequence[str], room: int) -> list[tuple[int, int]]:
+    """[start, end) word ranges that each fit ``room`` sub-tokens: one for a sentence that fits,
+    else windows of whole words that overlap by about half a window (each word is then read where
+    it has context on both sides, :meth:`TaggingHead.decode`). A word longer than ``room`` on its
+    own is a window alone (its first sub-token, which carries its label, always fits)."""
+    lengths = [max(1, len(ids)) for ids in tokenizer(list(words), add_special_tokens=False)["input_ids"]]
+    if sum(lengths) <= room:
+        return [(0, len(words))]
+    windows, start = [], 0
+    while True:
+        end, used = start, 0
+        while end < len(words) and (end == start or used + lengths[end] <= room):
+            used += lengths[end]
+            end += 1
+        windows.append((start, end))
+        if end == len(words):
+            return windows
+        # the next window starts about half a window back, and always moves on
+        back, kept = end, 0
+        while back > start + 1 and kept + lengths[back - 1] <= room // 2:
+            back -= 1
+            kept += lengths[back]
+        start = back
+
+
 def _encode_tags(tokenizer: Any, examples: Sequence[TagExample], max_length: int) -> dict[str, torch.Tensor]:
-    batch = tokenizer([list(ex.words) for ex in examples], is_split_into_words=True, truncation=True,
+    """One row per *window*: a sentence longer than ``max_length`` sub-tokens is cut into
+    overlapping windows of whole words, so every word is labelled and predicted (truncation used to
+    leave the words past the end unpredicted). ``example`` maps a row to its example, ``word_index``
+    a row's first sub-tokens to the example's word numbers."""
+    room = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
+    rows: list[tuple[int, int, int]] = []  # (example, first word, end word)
+    for i, ex in enumerate(examples):
+        rows += [(i, start, end) for start, end in _word_windows(tokenizer, ex.words, room)]
+    batch = tokenizer([list(examples[i].words[a:b]) for i, a, b in rows], is_split_into_words=True, truncation=True,
                       max_length=max_length, padding=True, return_tensors="pt")
     labels = torch.full(batch["input_ids"].shape, IGNORE)
-    first_token = torch.full(batch["input_ids"].shape, -1)  # position -> word index, first sub-tokens only
-    for row, ex in enumerate(examples):
+    first_token = torch.full(batch["input_ids"].shape, -1)  # position -> word number, first sub-tokens only
+    for row, (i, start, _) in enumerate(rows):
         previous = None
         for position, word in enumerate(batch.word_ids(row)):
             if word is not None and word != previous:
-                labels[row, position] = ex.tags[word]
-                first_token[row, position] = word
+                labels[row, position] = examples[i].tags[start + word]
+                first_token[row, position] = start + word
             previous = word
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels,
-            "word_index": first_token, "n_words": torch.tensor([len(ex.words) for ex in examples])}
+            "word_index": first_token, "example": torch.tensor([i for i, _, _ in rows]),
+            "n_words": torch.tensor([len(ex.words) for ex in examples])}
 
 
 def _encode_choices(tokenizer: Any, examples: Sequence[ChoiceExample], max_length: int) -> dict[str, torch.Tensor]:
@@ -200,22 +235,27 @@ class ChoiceHead(Head):
 
 @register_head
 class TaggingHead(Head):
-    """A label per token; a word's label is read at its first sub-token."""
+    """A label per token; a word's label is read at its first sub-token (in its best window)."""
 
     kind = "tagging"
     encode = staticmethod(_encode_tags)
 
     def decode(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[Any]:
+        """Per *example*, a label per word: read in the window where the word's first sub-token has
+        the most context, i.e. is farthest from that window's nearer end (as the QA scripts pick a
+        token's "max context" window)."""
         best = logits.argmax(-1)
-        predictions = []
+        n_words = batch["n_words"].tolist()
+        tags = [[0] * n for n in n_words]
+        context = [[-1] * n for n in n_words]  # per word: the distance to the edge it was read at
         for row in range(best.shape[0]):
-            words = batch["word_index"][row]
-            n_words = int(batch["n_words"][row])
-            tags = [0] * n_words  # words cut off by max_length are predicted as label 0 ("O")
-            for position in (words >= 0).nonzero().flatten().tolist():
-                tags[int(words[position])] = int(best[row, position])
-            predictions.append(tags)
-        return predictions
+            example = int(batch["example"][row])
+            positions = (batch["word_index"][row] >= 0).nonzero().flatten().tolist()
+            for k, position in enumerate(positions):
+                word, room = int(batch["word_index"][row, position]), min(k, len(positions) - 1 - k)
+                if room > context[example][word]:
+                    tags[example][word], context[example][word] = int(best[row, position]), room
+        return tags
 
 
 @register_head

@@ -10,7 +10,8 @@ from the hub otherwise. A local directory has the hub repository's own layout, s
     DIR/<config>/<split>/*.parquet                   (the parquet-converter layout, e.g. facebook/anli)
     DIR/<config>/<split>/dataset_info.json           (``Dataset.save_to_disk``)
 
-A dataset without configs (``config=None``) keeps its splits in ``DIR/data/`` or ``DIR/``. Both
+A dataset without configs (``config=None``) keeps its splits in ``DIR/data/``, ``DIR/default/``
+(the parquet converter's ``default/<split>/0000.parquet``) or ``DIR/``. Both
 routes return a ``datasets.Dataset`` whose features (ClassLabel names, nested answers) are the
 real ones, so the tasks read labels by name whichever route was taken.
 """
@@ -41,7 +42,7 @@ class Source:
 
 def _local_files(root: Path, source: Source) -> tuple[str, list[str]] | None:
     """(datasets builder, files) of one split in a local copy, or None when it is not there."""
-    bases = [root / source.config] if source.config else [root / "data", root]
+    bases = [root / source.config] if source.config else [root / "data", root / "default", root]
     for base in bases:
         for ext, builder in FORMATS.items():
             for pattern in (f"{source.split}-*.{ext}", f"{source.split}.{ext}", f"{source.split}/*.{ext}"):
@@ -68,7 +69,14 @@ def load_rows(source: Source, local: Mapping[str, str] | None = None) -> Any:
                 f"data.{source.dataset}: {directory} has no files for {source}; expected "
                 f"{root / (source.config or 'data')}/{source.split}-*.parquet (the hub's layout)")
         builder, files = found
-        return datasets.load_dataset(builder, data_files={source.split: files}, split=source.split)
+        for file in files:
+            _check_not_a_pointer(Path(file), source)
+        try:
+            return datasets.load_dataset(builder, data_files={source.split: files}, split=source.split)
+        except Exception as exc:  # noqa: BLE001 - pyarrow's and datasets' errors have no common base
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise DataUnavailable(f"data.{source.dataset}: cannot read {', '.join(files)} ({reason}); "
+                                  f"replace it with a complete copy of {source}") from None
     try:
         return datasets.load_dataset(source.dataset, source.config, split=source.split)
     except (ConnectionError, OSError, datasets.exceptions.DatasetNotFoundError) as exc:
@@ -77,6 +85,18 @@ def load_rows(source: Source, local: Mapping[str, str] | None = None) -> Any:
             f"data.{source.dataset}: cannot load {source} from the Hugging Face hub ({reason}); download it "
             f"where the hub is reachable (hf download {source.dataset} --repo-type dataset --local-dir DIR) "
             f"and set `data: {{{source.dataset}: DIR}}` in the search config") from None
+
+
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # how a Git LFS pointer file begins
+
+
+def _check_not_a_pointer(file: Path, source: Source) -> None:
+    """A clone made without Git LFS holds ~130-byte pointer files where the data should be."""
+    with open(file, "rb") as f:
+        if f.read(len(LFS_POINTER)) == LFS_POINTER:
+            raise DataUnavailable(f"data.{source.dataset}: {file} is a Git LFS pointer, not the data; fetch the "
+                                  f"files (`git lfs pull` in the clone, or hf download {source.dataset} "
+                                  f"--repo-type dataset --local-dir DIR)")
 
 
 def label_name(features: Any, column: str, value: Any) -> str:
