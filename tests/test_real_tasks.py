@@ -147,6 +147,33 @@ def test_mewslix_reads_the_candidate_set_and_names_what_is_missing(data: dict[st
 def test_ccg_reads_its_tag_set_from_the_file(data: dict[str, str]) -> None:
     task = get_task("ccg", data)
     assert task.num_labels == len(CCG_TAGS) and task.labels[1] == "(S\\NP)/NP"
+    copy = write_ccg(Path(data["ccg"]).parent / "ccg-no-tags")
+    (Path(copy) / "tags_to_id.json").unlink()
+    with pytest.raises(hub.DataUnavailable, match=r"^data.ccg: .*tags_to_id.json does not exist; copy jiant's"):
+        get_task("ccg", {"ccg": copy}).load("train", "en")
+
+
+def test_mewslix_skips_mentions_with_blank_entity_ids_and_names_unknown_ones(data: dict[str, str],
+                                                                            tmp_path: Path) -> None:
+    """Blank ids (how XTREME's preprocessing writes mentions without gold) gave ``KeyError: ''``."""
+    import json
+
+    copy = Path(write_mewslix(tmp_path / "mewsli"))
+    dev = copy / "wikinews_mentions-dev.jsonl"
+    docs = [json.loads(line) for line in dev.read_text().splitlines()]
+    docs[0]["mentions"].append({**docs[0]["mentions"][0], "entity_id": ""})
+    dev.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    assert [m.entity_id for m in get_task("mewslix", {"mewsli-x": str(copy)}).load("dev", "de")] == ["Q64"]
+    docs[0]["mentions"][0]["entity_id"] = ""
+    docs[0]["mentions"].append({**docs[0]["mentions"][1], "entity_id": "Q1"})
+    dev.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    with pytest.raises(hub.DataUnavailable, match=r"^data.mewsli-x: wikinews_mentions-dev.jsonl links a mention to "
+                                                  r"'Q1', which candidate_set_entities.jsonl lacks"):
+        get_task("mewslix", {"mewsli-x": str(copy)}).load("dev", "de")
+    docs[0]["mentions"] = docs[0]["mentions"][:1]
+    dev.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    with pytest.raises(hub.DataUnavailable, match=r"has no mention with an entity id in 'de'"):
+        get_task("mewslix", {"mewsli-x": str(copy)}).load("dev", "de")
 
 
 @pytest.mark.parametrize("name", REAL)

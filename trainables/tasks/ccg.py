@@ -35,7 +35,11 @@ class CCG(HubTask):
 
     @functools.cached_property
     def labels(self) -> tuple[str, ...]:  # type: ignore[override]
-        mapping = json.loads((self._dir() / "tags_to_id.json").read_text())
+        path = self._dir() / "tags_to_id.json"
+        if not path.exists():
+            raise DataUnavailable(f"data.ccg: {path} does not exist; copy jiant's tags_to_id.json (supertag -> id) "
+                                  f"beside ccg.train, ccg.dev and ccg.test")
+        mapping = json.loads(path.read_text())
         return tuple(sorted(mapping, key=mapping.__getitem__))
 
     def convert(self, row: dict, features: object, language: str) -> TagExample:  # not used: files, not rows

@@ -90,8 +90,14 @@ class MewsliX(HubTask):
             if not context["text"]:
                 raise DataUnavailable(f"data.mewsli-x: {FILES[split]} has no article texts (the no_text release); "
                                       f"run get-mewsli-x.sh to restore them")
-            mentions += [MentionExample(_sentence(context, m["mention_span"]["start"]), m["entity_id"])
-                         for m in document["mentions"]]
+            for m in document["mentions"]:
+                if not m["entity_id"]:  # XTREME's preprocessing leaves the id blank where it holds no gold
+                    continue
+                if m["entity_id"] not in self.candidates:
+                    raise DataUnavailable(f"data.mewsli-x: {FILES[split]} links a mention to {m['entity_id']!r}, which "
+                                          f"candidate_set_entities.jsonl lacks; use both files of one release")
+                mentions.append(MentionExample(_sentence(context, m["mention_span"]["start"]), m["entity_id"]))
         if not mentions:
-            raise ValueError(f"task 'mewslix': {split} has no mentions in {language!r}")
+            raise DataUnavailable(f"data.mewsli-x: {FILES[split]} has no mention with an entity id in {language!r} "
+                                  f"(blank ids hold no gold); score another split or language")
         return mentions
