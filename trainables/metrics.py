@@ -8,6 +8,7 @@ import re
 import string
 import sys
 import unicodedata
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,50 +21,22 @@ def accuracy(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequen
     return {"major": 100.0 * correct / len(examples)}
 
 
-def _chunk_ends(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    """seqeval's ``end_of_chunk`` (IOBES prefixes; ``.`` never ends a chunk)."""
-    return (prev_tag in ("E", "S") or (prev_tag in ("B", "I") and tag in ("B", "S", "O"))
-            or (prev_tag not in ("O", ".") and prev_type != type_))
-
-
-def _chunk_starts(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    """seqeval's ``start_of_chunk``."""
-    return (tag in ("B", "S") or (prev_tag in ("E", "S", "O") and tag in ("E", "I"))
-            or (tag not in ("O", ".") and prev_type != type_))
-
-
-def _entities(sentences: Sequence[Sequence[str]]) -> set[tuple[str, int, int]]:
-    """Chunks as (type, start, end) over all sentences, exactly as seqeval 1.x's ``get_entities`` reads
-    them (default, non-strict mode): sentences are joined with an "O" between them, a tag's *first
-    character* is its prefix and the rest after a "-" its type. For IOB2 tags (PAN-X) that is the usual
-    reading; for prefix-less tags (UDPOS's "NOUN": prefix "N", type "OUN") a run of the same tag is
-    one chunk. XTREME scores UDPOS with exactly this, so we do too.
-    """
-    tags = [tag for sentence in sentences for tag in list(sentence) + ["O"]]
-    chunks: set[tuple[str, int, int]] = set()
-    prev_tag, prev_type, begin = "O", "", 0
-    for i, chunk in enumerate(tags + ["O"]):
-        tag, type_ = chunk[0], chunk[1:].split("-", maxsplit=1)[-1] or "_"
-        if _chunk_ends(prev_tag, tag, prev_type, type_):
-            chunks.add((prev_type, begin, i - 1))
-        if _chunk_starts(prev_tag, tag, prev_type, type_):
-            begin = i
-        prev_tag, prev_type = tag, type_
-    return chunks
-
-
 def seqeval_f1(predictions: Sequence[Sequence[int]], examples: Sequence[Any], labels: Sequence[str],
                language: str = "en") -> dict[str, float]:
-    """Micro chunk F1 over all sentences (seqeval's ``f1_score``), plus precision and recall."""
-    pred = _entities([[labels[i] for i in p] for p in predictions])
-    gold = _entities([[labels[i] for i in ex.tags] for ex in examples])
+    """Micro chunk F1 over all sentences, plus precision and recall, by seqeval, which XTREME's
+    run_tag.py calls, in its default (non-strict) mode: a tag's first character is its prefix and
+    the rest after a "-" its type. For IOB2 tags (PAN-X) that is the usual reading; for UDPOS's
+    prefix-less tags ("NOUN": prefix "N") a run of one tag is one chunk, as in XTREME's scores."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
     if len(predictions) != len(examples):
         raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
-    n_hit = len(pred & gold)
-    precision = n_hit / len(pred) if pred else 0.0
-    recall = n_hit / len(gold) if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"major": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
+    pred = [[labels[i] for i in p] for p in predictions]
+    gold = [[labels[i] for i in ex.tags] for ex in examples]
+    with warnings.catch_warnings():  # "NOUN seems not to be NE tag" (UDPOS, by design) and 0/0 warnings
+        warnings.simplefilter("ignore")
+        return {"major": 100.0 * f1_score(gold, pred), "precision": 100.0 * precision_score(gold, pred),
+                "recall": 100.0 * recall_score(gold, pred)}
 
 
 def tag_accuracy(predictions: Sequence[Sequence[int]], examples: Sequence[Any], labels: Sequence[str],
