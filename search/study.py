@@ -67,8 +67,9 @@ def make_sampler(seed: int, num_trials: int, asked: int) -> optuna.samplers.Base
     learning rate with a non-empty task subset, are sampled jointly).
 
     Why grouped rather than independent TPE (both measured): independent TPE fits one model per
-    parameter, ~20 per trial, each over every trial, so at 1,000 trials with 32 running it cost
-    the driver ~66 ms per trial against ~28 for grouped (``benchmarks/sampler_storage.py``); and
+    parameter, ~20 per trial, each over every trial, so over the last 100 of 1,000 trials with 32
+    running it cost the searcher 107 ms per trial against 61 for grouped, storage aside
+    (``benchmarks/sampler_storage.py --storage memory --tpe independent group``); and
     on the surrogate of ``benchmarks/search_efficiency.py`` (10 seeds) grouped TPE reached random
     search's 64-trial hypervolume in every seed (median 31.5 trials), independent TPE in 8 of 10
     (median 30), with a higher final hypervolume in 7 of 10 seeds.

@@ -51,22 +51,23 @@ def _encode_pairs(tokenizer: Any, examples: Sequence[PairExample], max_length: i
     return dict(batch)
 
 
-def _word_windows(tokenizer: Any, words: Sequence[str], room: int) -> list[tuple[int, int]]:
-    """[start, end) word ranges that each fit ``room`` sub-tokens: one for a sentence that fits,
-    else windows of whole words that overlap by about half a window (each word is then read where
-    it has context on both sides, :meth:`TaggingHead.decode`). A word longer than ``room`` on its
-    own is a window alone (its first sub-token, which carries its label, always fits)."""
-    lengths = [max(1, len(ids)) for ids in tokenizer(list(words), add_special_tokens=False)["input_ids"]]
+def _word_windows(lengths: Sequence[int], room: int) -> list[tuple[int, int]]:
+    """[start, end) word ranges that each fit ``room`` sub-tokens, given each word's sub-token
+    count: one for a sentence that fits, else windows of whole words that overlap by about half a
+    window (each word is then read where it has context on both sides, :meth:`TaggingHead.decode`).
+    A word longer than ``room`` on its own is a window alone (its first sub-token, which carries
+    its label, always fits)."""
+    n = len(lengths)
     if sum(lengths) <= room:
-        return [(0, len(words))]
+        return [(0, n)]
     windows, start = [], 0
     while True:
         end, used = start, 0
-        while end < len(words) and (end == start or used + lengths[end] <= room):
+        while end < n and (end == start or used + lengths[end] <= room):
             used += lengths[end]
             end += 1
         windows.append((start, end))
-        if end == len(words):
+        if end == n:
             return windows
         # the next window starts about half a window back, and always moves on
         back, kept = end, 0
@@ -82,9 +83,15 @@ def _encode_tags(tokenizer: Any, examples: Sequence[TagExample], max_length: int
     leave the words past the end unpredicted). ``example`` maps a row to its example, ``word_index``
     a row's first sub-tokens to the example's word numbers."""
     room = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
+    # each word's sub-token count, from one batched pass without special tokens or truncation
+    pieces = tokenizer([list(ex.words) for ex in examples], is_split_into_words=True, add_special_tokens=False)
     rows: list[tuple[int, int, int]] = []  # (example, first word, end word)
     for i, ex in enumerate(examples):
-        rows += [(i, start, end) for start, end in _word_windows(tokenizer, ex.words, room)]
+        lengths = [0] * len(ex.words)
+        for word in pieces.word_ids(i):
+            if word is not None:
+                lengths[word] += 1
+        rows += [(i, start, end) for start, end in _word_windows([max(1, n) for n in lengths], room)]
     batch = tokenizer([list(examples[i].words[a:b]) for i, a, b in rows], is_split_into_words=True, truncation=True,
                       max_length=max_length, padding=True, return_tensors="pt")
     labels = torch.full(batch["input_ids"].shape, IGNORE)
