@@ -8,8 +8,12 @@ Each node is ``ray start --block`` in its own process group, so a node can be st
 ``worker-<i>`` declares the custom resource ``stilts-worker-<i>`` (tests see where trials ran). The
 head has no CPUs by default: trials run on workers only, as on a real cluster with a CPU head.
 ``DIR/cluster.json`` holds the address and each node's process; ``DIR/<node>.log`` its output.
-Everything binds to 127.0.0.1. Token authentication stays on (Ray's default): clients need
-``RAY_AUTH_MODE=token`` (``start`` prints the line to export).
+By default every node listens on 127.0.0.1 only (GCS, raylets, workers, agents, dashboard: Ray's
+single-machine mode, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, see ``search/raysession.py``). To open
+the cluster to other machines on purpose, ``start --host <this machine's address>``: nodes then
+listen on every interface, as ``ray start`` does. Token authentication stays on either way (Ray's
+default): clients need ``RAY_AUTH_MODE=token`` (``start`` prints the line to export). Ray's session
+files go to a private (0700) temporary directory, removed by ``stop``.
 """
 
 from __future__ import annotations
@@ -22,11 +26,18 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 STATE = "cluster.json"
+LOOPBACK = "127.0.0.1"
+
+
+class ClusterError(RuntimeError):
+    """A cluster command cannot run; the message is one line naming the fix."""
 
 
 @dataclass
@@ -35,6 +46,8 @@ class LocalCluster:
     address: str  # host:port of the head's GCS, for --address / RAY_ADDRESS
     dashboard: str  # http://host:port, for `ray job submit --address`
     nodes: dict[str, int] = field(default_factory=dict)  # node name -> pid of its `ray start --block`
+    host: str = LOOPBACK  # the address nodes listen on
+    temp_dir: str = ""  # Ray's session files (private; removed by stop)
 
     def save(self) -> None:
         (Path(self.directory) / STATE).write_text(json.dumps(asdict(self), indent=1))
@@ -43,8 +56,23 @@ class LocalCluster:
     def load(cls, directory: str | Path) -> LocalCluster:
         path = Path(directory) / STATE
         if not path.is_file():
-            raise SystemExit(f"cluster: {directory} holds no {STATE}; start a cluster there first")
-        return cls(**json.loads(path.read_text()))
+            raise ClusterError(f"dir: {directory} holds no {STATE}; start a cluster there first")
+        try:
+            state = json.loads(path.read_bytes().decode("utf-8"))
+            cluster = cls(**state)
+            if not all(isinstance(pid, int) for pid in cluster.nodes.values()):
+                raise TypeError("node pids")
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise ClusterError(f"{STATE}: {path} is not a cluster state file; stop its Ray processes "
+                               "(`ray stop`) and remove it") from None
+        return cluster
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse errors as one line naming the flag, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _ray() -> str:
@@ -56,17 +84,19 @@ def _ray() -> str:
 NODE_ENV = "STILTSEARCH_LOCAL_NODE"  # "<dir>:<node>", inherited by every process of a node
 
 
-def node_env(marker: str | None = None) -> dict[str, str]:
+def node_env(marker: str | None = None, host: str = LOOPBACK) -> dict[str, str]:
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONWARNINGS": "ignore"}
+    if host == LOOPBACK:  # Ray's single-machine mode: every server binds 127.0.0.1
+        env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if marker:
         env[NODE_ENV] = marker
     return env
 
 
-def _launch(directory: Path, name: str, args: list[str]) -> int:
+def _launch(directory: Path, name: str, args: list[str], host: str) -> int:
     with open(directory / f"{name}.log", "w") as log:  # the node keeps its own copy of the descriptor
         proc = subprocess.Popen([_ray(), "start", "--block", *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=node_env(f"{directory}:{name}"), start_new_session=True, cwd=directory)
+                                env=node_env(f"{directory}:{name}", host), start_new_session=True, cwd=directory)
     return proc.pid
 
 
@@ -83,25 +113,34 @@ def alive_nodes(address: str) -> list[dict]:
 
 
 def start(directory: str | Path, workers: int = 2, cpus_per_worker: int = 1, head_cpus: int = 0, port: int = 6390,
-          dashboard_port: int = 8265, object_store_mb: int = 256, timeout_s: float = 120) -> LocalCluster:
+          dashboard_port: int = 8265, object_store_mb: int = 256, timeout_s: float = 120,
+          host: str = LOOPBACK) -> LocalCluster:
     directory = Path(directory).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory.exists() and not directory.is_dir():
+        raise ClusterError(f"dir: {directory} is a file; give a directory for the cluster's state and logs")
     if (directory / STATE).exists():
-        raise SystemExit(f"cluster: {directory} already holds a cluster; stop it first")
+        raise ClusterError(f"dir: {directory} already holds a {STATE}; stop that cluster first "
+                           f"(python -m stiltsearch.cluster.local stop {directory})")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ClusterError(f"dir: cannot create {directory} ({exc.strerror})") from None
     common = ["--object-store-memory", str(object_store_mb * 2**20), "--disable-usage-stats"]
-    cluster = LocalCluster(str(directory), f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
-    # Ray's session files go to a short temp dir (Unix socket paths must stay under 107 bytes)
-    temp = Path("/tmp") / f"ray-local-{port}"
+    # Ray's session files: a private temp dir (Ray makes its own directories world-writable, and its
+    # Unix socket paths must stay under 107 bytes), recorded in cluster.json and removed by stop
+    temp = tempfile.mkdtemp(prefix="stilts-cluster-")
+    cluster = LocalCluster(str(directory), f"{host}:{port}", f"http://127.0.0.1:{dashboard_port}", host=host,
+                           temp_dir=temp)
     cluster.nodes["head"] = _launch(directory, "head", [
-        "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(head_cpus),
+        "--head", "--node-ip-address", host, "--port", str(port), "--num-cpus", str(head_cpus),
         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
-        "--temp-dir", str(temp), *common])
+        "--temp-dir", str(Path(temp) / "ray"), *common], host)
     cluster.save()
     _wait_for(cluster, 1, timeout_s)
     for i in range(1, workers + 1):
         cluster.nodes[f"worker-{i}"] = _launch(directory, f"worker-{i}", [
-            "--address", cluster.address, "--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus_per_worker),
-            "--resources", json.dumps({f"stilts-worker-{i}": 1}), *common])
+            "--address", cluster.address, "--node-ip-address", host, "--num-cpus", str(cpus_per_worker),
+            "--resources", json.dumps({f"stilts-worker-{i}": 1}), *common], host)
         cluster.save()
         # one node at a time: raylets starting together on one host race for the same free ports
         _wait_for(cluster, 1 + i, timeout_s)
@@ -115,10 +154,10 @@ def _wait_for(cluster: LocalCluster, count: int, timeout_s: float) -> None:
         if dead:
             tail = (Path(cluster.directory) / f"{dead[0]}.log").read_text().strip().splitlines()[-1:]
             stop(cluster.directory)
-            raise SystemExit(f"cluster: node {dead[0]} exited: {tail[0] if tail else '?'}")
+            raise ClusterError(f"cluster: node {dead[0]} exited: {tail[0] if tail else '?'}")
         if time.monotonic() > deadline:
             stop(cluster.directory)
-            raise SystemExit(f"cluster: {count} nodes did not come up in {timeout_s:.0f}s; see {cluster.directory}/*.log")
+            raise ClusterError(f"cluster: {count} nodes did not come up in {timeout_s:.0f}s; see {cluster.directory}/*.log")
         time.sleep(1)
 
 
@@ -138,7 +177,7 @@ def stop_node(directory: str | Path, name: str, sig: int = signal.SIGKILL) -> No
     """Stop one node's whole process group (raylet, its workers): the machine is gone."""
     cluster = LocalCluster.load(directory)
     if name not in cluster.nodes:
-        raise SystemExit(f"cluster: no node {name!r}; nodes are {sorted(cluster.nodes)}")
+        raise ClusterError(f"node: no node {name!r}; nodes are {', '.join(sorted(cluster.nodes)) or 'none'}")
     _kill_group(cluster.nodes.pop(name), sig)
     _kill_marked(f"{cluster.directory}:{name}", sig)
     cluster.save()
@@ -151,6 +190,8 @@ def stop(directory: str | Path) -> None:
             _kill_group(cluster.nodes[name], signal.SIGTERM)
     for name in cluster.nodes:
         _kill_marked(f"{cluster.directory}:{name}", signal.SIGKILL)  # workers run in their own process groups
+    if cluster.temp_dir.startswith(tempfile.gettempdir()):
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)
     (Path(directory) / STATE).unlink()
 
 
@@ -186,8 +227,8 @@ def _kill_group(pid: int, sig: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stiltsearch.cluster.local", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="python -m stiltsearch.cluster.local", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     up = sub.add_parser("start", help="start a head and N worker nodes")
     up.add_argument("dir")
     up.add_argument("--workers", type=int, default=2)
@@ -195,16 +236,34 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--head-cpus", type=int, default=0)
     up.add_argument("--port", type=int, default=6390)
     up.add_argument("--dashboard-port", type=int, default=8265)
+    up.add_argument("--host", default=LOOPBACK,
+                    help="the address nodes listen on (default 127.0.0.1: this machine only); this machine's "
+                         "network address opens the cluster to others, on purpose")
     down = sub.add_parser("stop", help="stop every node")
     down.add_argument("dir")
     one = sub.add_parser("stop-node", help="kill one node (SIGKILL of its process group)")
     one.add_argument("dir")
     one.add_argument("node")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return _command(args)
+    except ClusterError as exc:
+        print(f"cluster: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "start":
-        if args.workers < 1:
-            parser.error("--workers: at least 1")
-        cluster = start(args.dir, args.workers, args.cpus_per_worker, args.head_cpus, args.port, args.dashboard_port)
+        for flag, value, low, high in (("--workers", args.workers, 1, 64), ("--cpus-per-worker", args.cpus_per_worker, 1, 1024),
+                                       ("--head-cpus", args.head_cpus, 0, 1024), ("--port", args.port, 1024, 65535),
+                                       ("--dashboard-port", args.dashboard_port, 1024, 65535)):
+            if not low <= value <= high:
+                raise ClusterError(f"{flag}: give a number in {low}..{high}, got {value}")
+        cluster = start(args.dir, args.workers, args.cpus_per_worker, args.head_cpus, args.port, args.dashboard_port,
+                        host=args.host)
         print(f"cluster up: {', '.join(cluster.nodes)}\n"
               f"  export RAY_AUTH_MODE=token RAY_ADDRESS={cluster.address}\n"
               f"  stiltsearch run configs/toy.yaml                      # drives a search on it\n"

@@ -14,14 +14,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_BAD_INPUT = 2
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors as the CLI's other errors: one line naming the flag and the fix, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stiltsearch", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="stiltsearch", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="run a search")
     run.add_argument("config", nargs="?", help="search config YAML (default: the embedded toy search)")
     run.add_argument("--trials", type=int, help="override search.num_trials")
@@ -53,7 +60,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad flag (2, its line already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     # Imports after parsing: `--help` and bad input answer in a second, before torch and Ray load.
     from stiltsearch.search.config import ConfigError
 
@@ -94,7 +104,7 @@ def _run_or_validate(args: argparse.Namespace) -> int:
 
         from stiltsearch.search import preflight
 
-        preflight.check(cfg)  # what `run` checks before it creates anything
+        preflight.check(cfg, address=os.environ.get("RAY_ADDRESS"))  # what `run` checks before it creates anything
 
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         print(f"# {args.config}: valid", file=sys.stderr)
@@ -103,7 +113,7 @@ def _run_or_validate(args: argparse.Namespace) -> int:
         from stiltsearch.search.dryrun import plan_lines
 
         print(f"dry run of {args.config or 'the embedded toy search'}: nothing is trained")
-        print("\n".join(plan_lines(cfg)))
+        print("\n".join(plan_lines(cfg, address=args.address or os.environ.get("RAY_ADDRESS"))))
         return 0
     from stiltsearch.search.driver import run_search
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from stiltsearch.search.coerce import ConfigError, coerce_value, from_dict
 from stiltsearch.search.moasha import rung_budgets
 from stiltsearch.search.schedulers import SCHEDULERS
+from stiltsearch.search.uris import split_credentials, uri_problem
 from stiltsearch.spaces import knobs
 from stiltsearch.trainables import objectives as declared_objectives
 from stiltsearch.trainables.settings import MeterSettings, ToyModels, Training, check
@@ -119,8 +121,18 @@ class SearchSettings:
 
 @dataclass(frozen=True)
 class MlflowConfig:
-    tracking_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db
+    # None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db. Credentials in the URI
+    # (http://user:password@host) are moved to MLflow's own MLFLOW_TRACKING_USERNAME/PASSWORD and
+    # never written anywhere (search/tracking.py)
+    tracking_uri: str | None = None
     experiment: str | None = None  # None: the search name
+
+    def __post_init__(self) -> None:
+        if self.tracking_uri is not None:
+            problem = uri_problem(self.tracking_uri)
+            check(problem is None, f"tracking_uri: {problem}")
+        check(self.experiment is None or bool(self.experiment.strip()),
+              "experiment: give an MLflow experiment name, or null for the search name")
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,8 @@ class SearchConfig:
         return {o.name: (o.min, o.max) for o in self.objectives if o.min is not None or o.max is not None}
 
 
+NAME = re.compile(r"[^\W][\w.+-]*")  # a search name: also a directory name, a study and an experiment
+
 # --- reading --------------------------------------------------------------------------------
 
 
@@ -176,18 +190,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> SearchConfi
     """Read a YAML config (None: the defaults) and apply top-level or dotted overrides."""
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"config file {path}: cannot read it ({exc.strerror}); pass a readable YAML file") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            where = f" at line {line + 1}" if line is not None else ""
-            raise ConfigError(f"config file {path}: not valid YAML{where}; fix the syntax") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config file {path}: the top level must be a mapping of fields, got {type(raw).__name__}")
+        raw = read_yaml(path)
     for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
@@ -195,6 +198,42 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> SearchConfi
             node = node.setdefault(part, {})
         node[leaf] = value
     return from_dict(SearchConfig, raw, "")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise ConfigError(f"{key}: given twice (line {key_node.start_mark.line + 1}); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's top-level mapping: readable, UTF-8, YAML, no key twice."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror}); pass a readable YAML file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"config file {path}: not valid YAML{where}; fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of fields, got {type(raw).__name__}")
+    return raw
 
 
 # --- checking (what spans sections; each section checks its own fields) -----------------------
@@ -274,6 +313,7 @@ def _check_languages_and_data(cfg: SearchConfig) -> None:
             _check(lang in TASKS[task].languages, f"eval_languages.{task}: {task} has no language {lang!r}; it has "
                                                   f"{', '.join(TASKS[task].languages)}")
         _check(len(langs) > 0, f"eval_languages.{task}: give one or more languages, or leave the task out")
+        _check(len(set(langs)) == len(langs), f"eval_languages.{task}: a language is listed twice")
     for lang in cfg.languages:
         _check(lang in trainable, f"languages: {lang!r} has no translate-train data in the target tasks; "
                                   f"allowed: {', '.join(trainable) or 'none'}")
@@ -308,8 +348,11 @@ def _check_objectives(cfg: SearchConfig) -> None:
 
 def validate(cfg: SearchConfig) -> None:
     """Cross-field checks; field types and each section's own fields were checked when it was read."""
-    _check(bool(cfg.name.strip()) and "/" not in cfg.name and len(cfg.name.encode()) <= 100,
-           f"name: {cfg.name!r} must be non-empty, at most 100 bytes, without '/'")
+    _check(NAME.fullmatch(cfg.name) is not None and len(cfg.name.encode()) <= 100,
+           f"name: {cfg.name[:40]!r} must be 1 to 100 bytes of letters, digits and . _ + - (it names a directory, "
+           "the study and the MLflow experiment), not starting with '.'")
+    _check(bool(cfg.output_dir.strip()) and "\x00" not in cfg.output_dir,
+           "output_dir: give a directory for the searches (e.g. runs)")
     _check_tasks(cfg)
     _check_models(cfg)
     _check_languages_and_data(cfg)
@@ -317,7 +360,8 @@ def validate(cfg: SearchConfig) -> None:
 
 
 def to_dict(cfg: SearchConfig) -> dict[str, Any]:
-    """Plain data (lists, not tuples) for YAML and MLflow; ``space`` as the config writes it."""
+    """Plain data (lists, not tuples) for YAML and MLflow; ``space`` as the config writes it; the
+    tracking URI without credentials."""
 
     def plain(value: Any) -> Any:
         if isinstance(value, (list, tuple)):
@@ -328,4 +372,6 @@ def to_dict(cfg: SearchConfig) -> dict[str, Any]:
 
     tree = dataclasses.asdict(cfg)
     tree["space"] = dict(cfg.space.choices)
+    if cfg.mlflow.tracking_uri:  # credentials are never written (search/uris.py)
+        tree["mlflow"]["tracking_uri"] = split_credentials(cfg.mlflow.tracking_uri)[0]
     return dict(plain(tree))

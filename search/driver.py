@@ -37,9 +37,12 @@ from stiltsearch.search.layout import (
     SEARCH_FILE,
     SearchError,
     cache_dir,
+    check_study_file,
+    done_count,
     driver_lock,
     is_search_dir,
     new_search_dir,
+    read_search_file,
     study_storage,
     trials_dir,
 )
@@ -47,7 +50,6 @@ from stiltsearch.search.models import resolve_models
 from stiltsearch.search.raysession import (
     MARKER_ENV,
     ray_session,
-    ray_temp_dir,
     sigterm_as_sigint,
     stop_stray_processes,
     stray_processes,
@@ -65,13 +67,14 @@ from stiltsearch.search.study import (
 )
 from stiltsearch.search.tracking import Tracker, default_tracking_uri
 from stiltsearch.search.tuner import build_tuner
+from stiltsearch.search.uris import address_problem
 from stiltsearch.spaces import baseline_point
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.outcome import Outcome
 
 # Names other modules and tests import from here (their homes are the modules above).
 __all__ = ["MARKER_ENV", "SearchError", "SearchResult", "build_tuner", "cache_dir", "driver_lock",
-           "largest_model_settings", "ray_temp_dir", "report_locations", "resolve_models", "resume_search",
+           "largest_model_settings", "report_locations", "resolve_models", "resume_search",
            "run_search", "space_spec", "stop_stray_processes", "stray_processes", "study_storage", "trial_settings"]
 
 MLFLOW_FLUSH_S = 600.0  # at the end, how long to wait for an MLflow server that is away
@@ -98,37 +101,54 @@ class SearchResult:
 
 
 def run_search(cfg: SearchConfig, *, address: str | None = None, trainable: Any = None) -> SearchResult:
-    """Run a whole search in a new directory. ``trainable`` replaces the STILTs trainable (tests)."""
-    preflight.check(cfg)
-    uri = cfg.mlflow.tracking_uri or default_tracking_uri()
+    """Run a whole search in a new directory. ``trainable`` replaces the STILTs trainable (tests).
+    Every check that needs nothing created runs first (:func:`preflight.check`)."""
+    preflight.check(cfg, address=address)
     experiment = cfg.mlflow.experiment or cfg.name
-    tracker = Tracker(uri, experiment)  # an unreachable MLflow server stops the search here
-    search_dir = new_search_dir(cfg.output_dir, cfg.name)
+    tracker = Tracker(cfg.mlflow.tracking_uri or default_tracking_uri(), experiment)  # an unreachable store stops here
+    try:
+        search_dir = new_search_dir(cfg.output_dir, cfg.name)
+    except OSError as exc:
+        raise SearchError(f"output_dir: cannot create a search directory in {cfg.output_dir} ({exc.strerror})") from None
     (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     parent = tracker.start_search(search_dir.name, str(search_dir), _flat_params(to_dict(cfg)))
     tracker.client.log_artifact(parent, str(search_dir / CONFIG))
-    (search_dir / SEARCH_FILE).write_text(json.dumps({"tracking_uri": uri, "experiment": experiment,
+    (search_dir / SEARCH_FILE).write_text(json.dumps({"tracking_uri": tracker.uri, "experiment": experiment,
                                                       "parent_run_id": parent}, indent=1))
     print(f"search {search_dir.name}: {cfg.search.num_trials} trials, {cfg.search.max_concurrent} at a time; "
           f"objectives {', '.join(f'{o.name} ({o.direction})' for o in cfg.objectives)}", flush=True)
-    return _drive(cfg, search_dir, tracker, address, trainable=trainable)
+    with driver_lock(search_dir):
+        return _drive(cfg, search_dir, tracker, address, trainable=trainable)
 
 
 def resume_search(search_dir: str | Path, *, address: str | None = None, num_trials: int | None = None,
                   trainable: Any = None) -> SearchResult:
     """Continue a search however it stopped: its finished trials are kept, its owed ones continue
-    from their checkpoints, new ones are sampled until ``num_trials`` (default: as configured)."""
+    from their checkpoints, new ones are sampled until ``num_trials`` (default: as configured).
+
+    Nothing is changed until the search can continue: the lock first (a second driver is refused
+    before it touches anything), then the search's files are checked (a damaged ``optuna.db`` is
+    reported, never taken for an empty study), then MLflow, and only then is the raised trial
+    count written to ``config.yaml``."""
     search_dir = Path(search_dir).resolve()
     if not is_search_dir(search_dir):
         raise SearchError(f"search_dir: {search_dir} is not a search directory (no {SEARCH_FILE} or {CONFIG}); "
                           "give the directory `stiltsearch run` printed")
-    cfg = load_config(search_dir / CONFIG, **({"search.num_trials": num_trials} if num_trials else {}))
-    if num_trials:
-        (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    where = json.loads((search_dir / SEARCH_FILE).read_text())
-    tracker = Tracker(where["tracking_uri"], where["experiment"])
-    tracker.attach(where["parent_run_id"])
-    return _drive(cfg, search_dir, tracker, address, resuming=True, trainable=trainable)
+    with driver_lock(search_dir):
+        where = read_search_file(search_dir)
+        cfg = load_config(search_dir / CONFIG, **({"search.num_trials": num_trials} if num_trials else {}))
+        check_study_file(search_dir, cfg.name)
+        finished = done_count(search_dir, cfg.name)
+        if num_trials is not None and num_trials < finished:
+            raise SearchError(f"--trials: {num_trials} is fewer than the {finished} trials this search has done; "
+                              f"give at least {finished}")
+        if address is not None and (problem := address_problem(address)) is not None:
+            raise SearchError(f"--address: {problem}")
+        tracker = Tracker(where["tracking_uri"], where["experiment"], create=False)
+        tracker.attach(where["parent_run_id"])
+        if num_trials:
+            (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        return _drive(cfg, search_dir, tracker, address, resuming=True, trainable=trainable)
 
 
 def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str | None,
@@ -137,7 +157,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
     names, directions = cfg.objective_names, cfg.directions
     n = cfg.search.num_trials
     status = "FAILED"
-    with driver_lock(search_dir), sigterm_as_sigint():
+    with sigterm_as_sigint():  # the caller holds the driver lock
         try:
             if resuming and (stopped := stop_stray_processes(search_dir)):
                 print(f"stopped {stopped} processes the previous driver left running", flush=True)

@@ -74,7 +74,7 @@ def trial_lines(cfg: SearchConfig, params: dict[str, Any]) -> list[str]:
     return lines
 
 
-def plan_lines(cfg: SearchConfig, trials: int = 3) -> list[str]:
+def plan_lines(cfg: SearchConfig, trials: int = 3, address: str | None = None) -> list[str]:
     """The whole dry-run report as lines."""
     from stiltsearch.search.models import model_depths
 
@@ -87,7 +87,7 @@ def plan_lines(cfg: SearchConfig, trials: int = 3) -> list[str]:
              f"space: {2 ** len(cfg.intermediate_tasks)} intermediate-task subsets of {len(cfg.intermediate_tasks)} "
              f"tasks x {2 ** len(cfg.languages)} language subsets of {len(cfg.languages)}; "
              + ", ".join(f"{k.name} {list(cfg.space.choices[k.key])}" for k in SPACE_CONFIG_KNOBS)]
-    lines += [f"needs before running: {problem}" for problem in missing_resources(cfg)]
+    lines += [f"needs before running: {problem}" for problem in missing_resources(cfg, address)]
     for number, params in enumerate(_sampled_params(cfg, min(trials, cfg.search.num_trials))):
         kind = "baseline" if number == 0 else "a random draw from the space"
         lines.append(f"trial {number} ({kind}):")

@@ -12,12 +12,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 CONFIG = "config.yaml"
 SEARCH_FILE = "search.json"  # where this search's MLflow runs are: tracking URI, experiment, parent run
@@ -73,3 +77,58 @@ def driver_lock(search_dir: Path) -> Iterator[None]:
         lock.write(str(os.getpid()))
         lock.flush()
         yield
+
+
+SEARCH_KEYS = ("tracking_uri", "experiment", "parent_run_id")
+
+
+def read_search_file(search_dir: Path) -> dict[str, str]:
+    """``search.json``, checked: a JSON object with each of :data:`SEARCH_KEYS` as a string."""
+    path = Path(search_dir) / SEARCH_FILE
+    fix = "it is written by `stiltsearch run`; restore it from a backup"
+    try:
+        where: Any = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SearchError(f"search.json: {path} is not readable JSON ({type(exc).__name__}); {fix}") from None
+    if not isinstance(where, dict):
+        raise SearchError(f"search.json: {path} must hold an object with {', '.join(SEARCH_KEYS)}; {fix}")
+    for key in SEARCH_KEYS:
+        if not isinstance(where.get(key), str) or not where[key]:
+            raise SearchError(f"search.json: {path} has no {key}; {fix}")
+    return {key: where[key] for key in SEARCH_KEYS}
+
+
+def check_study_file(search_dir: Path, name: str) -> None:
+    """The search's ``optuna.db`` is an intact SQLite database holding study ``name``: a damaged,
+    empty or missing one is reported, never taken for a new study (Optuna would write a fresh
+    schema into it). Opened read-only: checking changes nothing."""
+    path = Path(search_dir) / STUDY
+    fix = "restore it from a backup (the trials' directories keep their results)"
+    if not path.is_file():
+        raise SearchError(f"optuna.db: {path} is missing or not a file; {fix}")
+    with open(path, "rb") as db:
+        head = db.read(16)
+    if head != b"SQLite format 3\x00":
+        raise SearchError(f"optuna.db: {path} is {'empty' if not head else 'not a SQLite database'}; {fix}")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            missing = {"studies", "trials", "trial_values", "trial_params"} - tables
+            if missing:
+                raise SearchError(f"optuna.db: {path} lacks table {sorted(missing)[0]}: not an Optuna study; {fix}")
+            found = db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise SearchError(f"optuna.db: {path} is damaged ({exc}); {fix}") from None
+    if found is None:
+        raise SearchError(f"optuna.db: {path} holds no study named {name!r} (config.yaml's name); "
+                          "give the config the search was run with")
+
+
+def done_count(search_dir: Path, name: str) -> int:
+    """Trials of study ``name`` that are done (complete, failed or pruned), read without Optuna."""
+    query = ("SELECT count(*) FROM trials JOIN studies ON trials.study_id = studies.study_id "
+             "WHERE studies.study_name = ? AND trials.state IN ('COMPLETE', 'FAIL', 'PRUNED')")
+    with contextlib.closing(sqlite3.connect(f"file:{Path(search_dir) / STUDY}?mode=ro", uri=True)) as db:
+        return int(db.execute(query, (name,)).fetchone()[0])

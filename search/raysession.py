@@ -9,9 +9,9 @@ checkpoints) and stops it first.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -19,21 +19,50 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray binds loopback only (loopback_only)
 MARKER_ENV = "STILTSEARCH_SEARCH_DIR"  # set in every local Ray process of a search: finds strays
 
 
-def ray_temp_dir(search_dir: Path) -> str:
-    """Ray's session files live under the search dir; a short symlink keeps its Unix socket paths
-    under the OS limit of 107 bytes (Ray appends ~70 characters to the temp dir)."""
-    real = search_dir / "ray"
-    real.mkdir(exist_ok=True)
-    if len(str(real)) <= 36:
-        return str(real)
-    link = Path(tempfile.gettempdir()) / f"stilts-{hashlib.sha256(str(real).encode()).hexdigest()[:10]}"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(real, target_is_directory=True)
-    return str(link)
+@contextmanager
+def ray_temp_dir() -> Iterator[str]:
+    """A private directory for a local Ray's session files, removed when the session ends.
+
+    Not under the search directory: that one is meant for shared storage, and Ray's logs there
+    (``runtime_env_agent.log``) hold the driver's environment, secrets included, in directories Ray
+    makes world-writable. ``mkdtemp`` makes a 0700 directory with an unpredictable name; Ray gets a
+    folder inside it (Ray sets its own temp dir to 0777, the private parent keeps others out), and
+    the path stays short (Ray's Unix socket paths under it must stay below the OS limit of 107 bytes)."""
+    private = tempfile.mkdtemp(prefix="stilts-ray-")
+    try:
+        yield os.path.join(private, "r")
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """A local Ray that listens on 127.0.0.1 only (GCS, raylet, workers, agents).
+
+    Ray 2.60 on Linux binds its servers to every interface and resolves a node address of
+    127.0.0.1 to the machine's outward address (``services.resolve_ip_for_localhost``), so
+    ``_node_ip_address`` alone does not help. Its single-machine mode (the default on macOS and
+    Windows, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) takes loopback as the node address, and every
+    server then binds there (measured with psutil: tests/test_security.py). Ray reads the variable
+    once, at import, into ``ray_constants.ENABLE_RAY_CLUSTER``, and each process it starts reads it
+    from its environment: both are set for the session and put back after it."""
+    from ray._private import ray_constants
+
+    previous = os.environ.get(SINGLE_MACHINE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous[1]
+        if previous[0] is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = previous[0]
 
 
 @contextmanager
@@ -48,14 +77,17 @@ def ray_session(search_dir: Path, cache: Path, address: str | None = None,
            MARKER_ENV: str(search_dir)}
     kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
                               "logging_level": logging.WARNING, "include_dashboard": False}
-    if address is None:
-        kwargs["_temp_dir"] = ray_temp_dir(search_dir)
-        kwargs["resources"] = resources or {}
-    ray.init(address=address, **kwargs)
-    try:
+    with contextlib.ExitStack() as stack:
+        if address is None:
+            kwargs["_temp_dir"] = stack.enter_context(ray_temp_dir())
+            kwargs["resources"] = resources or {}
+            # last out: Ray's agents can outlive ray.shutdown (seen with Ray 2.60); nothing stays behind
+            stack.callback(stop_stray_processes, search_dir)
+        if address is None or address.removeprefix("ray://").split(":")[0] in ("127.0.0.1", "localhost"):
+            stack.enter_context(loopback_only())  # a loopback cluster (cluster/local.py) is joined the same way
+        ray.init(address=address, **kwargs)
+        stack.callback(ray.shutdown)
         yield
-    finally:
-        ray.shutdown()
 
 
 def stray_processes(search_dir: Path) -> list[Any]:

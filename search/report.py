@@ -18,15 +18,25 @@ from stiltsearch.spaces.knobs import KNOBS
 
 def show_front(target: str, *, tracking_uri: str | None = None, out: str | None = None) -> fronts.Front:
     """Print the front and its hypervolume, write table and plots; returns the front."""
+    from stiltsearch.search.uris import writable_dir_problem
+
+    if out is not None and (problem := writable_dir_problem(Path(out))) is not None:
+        raise ConfigError(f"--out: {problem}; give a directory this user can write")
     path = Path(target)
     if path.is_dir():
         front, title, where = _from_search_dir(path.resolve()), path.resolve().name, path.resolve()
+    elif path.exists() or "/" in target or target.startswith("."):
+        raise ConfigError(f"target: {target} is {'a file' if path.exists() else 'no directory'}; give a search "
+                          "directory `stiltsearch run` printed, or an MLflow experiment name")
     else:
         front, title = _from_experiment(target, tracking_uri)
         where = Path.cwd() / f"{target}-pareto"
     directory = Path(out).resolve() if out else where
-    directory.mkdir(parents=True, exist_ok=True)
-    files = fronts.write_files(front, directory, title)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        files = fronts.write_files(front, directory, title)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write the front to {directory} ({exc.strerror}); give a writable --out") from None
     fronts.print_table(front)
     print(f"\n{len(front.outcomes)} complete, {front.failed} failed; hypervolume {front.hypervolume:.6g}")
     print("written: " + ", ".join(str(f) for f in files))
@@ -37,12 +47,16 @@ def _from_search_dir(directory: Path) -> fronts.Front:
     import optuna
 
     from stiltsearch.search.config import load_config
-    from stiltsearch.search.layout import study_storage
+    from stiltsearch.search.layout import SearchError, check_study_file, study_storage
 
-    if not (directory / "optuna.db").is_file() or not (directory / "config.yaml").is_file():
+    if not (directory / "optuna.db").exists() or not (directory / "config.yaml").is_file():
         raise ConfigError(f"target: {directory} is not a search directory (no optuna.db or config.yaml); "
                           "give the directory `stiltsearch run` printed, or an MLflow experiment name")
     cfg = load_config(directory / "config.yaml")
+    try:
+        check_study_file(directory, cfg.name)
+    except SearchError as exc:
+        raise ConfigError(str(exc)) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=cfg.name, storage=study_storage(directory))
     return fronts.from_study(study, [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives])
@@ -51,11 +65,12 @@ def _from_search_dir(directory: Path) -> fronts.Front:
 def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front, str]:
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.tracking import default_tracking_uri, unreachable
+    from stiltsearch.search.tracking import default_tracking_uri
+    from stiltsearch.search.uris import store_problem, uri_problem, use_credentials
 
-    uri = tracking_uri or default_tracking_uri()
-    if (reason := unreachable(uri)) is not None:
-        raise ConfigError(f"--tracking-uri: no MLflow server answers at {uri} ({reason})")
+    uri = use_credentials(tracking_uri or default_tracking_uri())
+    if (problem := uri_problem(uri) or store_problem(uri, create=False)) is not None:  # reading makes no store
+        raise ConfigError(f"--tracking-uri: {problem}; pass --tracking-uri of the search's store")
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import os
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stiltsearch.search.outbox import Outbox
+from stiltsearch.search.uris import store_problem, unreachable, use_credentials
 from stiltsearch.spaces.knobs import KNOBS
 from stiltsearch.trainables.objectives import OBJECTIVES, RUNG_PREFIX
 from stiltsearch.trainables.outcome import Outcome
@@ -35,26 +34,16 @@ TRIAL_METRICS = tuple(o.name for o in OBJECTIVES)  # the declared objectives, un
 SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
 
 
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or ["?"])[0][:200]
+
+
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
 class TrackingUnavailable(RuntimeError):
     """The MLflow tracking server does not answer: the search stops before it starts."""
-
-
-def unreachable(uri: str, timeout_s: float = 5.0) -> str | None:
-    """Why an MLflow tracking server at ``uri`` cannot be reached, or None if it answers (or the
-    store is not a server: a SQLite file or a folder is always there)."""
-    if not uri.startswith(("http://", "https://")):
-        return None
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as response:
-            return None if response.status == 200 else f"/health answered HTTP {response.status}"
-    except urllib.error.HTTPError as error:
-        return f"/health answered HTTP {error.code}"
-    except (urllib.error.URLError, OSError) as error:
-        return str(getattr(error, "reason", error))
 
 
 def redact(params: Mapping[str, Any]) -> dict[str, str]:
@@ -81,23 +70,33 @@ class Tracker:
     at its start); everything after that goes through the outbox.
     """
 
-    def __init__(self, tracking_uri: str, experiment: str) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, *, create: bool = True) -> None:
+        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
-        self.uri = tracking_uri
-        reason = unreachable(tracking_uri)
-        if reason is not None:
-            raise TrackingUnavailable(f"mlflow.tracking_uri: no MLflow server answers at {tracking_uri} ({reason}); "
-                                      "start it, or set mlflow.tracking_uri / MLFLOW_TRACKING_URI to one that runs")
+        # credentials in the URI go to MLflow's environment variables; only the clean URI is kept
+        self.uri = tracking_uri = use_credentials(tracking_uri)
+        problem = store_problem(tracking_uri, create=create)
+        if problem is not None:
+            raise TrackingUnavailable(f"mlflow.tracking_uri: {problem}; start it, or set mlflow.tracking_uri / "
+                                      "MLFLOW_TRACKING_URI to a store that runs")
         # Fail over to the outbox quickly instead of MLflow's own minutes of HTTP retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-        self.client = MlflowClient(tracking_uri=tracking_uri)
-        # Creating the experiment here also creates the SQLite schema before any trial runs:
-        # two processes creating it at once race (MLflow 3.17: "table latest_metrics already exists").
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        try:
+            self.client = MlflowClient(tracking_uri=tracking_uri)
+            # Creating the experiment here also creates the SQLite schema before any trial runs:
+            # two processes creating it at once race (MLflow 3.17: "table latest_metrics already exists").
+            found = self.client.get_experiment_by_name(experiment)
+            if found is None and not create:
+                raise TrackingUnavailable(f"mlflow.experiment: {tracking_uri} holds no experiment {experiment!r}; "
+                                          "give the store the search was run with")
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        except MlflowException as exc:
+            raise TrackingUnavailable(f"mlflow.tracking_uri: {tracking_uri} refused the experiment "
+                                      f"({_first_line(exc.message)})") from None
         self.parent_id: str | None = None
+        self.parent_status: str | None = None  # the parent run's status before this session attached
         self.children: dict[int, str] = {}  # trial number -> MLflow run id
         self.logged: dict[str, set[str]] = {}  # run id -> metric keys already logged there
         self.running: set[int] = set()  # trials whose run this session set RUNNING and has not ended
@@ -116,7 +115,15 @@ class Tracker:
 
     def attach(self, parent_id: str) -> None:
         """Continue a search's parent run (``stiltsearch resume``): its trials' runs are found by number."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            parent = self.client.get_run(parent_id)
+        except MlflowException:
+            raise TrackingUnavailable(f"search.json: parent run {parent_id!r} is not in {self.uri}; "
+                                      "give the store the search was run with") from None
         self.parent_id = parent_id
+        self.parent_status = parent.info.status  # a resume that fails puts it back (end_search)
         self.client.update_run(parent_id, status="RUNNING")
         self.hypervolume_steps = len(self.client.get_metric_history(parent_id, "hypervolume"))
         for run in self._child_runs():
@@ -247,7 +254,10 @@ class Tracker:
             self.end_trial(number, Outcome.INTERRUPTED if status != "FAILED" else Outcome.FAILED)
         if self.parent_id:
             parent = self.parent_id
-            self.outbox.put("end search", lambda: self.client.set_terminated(parent, status=status))
+            # a resumed session that crashed leaves the search's run as it found it: the study, not
+            # this session, says what the search holds, and it is as resumable as before
+            final = self.parent_status if status == "FAILED" and self.parent_status in ("FINISHED", "KILLED") else status
+            self.outbox.put("end search", lambda: self.client.set_terminated(parent, status=final))
         return self.outbox.flush(timeout_s)
 
     def _log(self, run_id: str, *, metrics: list[Any] | None = None, params: Mapping[str, str] | None = None,

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from searchproc import count_events, finish, finished, ledgers, search_dir, start, study_states, wait_for, write_config
+from servers import free_port, start_mlflow_server, stop_server
 
 from stiltsearch.search.pareto import pareto_ranks
 
@@ -92,55 +91,23 @@ def test_a_worker_killed_past_max_failures_fails_its_trial_with_the_reason_and_t
     assert "trial 2 FAILED" in worker_kills["log"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_mlflow_server(out: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{out}/server.db",
-                             "--artifacts-destination", str(out / "artifacts"), "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "1"], cwd=out, env=env, start_new_session=True,
-                            stdout=open(log, "a"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise AssertionError(f"mlflow server did not start:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 @pytest.mark.slow
 def test_mlflow_server_stopped_and_restarted_mid_search_loses_nothing(tmp_path: Path, cache: Path) -> None:
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server_log = tmp_path / "server.log"
-    server = _start_mlflow_server(tmp_path, port, server_log)
+    server = start_mlflow_server(tmp_path, port, server_log)
     n = 5
     log = tmp_path / "run.log"
     proc = start(["run", str(write_config(tmp_path, "flaky", n, uri=uri))], tmp_path, cache, log)
     try:
         wait_for("a finished trial", lambda: sum(finished(e) for e in ledgers(search_dir(tmp_path, "flaky")).values()) >= 1,
                  proc, log)
-        _stop(server)
+        stop_server(server)
         # trials go on without MLflow
         wait_for("two more finished trials", lambda: sum(
             finished(e) for e in ledgers(search_dir(tmp_path, "flaky")).values()) >= 3, proc, log)
-        server = _start_mlflow_server(tmp_path, port, server_log)
+        server = start_mlflow_server(tmp_path, port, server_log)
         rc = finish(proc, log)
         text = log.read_text()
         assert rc == 0, text[-3000:]
@@ -158,11 +125,11 @@ def test_mlflow_server_stopped_and_restarted_mid_search_loses_nothing(tmp_path: 
     finally:
         if proc.poll() is None:
             proc.kill()
-        _stop(server)
+        stop_server(server)
 
 
 def test_an_unreachable_mlflow_server_fails_the_search_at_its_start(tmp_path: Path, cache: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = write_config(tmp_path, "nomlflow", 2, uri=f"http://127.0.0.1:{port}")
     env = {**os.environ, "STILTSEARCH_CACHE": str(cache)}
     started = time.monotonic()

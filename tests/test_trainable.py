@@ -179,3 +179,22 @@ def test_the_engine_alone_makes_a_plain_loops_update_without_an_all_reduce(tiny_
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
         moved += not torch.equal(a, start[name])
     assert moved > len(start) // 2  # the weights did train
+
+
+def test_a_damaged_served_model_is_trained_again_not_served_nor_a_failure(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoConfig
+
+    from stiltsearch.trainables.checkpoint import TrialCheckpoint
+    from stiltsearch.trainables.trialdir import read_ledger
+
+    config = AutoConfig.for_model("xlm-roberta", num_hidden_layers=1, hidden_size=8, num_attention_heads=2)
+    TrialCheckpoint(tmp_path).save_model({"config": config, "heads": {"xnli": ["cls", 3]},
+                                          "state": {"w": torch.ones(64, 64)}})
+    assert TrialCheckpoint(tmp_path).load_model() is not None  # intact: served as saved
+    state = tmp_path / "served" / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])  # cut short, as a full disk leaves it
+    resumed = TrialCheckpoint(tmp_path)
+    assert resumed.load_model() is None  # the pipeline trains the served task again
+    assert not (tmp_path / "served").exists()
+    assert any("served model damaged" in event for event in read_ledger(tmp_path))

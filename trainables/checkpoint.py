@@ -85,11 +85,21 @@ class TrialCheckpoint:
         served = self.directory / "served"
         if not (served / "state.pt").exists():
             return None
+        import pickle
+
         from transformers import AutoConfig
 
-        config = AutoConfig.for_model(**json.loads((served / "config.json").read_text()))
-        heads = {name: tuple(spec) for name, spec in json.loads((served / "heads.json").read_text()).items()}
-        state = torch.load(served / "state.pt", map_location="cpu", weights_only=True)
+        try:
+            config = AutoConfig.for_model(**json.loads((served / "config.json").read_text()))
+            heads = {name: tuple(spec) for name, spec in json.loads((served / "heads.json").read_text()).items()}
+            state = torch.load(served / "state.pt", map_location="cpu", weights_only=True)
+        except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+            # cut short (a full disk, a copy that stopped) or not ours: the task is trained again,
+            # never served from a damaged file nor taken for a failed trial
+            self.log(f"served model damaged ({type(exc).__name__}); its task trains again")
+            if self.writable:
+                shutil.rmtree(served, ignore_errors=True)
+            return None
         self._model = {"config": config, "heads": heads, "state": state}  # read once per attempt
         return self._model
 

@@ -118,10 +118,12 @@ class ToyModels:
     corpus_per_language: int = ToyModelSpec.corpus_per_language
 
     def __post_init__(self) -> None:
-        check(len(self.layers) > 0 and all(n >= 1 for n in self.layers) and len(set(self.layers)) == len(self.layers),
-              f"layers: give one or more distinct layer counts >= 1, got {list(self.layers)}")
-        check(self.hidden >= 8 and self.heads >= 1 and self.hidden % self.heads == 0,
-              f"hidden: {self.hidden} must be a multiple of heads ({self.heads}), and >= 8")
+        # upper bounds: a toy encoder is pretrained on this machine's CPUs in phase 1
+        check(len(self.layers) > 0 and all(1 <= n <= 48 for n in self.layers) and len(set(self.layers)) == len(self.layers),
+              f"layers: give one or more distinct layer counts in 1..48, got {list(self.layers)}")
+        check(self.heads >= 1, f"heads: must be >= 1, got {self.heads}")
+        check(8 <= self.hidden <= 4096 and self.hidden % self.heads == 0,
+              f"hidden: {self.hidden} must be in 8..4096 and a multiple of heads ({self.heads})")
         for name in ("mlm_steps", "mlm_batch_size", "corpus_per_language"):
             check(getattr(self, name) >= 1, f"{name}: must be >= 1, got {getattr(self, name)}")
 
@@ -170,6 +172,7 @@ class Training:
         check(math.isfinite(self.sampling_temperature) and self.sampling_temperature > 0,
               f"sampling_temperature: must be a finite number > 0, got {self.sampling_temperature}")
         check(self.zero_stage in ZERO_STAGES, f"zero_stage: {self.zero_stage}; allowed: 0, 1, 2, 3")
+        check(0 <= self.seed < 2**32, f"seed: must be in 0..2**32-1 (torch's and numpy's seed range), got {self.seed}")
         check(self.precision in TRAINING_PRECISIONS,
               f"precision: {self.precision!r}; allowed: {', '.join(TRAINING_PRECISIONS)}")
 
