@@ -8,12 +8,12 @@ Each node is ``ray start --block`` in its own process group, so a node can be st
 ``worker-<i>`` declares the custom resource ``stilts-worker-<i>`` (tests see where trials ran). The
 head has no CPUs by default: trials run on workers only, as on a real cluster with a CPU head.
 ``DIR/cluster.json`` holds the address and each node's process; ``DIR/<node>.log`` its output.
-By default every node listens on 127.0.0.1 only (GCS, raylets, workers, agents, dashboard: Ray's
-single-machine mode, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, see ``search/raysession.py``). To open
-the cluster to other machines on purpose, ``start --host <this machine's address>``: nodes then
-listen on every interface, as ``ray start`` does. Token authentication stays on either way (Ray's
-default): clients need ``RAY_AUTH_MODE=token`` (``start`` prints the line to export). Ray's session
-files go to a private (0700) temporary directory, removed by ``stop``.
+The dashboard listens on 127.0.0.1; the GCS, raylets and agents still listen on every interface:
+Ray 2.60 binds them to loopback only in its single-machine mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
+what a local search uses, see ``search/raysession.py``), and in that mode ``ray start --address``
+refuses to join a node. Token authentication stays on (Ray's default): clients need
+``RAY_AUTH_MODE=token`` (``start`` prints the line to export), so an open port still asks for the
+cluster's token. Ray's session files go to a private (0700) temporary directory, removed by ``stop``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ class LocalCluster:
     address: str  # host:port of the head's GCS, for --address / RAY_ADDRESS
     dashboard: str  # http://host:port, for `ray job submit --address`
     nodes: dict[str, int] = field(default_factory=dict)  # node name -> pid of its `ray start --block`
-    host: str = LOOPBACK  # the address nodes listen on
     temp_dir: str = ""  # Ray's session files (private; removed by stop)
 
     def save(self) -> None:
@@ -84,19 +83,18 @@ def _ray() -> str:
 NODE_ENV = "STILTSEARCH_LOCAL_NODE"  # "<dir>:<node>", inherited by every process of a node
 
 
-def node_env(marker: str | None = None, host: str = LOOPBACK) -> dict[str, str]:
+def node_env(marker: str | None = None) -> dict[str, str]:
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONWARNINGS": "ignore"}
-    if host == LOOPBACK:  # Ray's single-machine mode: every server binds 127.0.0.1
-        env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # a multi-node cluster needs Ray's cluster mode
     if marker:
         env[NODE_ENV] = marker
     return env
 
 
-def _launch(directory: Path, name: str, args: list[str], host: str) -> int:
+def _launch(directory: Path, name: str, args: list[str]) -> int:
     with open(directory / f"{name}.log", "w") as log:  # the node keeps its own copy of the descriptor
         proc = subprocess.Popen([_ray(), "start", "--block", *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=node_env(f"{directory}:{name}", host), start_new_session=True, cwd=directory)
+                                env=node_env(f"{directory}:{name}"), start_new_session=True, cwd=directory)
     return proc.pid
 
 
@@ -113,8 +111,7 @@ def alive_nodes(address: str) -> list[dict]:
 
 
 def start(directory: str | Path, workers: int = 2, cpus_per_worker: int = 1, head_cpus: int = 0, port: int = 6390,
-          dashboard_port: int = 8265, object_store_mb: int = 256, timeout_s: float = 120,
-          host: str = LOOPBACK) -> LocalCluster:
+          dashboard_port: int = 8265, object_store_mb: int = 256, timeout_s: float = 120) -> LocalCluster:
     directory = Path(directory).resolve()
     if directory.exists() and not directory.is_dir():
         raise ClusterError(f"dir: {directory} is a file; give a directory for the cluster's state and logs")
@@ -129,18 +126,17 @@ def start(directory: str | Path, workers: int = 2, cpus_per_worker: int = 1, hea
     # Ray's session files: a private temp dir (Ray makes its own directories world-writable, and its
     # Unix socket paths must stay under 107 bytes), recorded in cluster.json and removed by stop
     temp = tempfile.mkdtemp(prefix="stilts-cluster-")
-    cluster = LocalCluster(str(directory), f"{host}:{port}", f"http://127.0.0.1:{dashboard_port}", host=host,
-                           temp_dir=temp)
+    cluster = LocalCluster(str(directory), f"{LOOPBACK}:{port}", f"http://127.0.0.1:{dashboard_port}", temp_dir=temp)
     cluster.nodes["head"] = _launch(directory, "head", [
-        "--head", "--node-ip-address", host, "--port", str(port), "--num-cpus", str(head_cpus),
+        "--head", "--node-ip-address", LOOPBACK, "--port", str(port), "--num-cpus", str(head_cpus),
         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
-        "--temp-dir", str(Path(temp) / "ray"), *common], host)
+        "--temp-dir", str(Path(temp) / "ray"), *common])
     cluster.save()
     _wait_for(cluster, 1, timeout_s)
     for i in range(1, workers + 1):
         cluster.nodes[f"worker-{i}"] = _launch(directory, f"worker-{i}", [
-            "--address", cluster.address, "--node-ip-address", host, "--num-cpus", str(cpus_per_worker),
-            "--resources", json.dumps({f"stilts-worker-{i}": 1}), *common], host)
+            "--address", cluster.address, "--node-ip-address", LOOPBACK, "--num-cpus", str(cpus_per_worker),
+            "--resources", json.dumps({f"stilts-worker-{i}": 1}), *common])
         cluster.save()
         # one node at a time: raylets starting together on one host race for the same free ports
         _wait_for(cluster, 1 + i, timeout_s)
@@ -236,9 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--head-cpus", type=int, default=0)
     up.add_argument("--port", type=int, default=6390)
     up.add_argument("--dashboard-port", type=int, default=8265)
-    up.add_argument("--host", default=LOOPBACK,
-                    help="the address nodes listen on (default 127.0.0.1: this machine only); this machine's "
-                         "network address opens the cluster to others, on purpose")
     down = sub.add_parser("stop", help="stop every node")
     down.add_argument("dir")
     one = sub.add_parser("stop-node", help="kill one node (SIGKILL of its process group)")
@@ -262,8 +255,7 @@ def _command(args: argparse.Namespace) -> int:
                                        ("--dashboard-port", args.dashboard_port, 1024, 65535)):
             if not low <= value <= high:
                 raise ClusterError(f"{flag}: give a number in {low}..{high}, got {value}")
-        cluster = start(args.dir, args.workers, args.cpus_per_worker, args.head_cpus, args.port, args.dashboard_port,
-                        host=args.host)
+        cluster = start(args.dir, args.workers, args.cpus_per_worker, args.head_cpus, args.port, args.dashboard_port)
         print(f"cluster up: {', '.join(cluster.nodes)}\n"
               f"  export RAY_AUTH_MODE=token RAY_ADDRESS={cluster.address}\n"
               f"  stiltsearch run configs/toy.yaml                      # drives a search on it\n"

@@ -53,6 +53,7 @@ from stiltsearch.search.raysession import (
     sigterm_as_sigint,
     stop_stray_processes,
     stray_processes,
+    unschedulable,
 )
 from stiltsearch.search.study import (
     CONFIG_ATTR,
@@ -195,6 +196,9 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else None
                 # ray.init installs its own SIGTERM handler (it exits at once): ours goes back on top
                 with ray_session(search_dir, cache, address, meter), sigterm_as_sigint():
+                    # a local Ray was checked before it started; a cluster may autoscale, so this is said, not refused
+                    if (problem := unschedulable(cfg.search.cpus_per_trial, cfg.search.gpus_per_worker)) is not None:
+                        print(f"warning: {problem}; trials wait until such a node joins", flush=True)
                     callbacks = [MlflowCallback(tracker, names, trials_dir(search_dir)),
                                  ProgressCallback(n, names, start_done=finished, trials_dir=trials_dir(search_dir))]
                     build_tuner(cfg, settings, search_dir, study, callbacks, trainable=trainable, on_told=refresh).fit()

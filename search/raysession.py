@@ -83,11 +83,27 @@ def ray_session(search_dir: Path, cache: Path, address: str | None = None,
             kwargs["resources"] = resources or {}
             # last out: Ray's agents can outlive ray.shutdown (seen with Ray 2.60); nothing stays behind
             stack.callback(stop_stray_processes, search_dir)
-        if address is None or address.removeprefix("ray://").split(":")[0] in ("127.0.0.1", "localhost"):
-            stack.enter_context(loopback_only())  # a loopback cluster (cluster/local.py) is joined the same way
+            stack.enter_context(loopback_only())
         ray.init(address=address, **kwargs)
         stack.callback(ray.shutdown)
         yield
+
+
+def unschedulable(cpus_per_worker: float, gpus_per_worker: float) -> str | None:
+    """Why one worker of a trial fits on no node of the Ray it runs on, or None (each worker's CPUs
+    and GPUs must sit on one node; a local Ray was checked before it started, a cluster is here)."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    cpus = max((r.get("CPU", 0.0) for r in nodes), default=0.0)
+    gpus = max((r.get("GPU", 0.0) for r in nodes), default=0.0)
+    if cpus_per_worker > cpus:
+        return (f"a trial's worker needs {cpus_per_worker:g} CPUs and the largest node of this Ray has {cpus:g}; "
+                "lower cpus_per_trial or add larger nodes")
+    if gpus_per_worker > gpus:
+        return (f"a trial's worker needs {gpus_per_worker:g} GPUs and the largest node of this Ray has {gpus:g}; "
+                "lower gpus_per_worker or add GPU nodes")
+    return None
 
 
 def stray_processes(search_dir: Path) -> list[Any]:
