@@ -44,14 +44,13 @@ def uri_problem(uri: str) -> str | None:
         return f"{redact_uri(uri)!r}: unknown scheme {scheme!r}; {fix}"
     try:
         parts = urllib.parse.urlsplit(uri)
-        port = parts.port  # parses it: "host:notaport" raises here
+        _ = parts.port  # reading it parses it: "host:notaport" raises here
     except ValueError as exc:
         return f"{redact_uri(uri)!r} is not a valid URI ({exc}); {fix}"
     if scheme == "sqlite" and not sqlite_path(uri):
         return f"{uri!r} names no database file (an in-memory store is lost with the driver); {fix}"
     if scheme in SERVERS and not parts.hostname:
         return f"{redact_uri(uri)!r} names no host; {fix}"
-    del port
     return None
 
 
