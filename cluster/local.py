@@ -30,7 +30,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NoReturn
+
+from stiltsearch.search.cli import OneLineParser  # argparse errors as one line, exit 2
 
 STATE = "cluster.json"
 LOOPBACK = "127.0.0.1"
@@ -65,13 +66,6 @@ class LocalCluster:
             raise ClusterError(f"{STATE}: {path} is not a cluster state file; stop its Ray processes "
                                "(`ray stop`) and remove it") from None
         return cluster
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse errors as one line naming the flag, exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _ray() -> str:

@@ -128,9 +128,8 @@ def _with(dotted: str, value: Any) -> dict[str, Any]:
 def _toy_yaml(w: World, tree: dict[str, Any]) -> str:
     """The config as YAML, writing under the scratch dir and to a new MLflow store there (unless
     the case sets its own URI)."""
-    tree = {**tree, "output_dir": tree.get("output_dir", str(w.out))} if "output_dir" in tree else tree
-    if tree.get("output_dir") == TOY["output_dir"]:
-        tree["output_dir"] = str(w.out)
+    if tree.get("output_dir") == TOY["output_dir"]:  # the case is not about output_dir
+        tree = {**tree, "output_dir": str(w.out)}
     if isinstance(tree.get("mlflow"), dict) and tree["mlflow"].get("tracking_uri") is None:
         tree["mlflow"] = {**tree["mlflow"], "tracking_uri": f"sqlite:///{w.tmp}/new-mlflow.db"}
     return yaml.safe_dump(tree, sort_keys=False)
