@@ -1,5 +1,6 @@
 """The driver's Tune callbacks: every trial event goes to MLflow (:class:`MlflowCallback`) and to
-the console (:class:`ProgressCallback`, one line per event instead of Tune's status tables).
+the console (:class:`ProgressCallback`, one line per event and a progress line instead of Tune's
+status tables).
 
 Both classify an ended trial with the one classifier
 (:func:`~stiltsearch.trainables.outcome.classify`), so the study, MLflow and the console agree.
@@ -15,6 +16,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from stiltsearch.search.progress import Progress
 from stiltsearch.search.tracking import Tracker
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables import trialdir
@@ -87,23 +89,40 @@ class MlflowCallback(_Classifying):
 
 
 class ProgressCallback(_Classifying):
-    """One console line per trial event."""
+    """One console line per trial event, and the search's progress (:class:`Progress`: done,
+    running and failed trials, elapsed time and an ETA from the trials finished so far)."""
 
-    def __init__(self, total: int, objectives: list[str], start_done: int = 0, trials_dir: Path | None = None) -> None:
+    def __init__(self, total: int, objectives: list[str], start_done: int = 0, trials_dir: Path | None = None,
+                 live: bool | None = None) -> None:
         super().__init__(objectives, trials_dir)
         self.total = total
         self.done = start_done  # trials an earlier session finished
         self.failed = 0
         self.start = time.monotonic()
-        self.started: dict[str, float] = {}
+        self.started: dict[str, float] = {}  # running trials: Tune id -> monotonic start
+        self.progress = Progress("search", total, "trial", initial=start_done, live=live)
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks it never reads back; the console stays
+        return {"objectives": self.objectives, "trials_dir": self.trials_dir, "total": self.total}
 
     def _say(self, text: str) -> None:
         elapsed = time.monotonic() - self.start
-        print(f"[{elapsed:6.0f}s] {text}", flush=True)
+        self.progress.say(f"[{elapsed:6.0f}s] {text}")
+
+    def _ended(self, trial: Any) -> float:
+        """Seconds the trial ran; it no longer counts as running."""
+        return time.monotonic() - self.started.pop(trial.trial_id, self.start)
+
+    def _show(self) -> None:
+        self.progress.update(self.done + self.failed, running=len(self.started), failed=self.failed)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.progress.close()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.started[trial.trial_id] = time.monotonic()
         self._say(f"trial {trial_number(trial)} started: {describe(trial.config)}")
+        self._show()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("phase") == 2:
@@ -120,11 +139,16 @@ class ProgressCallback(_Classifying):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         outcome = self.outcome(trial)
+        seconds = self._ended(trial)
         if outcome is Outcome.INTERRUPTED:
             self._say(f"trial {trial_number(trial)} stopped; its finished phases are kept for a resume")
+            self._show()
             return
         self.done += 1
-        seconds = time.monotonic() - self.started.get(trial.trial_id, self.start)
+        self._report(trial, outcome, seconds)
+        self._show()
+
+    def _report(self, trial: Any, outcome: Outcome, seconds: float) -> None:
         if outcome is Outcome.INFEASIBLE:
             trained = "" if "phase2/cache" in (trial.last_result or {}) else ", never trained"
             self._say(f"trial {trial_number(trial)} infeasible ({self.done + self.failed}/{self.total}) in {seconds:.0f}s: "
@@ -140,6 +164,8 @@ class ProgressCallback(_Classifying):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.failed += 1
+        self._ended(trial)
         last = error_text(trial).splitlines()[-1:] or ["?"]
         self._say(f"trial {trial_number(trial)} FAILED ({self.done + self.failed}/{self.total}): {last[0]}\n"
                   f"          traceback: {trial.error_file}")
+        self._show()

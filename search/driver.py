@@ -99,6 +99,8 @@ class SearchResult:
     experiment: str
     parent_run_id: str
     study_storage: str
+    front_view: str = ""  # the MLflow UI path of the search's saved views (Tracker.view_url)
+    trials_view: str = ""
 
 
 def run_search(cfg: SearchConfig, *, address: str | None = None, trainable: Any = None) -> SearchResult:
@@ -112,7 +114,8 @@ def run_search(cfg: SearchConfig, *, address: str | None = None, trainable: Any 
     except OSError as exc:
         raise SearchError(f"output_dir: cannot create a search directory in {cfg.output_dir} ({exc.strerror})") from None
     (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    parent = tracker.start_search(search_dir.name, str(search_dir), _flat_params(to_dict(cfg)))
+    parent = tracker.start_search(search_dir.name, str(search_dir), _flat_params(to_dict(cfg)),
+                                  [(o.name, o.direction) for o in cfg.objectives])
     tracker.client.log_artifact(parent, str(search_dir / CONFIG))
     (search_dir / SEARCH_FILE).write_text(json.dumps({"tracking_uri": tracker.uri, "experiment": experiment,
                                                       "parent_run_id": parent}, indent=1))
@@ -179,7 +182,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 front = fronts.from_study(study, names, directions)
                 tracker.tag_pareto(front.rank_of)
                 files = fronts.write_files(front, search_dir, search_dir.name)
-                tracker.log_search_results(front.summary(), front.history, files)
+                tracker.log_search_results(front.summary(), front.history, files, fronts.description(front))
                 published[:] = [time.monotonic(), time.monotonic() - start]
                 return front
 
@@ -189,7 +192,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
 
             if finished < n:
                 cache = cache_dir()
-                os.environ["TORCH_EXTENSIONS_DIR"] = str(cache / "torch_extensions")  # phase 1 compiles an op
+                os.environ["TORCH_EXTENSIONS_DIR"] = str(cache / "torch_extensions")  # where DeepSpeed builds its C++ ops, if any
                 models = resolve_models(cfg, cache)
                 settings = dataclasses.replace(trial_settings(cfg, models, cache), trials_dir=str(trials_dir(search_dir)))
                 # a local Ray gets the meter resource (one measurement at a time); a cluster declares its own
@@ -216,7 +219,8 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
         print(f"\ninterrupted: {finished} of {n} trials done; continue with: stiltsearch resume {search_dir}")
     return SearchResult(search_dir=search_dir, front=front, num_trials=n, interrupted=interrupted,
                         delivered=delivered, tracking_uri=tracker.uri, experiment=cfg.mlflow.experiment or cfg.name,
-                        parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir))
+                        parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir),
+                        front_view=tracker.view_url("front"), trials_view=tracker.view_url("trials"))
 
 
 def sync_finished(tracker: Tracker, study: Any, trials: Path, names: list[str]) -> None:
@@ -251,4 +255,10 @@ def report_locations(result: SearchResult) -> None:
     print(f"pareto table/plot: {result.search_dir / 'pareto.csv'}, {result.search_dir / 'pareto.png'}")
     print(f"optuna study     : {result.study_storage} (view: optuna-dashboard {result.study_storage})")
     print(f"mlflow           : experiment '{result.experiment}', parent run {result.parent_run_id}")
-    print(f"                   view: mlflow ui --backend-store-uri {backend}")
+    served = backend.startswith(("http://", "https://"))
+    if not served:
+        print(f"                   view: mlflow ui --backend-store-uri {backend}")
+    if result.front_view:  # a served store's own UI, else `mlflow ui`'s default address
+        ui = backend.rstrip("/") if served else "http://127.0.0.1:5000"
+        print(f"                   the front: {ui}/{result.front_view}")
+        print(f"                   all trials: {ui}/{result.trials_view}")

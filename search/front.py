@@ -104,6 +104,25 @@ def write_table(path: Path, front: Front) -> Path:
     return path
 
 
+def description(front: Front, limit: int = 10) -> str:
+    """The front in a few lines of Markdown: what the search found, for the parent run's description
+    in the MLflow UI (its ``mlflow.note.content``), best first by the first objective."""
+    head = (f"**Pareto front: {front.ranks.count(0)} of {len(front.outcomes)} completed trials** "
+            f"({front.failed} failed, {front.pruned} pruned, {front.infeasible} infeasible; "
+            f"hypervolume {front.hypervolume:.5g}). Child runs on it are tagged `pareto_optimal = 'true'`.")
+    if not front.outcomes:
+        return head
+    first = 1 if front.directions[0] == "max" else -1
+    points = sorted((o for o, r in zip(front.outcomes, front.ranks) if r == 0), key=lambda o: -first * o.values[0])
+    lines = [head, "", "| trial | " + " | ".join(front.names) + " | config |",
+             "|---:|" + "---:|" * len(front.names) + "---|"]
+    lines += [f"| {o.number} | " + " | ".join(f"{v:.4g}" for v in o.values) + f" | {describe(o.config)} |"
+              for o in points[:limit]]
+    if len(points) > limit:
+        lines.append(f"\n... and {len(points) - limit} more (pareto.csv)")
+    return "\n".join(lines)
+
+
 def print_table(front: Front) -> None:
     names = front.names
     print(f"\nPareto front ({front.ranks.count(0)} of {len(front.outcomes)} completed trials; * = non-dominated; "

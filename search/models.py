@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from stiltsearch.search.config import ConfigError, SearchConfig
+from stiltsearch.search.progress import Progress
 
 # Depths of common encoders, so a dry run or a config check needs neither the hub nor a download.
 KNOWN_DEPTHS = {"xlm-roberta-base": 12, "xlm-roberta-large": 24, "xlm-roberta-xl": 36, "xlm-roberta-xxl": 48,
@@ -76,9 +77,19 @@ def resolve_models(cfg: SearchConfig, cache: Path) -> dict[str, str]:
     quiet_libraries()
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)  # pretraining may use the whole machine; the caller's count is restored
+    models = {}
     try:
-        return {name: str(ensure_toy_model(cfg.toy_model.spec(layers, cfg.training.seed), cache,
-                                           cfg.training.engine_settings()))
-                for name, layers in cfg.toy_model.names.items()}
+        for name, layers in cfg.toy_model.names.items():
+            spec = cfg.toy_model.spec(layers, cfg.training.seed)
+            bar = Progress(f"phase 1 {name}", spec.mlm_steps, "step", plain_every=100)
+
+            def step(done: int, loss: float, bar: Progress = bar) -> None:
+                bar.update(done, loss=f"{loss:.2f}")
+            try:
+                models[name] = str(ensure_toy_model(spec, cache, cfg.training.engine_settings(), progress=bar.say,
+                                                    on_step=step))
+            finally:
+                bar.close()
+        return models
     finally:
         torch.set_num_threads(threads)

@@ -31,6 +31,8 @@ from stiltsearch.trainables.outcome import Outcome
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
 TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/", RUNG_PREFIX)
 TRIAL_METRICS = tuple(o.name for o in OBJECTIVES)  # the declared objectives, under their own names
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # MLflow 3's "model training" kind
+NOTE = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
 
 
@@ -40,6 +42,43 @@ def _first_line(text: str) -> str:
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+# Saved views of the experiment page (MLflow 3.17's "shared view state"): an experiment tag
+# ``mlflow.sharedViewState.<id>`` holding {name, createdAt (ms), updatedAt, state: JSON text of the
+# page's search facets and UI state}, listed by name in the page's view menu and opened by
+# ``?viewStateShareKey=<id>``. Without one the trials are folded under their parent run and no
+# metric is a column (MLflow's default columns are Source, Models and Dataset). The layout is the
+# UI's own (mlflow/server/js, not a documented API): tests/test_browser.py checks it in Chromium.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+VIEW_KEY_PARAM = "viewStateShareKey"
+# MLflow 3.17.2's UI opens every experiment in its GenAI workflow (traces, "No data available")
+# unless the URL says otherwise or the user flips its "Model training" toggle (remembered per
+# browser); the experiment's kind tag above is not what it reads. So every link a search gives says so.
+WORKFLOW_PARAM = "workflowType=machine_learning"
+
+
+def view_id(parent_id: str, which: str) -> str:
+    return f"stiltsearch-{parent_id}-{which}"
+
+
+def saved_views(search: str, parent_id: str, objectives: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Experiment tags of two views of one search's trials, flat, objectives and knobs as columns,
+    best first by the first objective: "trials" (all of them) and "front" (the Pareto front)."""
+    import json
+
+    trials = f"tags.mlflow.parentRunId = '{parent_id}' and tags.`stiltsearch.kind` = 'trial'"
+    columns = ([f"metrics.`{name}`" for name, _ in objectives] + ["tags.`pareto_optimal`", "tags.`stiltsearch.outcome`"]
+               + [f"params.`{k.name}`" for k in KNOBS] + ["attributes.`Duration`"])
+    first = objectives[0] if objectives else None
+    order = {"orderByKey": f"metrics.`{first[0]}`", "orderByAsc": first[1] == "min"} if first else {}
+    now = int(time.time() * 1000)
+    views = {}
+    for which, title, where in (("trials", "trials", trials), ("front", "Pareto front", f"{trials} and tags.pareto_optimal = 'true'")):
+        state = {"searchFilter": where, **order, "selectedColumns": columns}
+        views[VIEW_TAG_PREFIX + view_id(parent_id, which)] = json.dumps(
+            {"name": f"{search}: {title}", "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
+    return views
 
 
 class TrackingUnavailable(RuntimeError):
@@ -92,6 +131,10 @@ class Tracker:
                 raise TrackingUnavailable(f"mlflow.experiment: {tracking_uri} holds no experiment {experiment!r}; "
                                           "give the store the search was run with")
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            if found is None or EXPERIMENT_KIND[0] not in found.tags:
+                # MLflow 3 opens an experiment of no kind on its GenAI overview ("Traces 0"); a search
+                # is model training, so the UI opens on its runs
+                self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND)
         except MlflowException as exc:
             raise TrackingUnavailable(f"mlflow.tracking_uri: {tracking_uri} refused the experiment "
                                       f"({_first_line(exc.message)})") from None
@@ -106,12 +149,22 @@ class Tracker:
 
     # -- the parent run (written at once) ---------------------------------------------------------
 
-    def start_search(self, name: str, search_dir: str, params: Mapping[str, Any]) -> str:
+    def start_search(self, name: str, search_dir: str, params: Mapping[str, Any],
+                     objectives: Sequence[tuple[str, str]] = ()) -> str:
+        """The parent run, and the experiment's saved views of its trials (``objectives``: the
+        (name, direction) pairs, shown as the first columns)."""
         run = self.client.create_run(self.experiment_id, run_name=name,
                                      tags={"stiltsearch.kind": "search", "stiltsearch.search_dir": search_dir})
         self.parent_id = run.info.run_id
         self._log(self.parent_id, params=redact(params))
+        for key, value in saved_views(name, self.parent_id, objectives).items():
+            self.client.set_experiment_tag(self.experiment_id, key, value)
         return self.parent_id
+
+    def view_url(self, which: str) -> str:
+        """The UI path (after the server's address) of one of this search's saved views."""
+        return (f"#/experiments/{self.experiment_id}/runs?{WORKFLOW_PARAM}&"
+                f"{VIEW_KEY_PARAM}={view_id(self.parent_id or '', which)}")
 
     def attach(self, parent_id: str) -> None:
         """Continue a search's parent run (``stiltsearch resume``): its trials' runs are found by number."""
@@ -222,9 +275,11 @@ class Tracker:
                                                             "pareto_optimal": str(rank == 0).lower()})
         self.outbox.put("pareto tags", write)
 
-    def log_search_results(self, metrics: Mapping[str, float], history: list[float], files: list[Path]) -> None:
-        """The parent run's summary metrics (step = trials completed), new hypervolume entries, and
-        the Pareto files (copied now: the next refresh may rewrite them before this one is sent)."""
+    def log_search_results(self, metrics: Mapping[str, float], history: list[float], files: list[Path],
+                           note: str = "") -> None:
+        """The parent run's summary metrics (step = trials completed), new hypervolume entries, the
+        Pareto files (copied now: the next refresh may rewrite them before this one is sent), and
+        its description ``note`` (Markdown: what the search found so far)."""
         import shutil
         import tempfile
 
@@ -241,8 +296,12 @@ class Tracker:
         for path in files:
             shutil.copy2(path, snapshot / path.name)
 
+        if note:
+            note += (f"\n\nViews of the trials: [all]({self.view_url('trials')}), "
+                     f"[the Pareto front]({self.view_url('front')}); files: the `pareto/` artifacts.")
+
         def write() -> None:
-            self._log(parent, metrics=values)
+            self._log(parent, metrics=values, tags={NOTE: note[:5000]} if note else None)
             self.client.log_artifacts(parent, str(snapshot), artifact_path="pareto")
             shutil.rmtree(snapshot, ignore_errors=True)
         self.outbox.put("pareto results", write)

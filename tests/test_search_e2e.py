@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,41 @@ def test_parent_run_holds_the_front_and_the_console_shows_it(search: dict) -> No
     assert "hypervolume" in parents[0].data.metrics
     assert "Pareto front (" in search["stdout"] and "mlflow ui --backend-store-uri" in search["stdout"]
     assert not (search["dir"] / "ray").exists()  # Ray's session files (the environment in its logs) stay off it
+
+
+def test_the_console_counts_the_trials_off_a_terminal(search: dict) -> None:
+    """Captured output is not a terminal: the progress is plain lines, one per finished trial."""
+    lines = [line for line in search["stdout"].splitlines() if line.startswith("search: ")]
+    counts = [int(re.match(r"search: (\d)/4 trials, running (\d), failed 0; ", line).group(1)) for line in lines]
+    assert counts == [1, 2, 3, 4], lines
+    assert lines[-1].startswith("search: 4/4 trials, running 0, failed 0;") and lines[-1].endswith("ETA 00:00")
+    assert "\r" not in search["stdout"]
+
+
+def test_mlflow_opens_on_the_runs_with_the_front_described_and_two_saved_views(search: dict) -> None:
+    """The experiment is of MLflow 3's model-training kind (not GenAI), the parent run's description
+    lists the front, and each saved view's filter selects what it says (checked in a browser by
+    tests/test_browser.py)."""
+    import json
+
+    from stiltsearch.search.tracking import NOTE, VIEW_TAG_PREFIX
+
+    client, parents, children = _runs(search["out"])
+    experiment = client.get_experiment_by_name("e2e")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    front = sorted(int(c.data.tags["stiltsearch.trial_number"]) for c in children if c.data.tags["pareto_optimal"] == "true")
+    note = parents[0].data.tags[NOTE]
+    assert note.startswith(f"**Pareto front: {len(front)} of 4 completed trials**")
+    assert {int(row.split("|")[1]) for row in note.splitlines() if re.match(r"^\| \d+ \|", row)} == set(front)
+    views = {k: json.loads(v) for k, v in experiment.tags.items() if k.startswith(VIEW_TAG_PREFIX)}
+    assert len(views) == 2
+    for view in views.values():
+        state = json.loads(view["state"])
+        assert state["selectedColumns"][:2] == ["metrics.`xtreme_score`", "metrics.`tokens_per_sec`"]
+        found = client.search_runs([experiment.experiment_id], state["searchFilter"], max_results=100)
+        numbers = sorted(int(r.data.tags["stiltsearch.trial_number"]) for r in found)
+        assert numbers == (front if view["name"].endswith("Pareto front") else [0, 1, 2, 3]), view["name"]
+    assert f"viewStateShareKey=stiltsearch-{parents[0].info.run_id}-front" in search["stdout"]
 
 
 @pytest.mark.slow

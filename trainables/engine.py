@@ -7,6 +7,7 @@ share a ``MASTER_PORT``. Under Ray Train the process group already exists and is
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -42,10 +43,23 @@ def ensure_distributed() -> None:
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return
+    # deepspeed.comm's attribute "torch" is the torch package, so `import deepspeed.comm.torch as`
+    # would bind that; the module itself comes from importlib
+    ds_comm: Any = importlib.import_module("deepspeed.comm.torch")
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1",
                       LOCAL_RANK="0")
     backend = "nccl" if torch.cuda.is_available() else "gloo"
-    deepspeed.init_distributed(dist_backend=backend, verbose=False)
+    # DeepSpeed's torch backend compiles its shared-memory all-reduce (the C++ op
+    # "deepspeed_shm_comm") the first time a process group is made on a CPU: 42 s on 2 cores with an
+    # empty TORCH_EXTENSIONS_DIR, and a few seconds to load in every later trial process. A world of
+    # one never all-reduces across processes, so it is not built here; a Ray Train group of several
+    # ranks (which returns above and lets deepspeed.initialize make the backend) still gets it.
+    build = ds_comm.build_shm_op
+    ds_comm.build_shm_op = lambda: None
+    try:
+        deepspeed.init_distributed(dist_backend=backend, verbose=False)
+    finally:
+        ds_comm.build_shm_op = build
 
 
 def world() -> tuple[int, int]:

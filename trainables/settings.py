@@ -83,6 +83,11 @@ class MeterSettings:
             raise ValueError("resource: give a Ray custom resource name, or null to measure where a trial trained")
 
 
+# Bumped whenever phase 1 trains differently from the same spec, so that no cached model of the old
+# recipe is taken for the new one (2: length-grouped MLM batches, trainables/pretrain.py).
+PRETRAIN_RECIPE = 2
+
+
 @dataclass(frozen=True)
 class ToyModelSpec:
     """Shape and pretraining budget of the embedded tiny encoder."""
@@ -100,7 +105,8 @@ class ToyModelSpec:
     seed: int = 0
 
     def key(self) -> str:
-        blob = json.dumps({**asdict(self), "generator": toyworld.GENERATOR_VERSION}, sort_keys=True)
+        blob = json.dumps({**asdict(self), "generator": toyworld.GENERATOR_VERSION, "recipe": PRETRAIN_RECIPE},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
