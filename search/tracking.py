@@ -132,8 +132,9 @@ class Tracker:
                                           "give the store the search was run with")
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
             if found is None or EXPERIMENT_KIND[0] not in found.tags:
-                # MLflow 3 opens an experiment of no kind on its GenAI overview ("Traces 0"); a search
-                # is model training, so the UI opens on its runs
+                # a search is model training, not GenAI: the kind MLflow 3 records for an experiment.
+                # (3.17.2's UI picks its workflow from the URL or a per-browser toggle instead, so
+                # the links a search gives also say it: WORKFLOW_PARAM.)
                 self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND)
         except MlflowException as exc:
             raise TrackingUnavailable(f"mlflow.tracking_uri: {tracking_uri} refused the experiment "
