@@ -92,6 +92,50 @@ def test_labels_are_mapped_by_name_not_by_id(tmp_path: Path) -> None:
     assert [ex.label for ex in examples] == [2, 0]  # contradiction, entailment in the HF order
 
 
+def test_integer_labels_in_a_jsonl_copy_are_read_in_the_hubs_label_order(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A .jsonl/.csv copy loses the ClassLabel names: its integer ids are the hub's, i.e. the task's
+    label order (it said `label '1' ... is not one of (...)`, and for PAN-X a bare tuple.index error)."""
+    import json
+
+    (tmp_path / "xnli" / "de").mkdir(parents=True)
+    rows = [{"premise": "p", "hypothesis": "h", "label": 2}, {"premise": "q", "hypothesis": "i", "label": 0}]
+    (tmp_path / "xnli" / "de" / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "xtreme" / "PAN-X.de").mkdir(parents=True)
+    (tmp_path / "xtreme" / "PAN-X.de" / "validation.jsonl").write_text(
+        json.dumps({"tokens": ["Berlin", "ist"], "ner_tags": [5, 0], "langs": ["de", "de"]}) + "\n")
+    examples = get_task("xnli", {"facebook/xnli": str(tmp_path / "xnli")}).load("dev", "de")
+    assert [ex.label for ex in examples] == [2, 0]  # contradiction, entailment
+    out = capsys.readouterr().out
+    assert "task xnli: column 'label' holds integer ids, not names" in out and "('entailment', 'neutral'" in out
+    (tagged,) = get_task("panx", {"google/xtreme": str(tmp_path / "xtreme")}).load("dev", "de")
+    assert tagged.tags == (5, 0)  # B-LOC, O
+    (tmp_path / "xnli" / "de" / "validation.jsonl").write_text(json.dumps({**rows[0], "label": 3}) + "\n")
+    with pytest.raises(ValueError, match=r"^task 'xnli': label '3' in column 'label' is not one of \('entailment', "
+                                         r"'neutral', 'contradiction'\) \(nor an id 0..2 in that order\)$"):
+        get_task("xnli", {"facebook/xnli": str(tmp_path / "xnli")}).load("dev", "de")
+
+
+def test_a_copy_that_ships_its_features_keeps_their_label_names(tmp_path: Path) -> None:
+    """dataset_info.json beside the files gives the ClassLabel back: its names, in its own order
+    (here alphabetical, as jiant writes them), decide, not the task's order."""
+    import json
+
+    from datasets import DatasetInfo
+
+    (tmp_path / "de").mkdir()
+    rows = [{"premise": "p", "hypothesis": "h", "label": 0}, {"premise": "q", "hypothesis": "i", "label": 1}]
+    (tmp_path / "de" / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    features = Features({"premise": Value("string"), "hypothesis": Value("string"),
+                         "label": ClassLabel(names=["contradiction", "entailment", "neutral"])})
+    DatasetInfo(features=features).write_to_directory(str(tmp_path / "de"))
+    examples = get_task("xnli", {"facebook/xnli": str(tmp_path)}).load("dev", "de")
+    assert [ex.label for ex in examples] == [2, 0]  # by name: contradiction, entailment
+    (tmp_path / "de" / "dataset_info.json").write_text("{}")
+    with pytest.raises(hub.DataUnavailable, match=r"^data: .*dataset_info.json does not describe features"):
+        get_task("xnli", {"facebook/xnli": str(tmp_path)}).load("dev", "de")
+
+
 def test_an_unreachable_hub_names_the_dataset_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing to fall back on
     with pytest.raises(hub.DataUnavailable) as err:

@@ -71,8 +71,10 @@ def load_rows(source: Source, local: Mapping[str, str] | None = None) -> Any:
         builder, files = found
         for file in files:
             _check_not_a_pointer(Path(file), source)
+        features = _shipped_features(Path(files[0]).parent, root)
         try:
-            return datasets.load_dataset(builder, data_files={source.split: files}, split=source.split)
+            return datasets.load_dataset(builder, data_files={source.split: files}, split=source.split,
+                                         features=features)
         except Exception as exc:  # noqa: BLE001 - pyarrow's and datasets' errors have no common base
             reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
             raise DataUnavailable(f"data.{source.dataset}: cannot read {', '.join(files)} ({reason}); "
@@ -85,6 +87,24 @@ def load_rows(source: Source, local: Mapping[str, str] | None = None) -> Any:
             f"data.{source.dataset}: cannot load {source} from the Hugging Face hub ({reason}); download it "
             f"where the hub is reachable (hf download {source.dataset} --repo-type dataset --local-dir DIR) "
             f"and set `data: {{{source.dataset}: DIR}}` in the search config") from None
+
+
+def _shipped_features(folder: Path, root: Path) -> Any:
+    """The features a copy ships beside its files (``dataset_info.json``, as ``DatasetInfo`` writes
+    it, in the split's folder or the copy's root), so that ``.jsonl``/``.csv`` files keep their
+    ClassLabel names; None when there is none (parquet carries its own)."""
+    import json
+
+    import datasets
+
+    for info in (folder / "dataset_info.json", root / "dataset_info.json"):
+        if info.is_file():
+            try:
+                return datasets.Features.from_dict(json.loads(info.read_text())["features"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataUnavailable(f"data: {info} does not describe features ({type(exc).__name__}: {exc}); "
+                                      "remove it or write it with DatasetInfo.write_to_directory") from None
+    return None
 
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # how a Git LFS pointer file begins

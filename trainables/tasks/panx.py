@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from stiltsearch.trainables.tasks.base import TagExample, register
-from stiltsearch.trainables.tasks.real import HubTask, tag_names
+from stiltsearch.trainables.tasks.real import HubTask
 
 LANGUAGES = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
              "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th",
@@ -30,5 +30,4 @@ class PANX(HubTask):
         return f"PAN-X.{language}"
 
     def convert(self, row: dict[str, Any], features: Any, language: str) -> TagExample:
-        names = tag_names(features, "ner_tags", row["ner_tags"])
-        return TagExample(tuple(row["tokens"]), tuple(self.labels.index(n) for n in names))
+        return TagExample(tuple(row["tokens"]), tuple(self.tag_ids(features, "ner_tags", row["ner_tags"])))

@@ -52,10 +52,29 @@ class HubTask(Task):
         """Our id of a row's label, by name; None for the "no label" markers (-1, "")."""
         if value is None or value == "" or (isinstance(value, int) and value < 0):
             return None
-        name = hub.label_name(features, column, value)
-        if name not in self.labels:
-            raise ValueError(f"task {self.name!r}: label {name!r} in column {column!r} is not one of {self.labels}")
-        return self.labels.index(name)
+        return self.tag_ids(features, column, [value])[0]
+
+    def tag_ids(self, features: Any, column: str, values: Sequence[Any]) -> list[int]:
+        """Our ids of a row's labels (one, or one per token), by name.
+
+        A ClassLabel feature gives the names. A copy that lost it (``.jsonl``/``.csv`` holding the
+        hub's integer ids, with no ``dataset_info.json`` beside it: ``hub.load_rows``) holds plain
+        ints: those are read in the hub's label order, which is this task's ``labels`` order, and
+        the log says so once. Anything else is one line naming the value and the allowed names.
+        """
+        names = tag_names(features, column, list(values))
+        if all(name in self.labels for name in names):
+            return [self.labels.index(name) for name in names]
+        plain = not hasattr(getattr(features[column], "feature", features[column]), "int2str")
+        if plain and all(str(v).isdigit() and int(v) < len(self.labels) for v in values):
+            if (self.name, column) not in _ORDER_SAID:
+                _ORDER_SAID.add((self.name, column))
+                print(f"task {self.name}: column {column!r} holds integer ids, not names (a copy without its "
+                      f"ClassLabel features); read in the hub's label order {self.labels}", flush=True)
+            return [int(v) for v in values]
+        bad = next(name for name in names if name not in self.labels)
+        raise ValueError(f"task {self.name!r}: label {bad!r} in column {column!r} is not one of {self.labels} "
+                         f"(nor an id 0..{len(self.labels) - 1} in that order)")
 
     def load(self, split: str, language: str) -> Sequence[Example]:
         if split not in self.split_names:
@@ -73,10 +92,14 @@ class HubTask(Task):
         return examples
 
 
+_ORDER_SAID: set[tuple[str, str]] = set()  # (task, column) whose integer ids were read in label order
+
+
 def tag_names(features: Any, column: str, values: list[Any]) -> list[str]:
-    """Names of a sequence of ClassLabel tags (``Sequence(ClassLabel)``/``List(ClassLabel)``)."""
+    """Names of a column's labels: one ClassLabel, or a sequence of them (``List(ClassLabel)``);
+    plain values as text."""
     feature = features[column]
-    inner = getattr(feature, "feature", None)
-    if inner is not None and hasattr(inner, "int2str"):
+    inner = getattr(feature, "feature", feature)
+    if hasattr(inner, "int2str"):
         return [inner.int2str(int(v)) for v in values]
     return [str(v) for v in values]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from stiltsearch.trainables.tasks.base import TagExample, register
-from stiltsearch.trainables.tasks.real import HubTask, tag_names
+from stiltsearch.trainables.tasks.real import HubTask
 
 NAMES = {"af": "Afrikaans", "ar": "Arabic", "eu": "Basque", "bg": "Bulgarian", "nl": "Dutch", "en": "English",
          "et": "Estonian", "fi": "Finnish", "fr": "French", "de": "German", "el": "Greek", "he": "Hebrew",
@@ -40,5 +40,4 @@ class UDPOS(HubTask):
         return f"udpos.{NAMES[language]}"
 
     def convert(self, row: dict[str, Any], features: Any, language: str) -> TagExample:
-        names = tag_names(features, "pos_tags", row["pos_tags"])
-        return TagExample(tuple(row["tokens"]), tuple(self.labels.index(n) for n in names))
+        return TagExample(tuple(row["tokens"]), tuple(self.tag_ids(features, "pos_tags", row["pos_tags"])))
