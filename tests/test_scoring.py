@@ -148,3 +148,71 @@ def test_map_at_20_as_lareqa_computes_it() -> None:
     # only the top k count, and the divisor is min(relevant, k)
     assert map_at_k([[0, 1, 2]], [{2, 5, 6}], k=2)["major"] == 0.0
     assert map_at_k([[2, 0, 1]], [{2, 5, 6}], k=1)["major"] == 100.0
+
+
+@pytest.mark.parametrize(("rule", "depth", "kept", "layer"), [
+    ("middle", 12, 12, 7), ("middle", 24, 24, 13),  # XTREME's layer 7 of 12 (base), 13 of 24 (Large)
+    ("middle", 4, 4, 3), ("middle", 4, 2, 2), ("middle", 4, 1, 1),  # fewer kept: the last kept one
+    ("last", 12, 12, 12), ("last", 12, 6, 6)])
+def test_a_retrieval_task_pools_the_layer_its_protocol_names(rule: str, depth: int, kept: int, layer: int) -> None:
+    from stiltsearch.trainables.retrieval import pooled_layer
+
+    assert pooled_layer(rule, depth, kept) == layer
+
+
+def test_tatoeba_and_bucc_declare_xtremes_pooling() -> None:
+    from stiltsearch.trainables.tasks import TASKS
+
+    assert (TASKS["tatoeba"].pool, TASKS["tatoeba"].pool_layer) == ("mean", "middle")
+    assert (TASKS["bucc2018"].pool, TASKS["bucc2018"].pool_layer) == ("cls", "middle")
+    assert (TASKS["toy_tatoeba"].pool, TASKS["toy_tatoeba"].pool_layer) == ("mean", "middle")
+
+
+def test_tatoeba_searches_with_the_english_side_over_the_other_language() -> None:
+    """XTREME indexes the source sentences and queries with the English ones; the two directions
+    disagree on these vectors (English -> source: 0 of 2 right; source -> English: 1 of 2)."""
+    import torch
+
+    from stiltsearch.trainables import metrics, retrieval
+
+    pairs = [BitextExample("s0", "t0"), BitextExample("s1", "t1")]
+    table = {"t0": [1.0, 0.0], "t1": [0.0, 1.0], "s0": [0.9, 0.436], "s1": [0.95, 0.312]}
+
+    class Bitext:  # the two methods retrieval.tatoeba reads of a task
+        def load(self, split: str, language: str) -> list[BitextExample]:
+            return pairs
+
+        def score(self, predictions: list[int], examples: list[BitextExample], language: str) -> dict[str, float]:
+            return metrics.retrieval_accuracy(predictions, examples, ())
+
+    def vectors(texts: list[str]) -> torch.Tensor:
+        return torch.nn.functional.normalize(torch.tensor([table[t] for t in texts]), dim=-1)
+
+    assert retrieval.tatoeba(Bitext(), "test", ["xx"], vectors)["xx"]["major"] == 0.0
+    assert metrics.retrieval_accuracy(retrieval.nearest(vectors(["s0", "s1"]), vectors(["t0", "t1"])), pairs,
+                                      ())["major"] == 50.0  # the other direction
+
+
+def test_embed_pools_the_asked_layer_as_the_model_cut_there_would(tiny_model: str) -> None:
+    """Layer k of the full encoder is what an encoder cut to k layers outputs; "cls" is token 0."""
+    import copy
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from stiltsearch.trainables.model import MultiTaskModel, keep_layers, load_encoder
+    from stiltsearch.trainables.target import embed
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    full = MultiTaskModel(load_encoder(tiny_model), {}).eval()
+    cut = MultiTaskModel(keep_layers(copy.deepcopy(full.encoder), 1), {}).eval()
+    texts = ["the cat sleeps", "a dog runs far away"]
+    assert torch.allclose(embed(full, texts, tokenizer, max_length=32, layer=1), embed(cut, texts, tokenizer, max_length=32),
+                          atol=1e-5)
+    assert not torch.allclose(embed(full, texts, tokenizer, max_length=32, layer=1),
+                              embed(full, texts, tokenizer, max_length=32), atol=1e-3)
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        first = full.encoder(**batch).last_hidden_state[:, 0]
+    assert torch.allclose(embed(full, texts, tokenizer, max_length=32, pool="cls"),
+                          torch.nn.functional.normalize(first, dim=-1), atol=1e-5)

@@ -143,8 +143,8 @@ def mlqa(predictions: Sequence[Any], examples: Sequence[Any], labels: Sequence[s
 
 def retrieval_accuracy(predictions: Sequence[int], examples: Sequence[Any], labels: Sequence[str],
                        language: str = "en") -> dict[str, float]:
-    """Tatoeba: the fraction of sentences whose nearest English neighbour is their translation;
-    ``predictions[i]`` is the index of the English sentence retrieved for sentence i."""
+    """Tatoeba: the fraction of English sentences whose nearest neighbour in the other language is
+    their translation; ``predictions[i]`` is the index of the sentence retrieved for English sentence i."""
     if not examples:
         raise ValueError("retrieval accuracy of an empty split")
     return {"major": 100.0 * sum(int(p == i) for i, p in enumerate(predictions)) / len(examples)}

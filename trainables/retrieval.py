@@ -62,12 +62,21 @@ def mine(source: torch.Tensor, target: torch.Tensor, k: int = MARGIN_K) -> tuple
 Scores = dict[str, dict[str, float]]
 
 
+def pooled_layer(rule: str, depth: int, kept: int) -> int:
+    """Which hidden state a retrieval task pools (1 = the first layer's output): the last, or the
+    "middle" one, ``depth // 2 + 1`` (XTREME: layer 7 of 12, 13 of 24), of a model of ``depth``
+    layers; the last kept one when a deployment keeps fewer (``kept``)."""
+    return min(depth if rule == "last" else depth // 2 + 1, kept)
+
+
 def tatoeba(task: Any, split: str, languages: Sequence[str], vectors: Vectors) -> Scores:
-    """Accuracy of each sentence's nearest neighbour among the English sides."""
+    """Accuracy of each English sentence's nearest neighbour among the other language's sentences:
+    XTREME's direction (``utils_retrieve.similarity_search`` indexes the source side and searches
+    it with the English side)."""
     scores = {}
     for lang in languages:
         pairs = task.load(split, lang)
-        scores[lang] = task.score(nearest(vectors([p.source for p in pairs]), vectors([p.target for p in pairs])), pairs,
+        scores[lang] = task.score(nearest(vectors([p.target for p in pairs]), vectors([p.source for p in pairs])), pairs,
                                   lang)
     return scores
 

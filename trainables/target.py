@@ -31,16 +31,22 @@ def predict(model: MultiTaskModel, task: Task, examples: Sequence[Any], tokenize
     return predictions
 
 
-def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length: int,
-          batch_size: int = 128) -> torch.Tensor:
-    """Unit-length sentence vectors: the mean of the last hidden states over real tokens."""
+def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length: int, batch_size: int = 128,
+          pool: str = "mean", layer: int | None = None) -> torch.Tensor:
+    """Unit-length sentence vectors: the hidden states of ``layer`` (1 = the first layer's output;
+    None = the last) pooled as the mean over real tokens, or as the first token's (``pool="cls"``)."""
     device = next(model.parameters()).device
     vectors = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
                               return_tensors="pt").to(device)
-            hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            out = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                output_hidden_states=layer is not None)
+            hidden = out.last_hidden_state if layer is None else out.hidden_states[layer]  # [0]: the embeddings
+            if pool == "cls":
+                vectors.append(hidden[:, 0].float())
+                continue
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             vectors.append(((hidden * mask).sum(1) / mask.sum(1)).float())
     return torch.nn.functional.normalize(torch.cat(vectors), dim=-1)
@@ -51,14 +57,19 @@ def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, en
     """A retrieval target: no training; texts are matched by the cosine similarity of pooled
     representations of the phase-2 encoder, as deployed, in the way the task asks
     (:data:`retrieval.RETRIEVERS`)."""
+    from transformers import AutoConfig
+
     model = MultiTaskModel(build_encoder(encoder_dir, params), {})
     deployed = deploy(model, params)
     length = settings.length(task, params.max_seq_length)
+    depth = int(AutoConfig.from_pretrained(encoder_dir).num_hidden_layers)  # before layers_kept cut it
+    layer = retrieval.pooled_layer(task.pool_layer, depth, model.encoder.config.num_hidden_layers)
 
     def vectors(texts: list[str]) -> torch.Tensor:
-        return embed(deployed, texts, tokenizer, max_length=length)
+        return embed(deployed, texts, tokenizer, max_length=length, pool=task.pool, layer=layer)
 
-    scores, extra = {}, {}
+    scores: dict[str, float] = {}
+    extra: dict[str, Any] = {f"phase3/{task.name}/pooled_layer": layer}
     for lang, result in retrieval.RETRIEVERS[task.retrieve](task, settings.eval_split, settings.languages(task),
                                                             vectors).items():
         scores[lang] = result["major"]

@@ -130,6 +130,11 @@ class Task(ABC):
     train_languages: ClassVar[tuple[str, ...]] = ("en",)  # those with (translate-)train data
     role: ClassVar[str] = "target"  # "intermediate" (English training only) or "target"
     retrieve: ClassVar[str] = "nearest"  # retrieval tasks: a key of retrieval.RETRIEVERS
+    # Retrieval tasks: which hidden state is pooled, and how (retrieval.pooled_layer, target.embed).
+    # XTREME's scripts embed Tatoeba as the mean over tokens and BUCC as the <s> (CLS) vector, both
+    # of layer 7 of 12 (13 of 24 for XLM-R Large): "middle" is depth // 2 + 1 for any depth.
+    pool: ClassVar[str] = "mean"  # "mean" over real tokens, or "cls" (the first token, <s>)
+    pool_layer: ClassVar[str] = "last"  # "last" or "middle"; never above the layers a deployment keeps
     benchmark: ClassVar[str] = "toy"  # "toy" (generated here) or "real" (read from the hub or files)
     splits: ClassVar[tuple[str, ...]] = ("train", "dev", "test")  # the splits it has, by our names
 
@@ -169,6 +174,9 @@ def register(cls: T) -> T:
         raise ValueError(f"task {cls.name!r} is registered twice")
     if cls.head not in HEAD_KINDS:
         raise ValueError(f"task {cls.name!r}: head {cls.head!r} is not one of {tuple(HEAD_KINDS)}")
+    if cls.pool not in ("mean", "cls") or cls.pool_layer not in ("last", "middle"):
+        raise ValueError(f"task {cls.name!r}: pool {cls.pool!r} / pool_layer {cls.pool_layer!r} must be "
+                         "mean|cls / last|middle")
     TASKS[cls.name] = cls
     return cls
 

@@ -21,6 +21,7 @@ class BUCC(HubTask):
     labels = ()
     metric = "bucc_f1"
     retrieve = "mine"
+    pool, pool_layer = "cls", "middle"  # XTREME's run_bucc2018.sh: the <s> vector of layer 7 of 12
     languages = ("de", "fr", "ru", "zh")
     train_languages = ()
     dataset = "google/xtreme"

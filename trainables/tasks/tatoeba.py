@@ -26,6 +26,7 @@ class Tatoeba(HubTask):
     train_languages = ()
     dataset = "google/xtreme"
     split_names = {"dev": "validation", "test": "validation"}
+    pool_layer = "middle"  # XTREME's run_tatoeba.sh: mean of layer 7 of 12 (13 of 24)
 
     def config(self, language: str) -> str:
         return f"tatoeba.{CODES[language]}"

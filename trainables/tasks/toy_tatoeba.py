@@ -19,6 +19,7 @@ class ToyTatoeba(ToyTask):
     languages = toyworld.SYNTHETIC_LANGUAGES  # xx -> en, as Tatoeba has no English-English pairs
     train_languages = ()
     sizes = {"dev": 500, "test": 500}
+    pool_layer = "middle"  # Tatoeba's protocol (tasks/tatoeba.py): a 4-layer toy pools layer 3
 
     def make(self, rng: random.Random, language: str) -> BitextExample:
         fact = toyworld.random_fact(rng)
