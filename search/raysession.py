@@ -21,6 +21,8 @@ from typing import Any
 
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray binds loopback only (loopback_only)
 MARKER_ENV = "STILTSEARCH_SEARCH_DIR"  # set in every local Ray process of a search: finds strays
+TEMP_PREFIX = "stilts-ray-"  # the private temp dirs of local Ray sessions (ray_temp_dir)
+OWNER_FILE = "owner.pid"  # in each: the pid of the driver that made it (sweep_stale_temp_dirs)
 
 
 @contextmanager
@@ -32,11 +34,41 @@ def ray_temp_dir() -> Iterator[str]:
     makes world-writable. ``mkdtemp`` makes a 0700 directory with an unpredictable name; Ray gets a
     folder inside it (Ray sets its own temp dir to 0777, the private parent keeps others out), and
     the path stays short (Ray's Unix socket paths under it must stay below the OS limit of 107 bytes)."""
-    private = tempfile.mkdtemp(prefix="stilts-ray-")
+    sweep_stale_temp_dirs()
+    private = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+    Path(private, OWNER_FILE).write_text(str(os.getpid()))
     try:
         yield os.path.join(private, "r")
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def sweep_stale_temp_dirs() -> list[Path]:
+    """Remove the private Ray dirs of drivers that died without removing their own (SIGKILL, a
+    crash of the machine's OOM killer): their owner's pid is gone and no live process names the
+    dir on its command line (a killed driver's Ray servers may outlive it until a resume stops
+    them: theirs is kept). A dir without an owner file is another user's or still being made: kept.
+    Returns what was removed."""
+    import psutil
+
+    stale = []
+    for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner = int((path / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not psutil.pid_exists(owner):
+            stale.append(path)
+    if not stale:
+        return []
+    in_use = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        line = " ".join(proc.info.get("cmdline") or [])
+        in_use |= {path for path in stale if str(path) in line}
+    removed = [path for path in stale if path not in in_use]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 @contextmanager

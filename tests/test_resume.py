@@ -34,6 +34,7 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
         and any(in_flight_past_phase2(e) for e in ledgers(search_dir(out, "resume")).values())), proc, log)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    seen["killed_temp"] = _private_ray_dirs_of(proc.pid)  # the killed driver could not remove it
     directory = search_dir(out, "resume")
     seen["dir"] = directory
     seen["killed"] = {n: list(e) for n, e in ledgers(directory).items()}
@@ -52,8 +53,18 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
     seen["final_rc"] = finish(proc, log)
     seen["final_log"] = log.read_text()
     seen["strays_at_end"] = [p.pid for p in stray_processes(directory)]
+    seen["killed_temp_left"] = [path for path in seen["killed_temp"] if path.exists()]
     seen["ledgers"] = ledgers(directory)
     return seen
+
+
+def _private_ray_dirs_of(pid: int) -> list[Path]:
+    import tempfile
+
+    from stiltsearch.search.raysession import OWNER_FILE, TEMP_PREFIX
+
+    return [path for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")
+            if (path / OWNER_FILE).is_file() and (path / OWNER_FILE).read_text() == str(pid)]
 
 
 def _resume_and_stop(out: Path, cache: Path, directory: Path, log_name: str, after: int, sig: int) -> dict[str, Any]:
@@ -144,6 +155,8 @@ def test_sigterm_stops_like_ctrl_c(story: dict) -> None:
 
 def test_nothing_of_the_search_is_left_running_at_its_end(story: dict) -> None:
     assert story["strays_at_end"] == []
+    # the SIGKILLed driver's private Ray dir (Ray's logs, the environment in them) is swept by the next session
+    assert len(story["killed_temp"]) == 1 and story["killed_temp_left"] == []
     print(f"processes left by the killed driver: {story['strays_after_kill']}")
 
 

@@ -136,6 +136,39 @@ def test_a_finished_search_leaves_no_process_no_temp_dir_and_nothing_world_writa
     assert open_to_all == []
 
 
+def test_a_dead_drivers_private_ray_dir_is_swept_and_nothing_else() -> None:
+    """A SIGKILLed driver cannot remove its private Ray dir (Ray's logs hold the environment);
+    the next local session removes it: owner gone and no process naming it. A live owner's dir, a
+    dir that a surviving Ray server of the dead driver still names, and one with no owner file
+    (another user's, or one being made) stay (tests/test_resume.py checks it after a real SIGKILL)."""
+    import shutil
+    import subprocess
+
+    from stiltsearch.search.raysession import OWNER_FILE, TEMP_PREFIX, sweep_stale_temp_dirs
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+
+    def made(owner: int | None) -> Path:
+        path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+        (path / "r").mkdir()
+        if owner is not None:
+            (path / OWNER_FILE).write_text(str(owner))
+        return path
+
+    stale, alive, named, unowned = made(gone.pid), made(os.getpid()), made(gone.pid), made(None)
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--session-dir={named}/r/session_1"])
+    try:
+        removed = sweep_stale_temp_dirs()
+        assert stale in removed and not stale.exists()
+        assert alive.exists() and named.exists() and unowned.exists()
+    finally:
+        server.kill()
+        server.wait()
+        for path in (alive, named, unowned):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.cluster
 def test_the_local_cluster_keeps_its_dashboard_on_loopback_and_its_session_files_private(tmp_path: Path) -> None:
     """Its GCS and raylets still listen on every interface (Ray 2.60 joins no node in the
