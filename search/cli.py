@@ -5,6 +5,8 @@
   stiltsearch resume DIR          continue a search however it stopped (Ctrl-C, kill -9, a reboot)
   stiltsearch pareto TARGET       print a search's current front and write its plot; TARGET is a
                                   search directory or an MLflow experiment (running or not)
+  stiltsearch report DIR          write a search's report (STILTs against direct fine-tuning: fronts,
+                                  matched speed-up and score gain, importance; HTML and PNG)
   stiltsearch validate CONFIG     check a config and print it resolved, without running anything
 
 Bad input exits with code 2 and one line naming the field, before Ray starts.
@@ -48,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                                               "else sqlite:///<cwd>/mlflow.db)")
     front.add_argument("--out", help="where the table and plots go (default: the search directory, or "
                                      "./<experiment>-pareto)")
+    report = sub.add_parser("report", help="write a search's report: STILTs against direct fine-tuning (HTML, PNG)")
+    report.add_argument("target", help="a search directory")
+    report.add_argument("--out", help="where the report goes (default: <search dir>/report)")
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config")
     return parser
@@ -74,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             from stiltsearch.search.report import show_front
 
             show_front(args.target, tracking_uri=args.tracking_uri, out=args.out)
+            return 0
+        if args.command == "report":
+            from stiltsearch.search.report import show_report
+
+            show_report(args.target, out=args.out)
             return 0
         return _finish(_resume(args))
     except ConfigError as exc:

@@ -206,6 +206,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                                  ProgressCallback(n, names, start_done=finished, trials_dir=trials_dir(search_dir))]
                     build_tuner(cfg, settings, search_dir, study, callbacks, trainable=trainable, on_told=refresh).fit()
             front = publish()
+            _write_report(study, names, directions, search_dir, tracker)
             finished = done(study)
             interrupted = finished < n
             status = "KILLED" if interrupted else "FINISHED"
@@ -221,6 +222,23 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                         delivered=delivered, tracking_uri=tracker.uri, experiment=cfg.mlflow.experiment or cfg.name,
                         parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir),
                         front_view=tracker.view_url("front"), trials_view=tracker.view_url("trials"))
+
+
+def _write_report(study: Any, names: list[str], directions: list[str], search_dir: Path, tracker: Tracker) -> None:
+    """The report (search/findings.py) into ``<search dir>/report`` and the parent run; a report
+    that cannot be made is said on the console and in MLflow, and the search still ends as it did."""
+    from stiltsearch.search.findings import findings, write_report
+
+    try:
+        result = findings(study, names, directions)
+        files = write_report(result, search_dir / "report", search_dir.name)
+    except (ImportError, OSError, ValueError) as exc:
+        problem = f"not written: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        print(f"report: {problem}", flush=True)
+        tracker.log_report([], {}, problem)
+        return
+    tracker.log_report(files, result.summary())
+    print(f"report           : {files[0]} (also the parent run's report/ artifacts)", flush=True)
 
 
 def sync_finished(tracker: Tracker, study: Any, trials: Path, names: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""``stiltsearch pareto``: the current front of a search, running or not, from what it left behind.
+"""``stiltsearch pareto`` and ``stiltsearch report``: the current front of a search, and its report
+(search/findings.py), running or not, from what it left behind.
 
 A search directory is read through its Optuna study (the source of truth); an MLflow experiment
 through its latest search's child runs (for stores one can reach but not the directory of).
@@ -43,7 +44,38 @@ def show_front(target: str, *, tracking_uri: str | None = None, out: str | None 
     return front
 
 
+def show_report(target: str, *, out: str | None = None) -> list[Path]:
+    """``stiltsearch report DIR``: write the report (search/findings.py) of a search directory,
+    running or not, and print its answer; returns the files."""
+    from stiltsearch.search.findings import findings, sentences, write_report
+    from stiltsearch.search.uris import writable_dir_problem
+
+    path = Path(target)
+    if not path.is_dir():
+        raise ConfigError(f"target: {target} is {'a file' if path.exists() else 'no directory'}; give a search "
+                          "directory `stiltsearch run` printed")
+    study, names, directions = _open_study(path.resolve())
+    directory = Path(out).resolve() if out else path.resolve() / "report"
+    if (problem := writable_dir_problem(directory)) is not None:
+        raise ConfigError(f"--out: {problem}; give a directory this user can write")
+    result = findings(study, names, directions)
+    try:
+        files = write_report(result, directory, path.resolve().name)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write the report to {directory} ({exc.strerror}); give a writable --out") from None
+    print("\n".join(sentences(result)))
+    print("written: " + ", ".join(str(f) for f in files))
+    return files
+
+
 def _from_search_dir(directory: Path) -> fronts.Front:
+    study, names, directions = _open_study(directory)
+    return fronts.from_study(study, names, directions)
+
+
+def _open_study(directory: Path) -> tuple[Any, list[str], list[str]]:
+    """A search directory's study (checked first: a damaged one is reported, never made anew) and
+    its objectives' names and directions."""
     import optuna
 
     from stiltsearch.search.config import load_config
@@ -59,7 +91,7 @@ def _from_search_dir(directory: Path) -> fronts.Front:
         raise ConfigError(str(exc)) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=cfg.name, storage=study_storage(directory))
-    return fronts.from_study(study, [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives])
+    return study, [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives]
 
 
 def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front, str]:

@@ -307,6 +307,29 @@ class Tracker:
             shutil.rmtree(snapshot, ignore_errors=True)
         self.outbox.put("pareto results", write)
 
+    def log_report(self, files: list[Path], metrics: Mapping[str, float], problem: str | None = None) -> None:
+        """The search's report (search/findings.py) as the parent run's ``report/`` artifacts and its
+        figures as metrics; or, when it could not be written, why (tag ``stiltsearch.report``)."""
+        import shutil
+        import tempfile
+
+        from mlflow.entities import Metric
+
+        assert self.parent_id is not None
+        parent = self.parent_id
+        now = int(time.time() * 1000)
+        snapshot = Path(tempfile.mkdtemp(prefix="stilts-report-"))
+        for path in files:
+            shutil.copy2(path, snapshot / path.name)
+
+        def write() -> None:
+            self._log(parent, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                      tags={"stiltsearch.report": problem or "report/report.html"})
+            if files:
+                self.client.log_artifacts(parent, str(snapshot), artifact_path="report")
+            shutil.rmtree(snapshot, ignore_errors=True)
+        self.outbox.put("report", write)
+
     def end_search(self, status: str, timeout_s: float | None = None) -> bool:
         """End the runs this session left open (``status`` for them too), then deliver every waiting
         write. True if everything reached MLflow within ``timeout_s``."""

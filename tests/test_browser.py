@@ -227,6 +227,24 @@ def test_the_front_plot_renders_in_the_parent_runs_artifacts(served: dict, brows
     shot(browser, screenshots, "3-front-plot")
 
 
+def test_the_report_page_renders_from_the_parent_runs_artifacts(served: dict, browser: Any, screenshots: Path) -> None:
+    parent = served["parent"]
+    browser.get("about:blank")
+    browser.get(f"{served['ui']}/#/experiments/{served['experiment'].experiment_id}/runs/{parent.info.run_id}"
+                "/artifacts/report/report.html")
+    frame = wait_for(browser, lambda: browser.execute_script("return document.querySelector('iframe')"),
+                     "the report's HTML frame in the artifact view", timeout_s=120)
+    browser.switch_to.frame(frame)
+    try:
+        wait_for(browser, lambda: browser.execute_script(
+            "return [...document.querySelectorAll('.js-plotly-plot')].length >= 2"
+            " && document.body.innerText.includes('STILTs (intermediate tasks)')"), "the report's plotly figures")
+        assert "Hypervolume of the STILTs front" in page_text(browser)
+    finally:
+        browser.switch_to.default_content()
+    shot(browser, screenshots, "8-report")
+
+
 def test_the_trials_on_the_front_can_be_filtered_by_their_tag(served: dict, browser: Any, screenshots: Path) -> None:
     query = urllib.parse.quote("tags.pareto_optimal = 'true'")
     browser.get("about:blank")

@@ -127,6 +127,30 @@ def test_mlflow_opens_on_the_runs_with_the_front_described_and_two_saved_views(s
     assert f"viewStateShareKey=stiltsearch-{parents[0].info.run_id}-front" in search["stdout"]
 
 
+def test_the_report_is_written_logged_and_made_again_by_its_command(search: dict) -> None:
+    import json
+
+    client, parents, _ = _runs(search["out"])
+    parent = parents[0]
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.html", "report/report.png", "report/findings.json"} <= names
+    assert {"hypervolume_stilts", "hypervolume_direct"} <= set(parent.data.metrics)
+    assert parent.data.tags["stiltsearch.report"] == "report/report.html"
+    assert "report           : " in search["stdout"]
+    again = search["out"] / "report-again"
+    cli = [sys.executable, "-m", "stiltsearch.search.cli", "report"]
+    done = subprocess.run([*cli, str(search["dir"]), "--out", str(again)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Hypervolume of the STILTs front" in done.stdout
+    first = json.loads((search["dir"] / "report" / "findings.json").read_text())
+    assert json.loads((again / "findings.json").read_text())["fronts"] == first["fronts"]
+    front = {int(c.data.tags["stiltsearch.trial_number"]) for c in _runs(search["out"])[2]
+             if c.data.tags["pareto_optimal"] == "true"}
+    assert front <= set(first["fronts"]["stilts"]) | set(first["fronts"]["direct"])  # the search's front is in theirs
+    bad = subprocess.run([*cli, str(search["dir"] / "config.yaml")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is a file" in bad.stderr
+
+
 @pytest.mark.slow
 def test_a_second_search_adds_to_the_store_and_deletes_nothing(search: dict, cache: Path) -> None:
     out = search["out"]

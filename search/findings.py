@@ -1,0 +1,277 @@
+"""``stiltsearch report``: what a search says about STILTs against fine-tuning directly on the
+target, as data (:func:`findings`), then as one self-contained interactive page and a PNG
+(:func:`write_report`).
+
+The trials split into two families by their intermediate-task subset: **STILTs** (one or more
+intermediate tasks) and **direct** fine-tuning (none; the baseline is one of them). Each family
+gets its own Pareto front and hypervolume (from the objectives' declared references, as the
+search's own front). With two objectives, the first read as the score and the second as the
+speed (the order the config gives them), the two fronts are compared where they meet:
+
+- *speed-up at matched score*: the direct front's best-scoring trial against the fastest STILTs
+  trial that scores at least as well (its speed over the direct one's; > 1: STILTs buys speed);
+- *score gain at matched speed*: the direct front's fastest trial against the best-scoring STILTs
+  trial that is at least as fast (score difference, in the score's units).
+
+Parameter importance is Optuna's (``optuna.importance.get_param_importances``, its default
+PED-ANOVA evaluator), one table per objective. Ray-free.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from stiltsearch.search import pareto
+from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR
+from stiltsearch.spaces.knobs import describe
+from stiltsearch.trainables.objectives import reference
+
+FAMILIES = ("stilts", "direct")  # with intermediate tasks / without
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    values: tuple[float, ...]  # the objectives, in the config's order
+    config: dict[str, Any]
+    seconds: float  # wall time of the trial (the study's start and completion times)
+
+    @property
+    def family(self) -> str:
+        return "stilts" if self.config.get("intermediate_tasks") else "direct"
+
+
+@dataclass
+class Findings:
+    names: list[str]
+    directions: list[str]
+    trials: list[Trial]  # complete and feasible, by number
+    baseline: int | None  # the baseline trial's number (no intermediate task, English only)
+    fronts: dict[str, list[int]]  # family -> its own front's trial numbers, best first by the first objective
+    hypervolume: dict[str, float]  # family -> its front's hypervolume; "all" -> the search's
+    speedup_at_matched_score: float | None
+    score_gain_at_matched_speed: float | None
+    matched: dict[str, tuple[int, int]] = field(default_factory=dict)  # comparison -> (direct trial, STILTs trial)
+    importance: dict[str, dict[str, float]] = field(default_factory=dict)  # objective -> {parameter: importance}
+    importance_problem: str | None = None
+    hypervolume_history: list[float] = field(default_factory=list)  # after each completion, in order
+    compute_seconds: list[float] = field(default_factory=list)  # trial-seconds spent by each completion
+
+    def summary(self) -> dict[str, float]:
+        """The figures as MLflow metrics of the parent run."""
+        out = {f"hypervolume_{family}": self.hypervolume[family] for family in FAMILIES}
+        if self.speedup_at_matched_score is not None:
+            out["speedup_at_matched_score"] = self.speedup_at_matched_score
+        if self.score_gain_at_matched_speed is not None:
+            out["score_gain_at_matched_speed"] = self.score_gain_at_matched_speed
+        return out
+
+
+def _better(a: float, b: float, direction: str) -> bool:
+    """a at least as good as b."""
+    return a >= b if direction == "max" else a <= b
+
+
+def _best(trials: list[Trial], index: int, direction: str) -> Trial | None:
+    key = (lambda t: t.values[index]) if direction == "max" else (lambda t: -t.values[index])
+    return max(trials, key=key, default=None)
+
+
+def findings(study: optuna.Study, names: list[str], directions: list[str]) -> Findings:
+    """The report's data from a study (complete, feasible trials only)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if INFEASIBLE_ATTR not in t.user_attrs and t.values is not None]
+    trials = sorted((Trial(t.number, tuple(t.values), t.user_attrs.get(CONFIG_ATTR) or dict(t.params),
+                           (t.datetime_complete - t.datetime_start).total_seconds()
+                           if t.datetime_complete and t.datetime_start else 0.0) for t in complete),
+                    key=lambda t: t.number)
+    refs = tuple(reference(n) for n in names)
+    fronts: dict[str, list[int]] = {}
+    volumes: dict[str, float] = {}
+    for family in FAMILIES:
+        members = [t for t in trials if t.family == family]
+        front = [t for t, on in zip(members, pareto.nondominated([t.values for t in members], directions)) if on]
+        front.sort(key=lambda t: -t.values[0] if directions[0] == "max" else t.values[0])
+        fronts[family] = [t.number for t in front]
+        volumes[family] = pareto.hypervolume([t.values for t in front], directions, refs) if front else 0.0
+    volumes["all"] = pareto.hypervolume([t.values for t in trials], directions, refs) if trials else 0.0
+    baseline = next((t.number for t in trials if t.family == "direct" and not t.config.get("train_languages")), None)
+    result = Findings(list(names), list(directions), trials, baseline, fronts, volumes, None, None)
+    if len(names) == 2:
+        _match(result)
+    by_finish = sorted(complete, key=lambda t: (t.datetime_complete.timestamp() if t.datetime_complete else 0.0, t.number))
+    result.hypervolume_history = pareto.hypervolume_history([tuple(t.values) for t in by_finish], directions, refs)
+    spent, total = [], 0.0
+    seconds = {t.number: t.seconds for t in trials}
+    for t in by_finish:
+        total += seconds[t.number]
+        spent.append(total)
+    result.compute_seconds = spent
+    _importance(result, study)
+    return result
+
+
+def _match(result: Findings) -> None:
+    by_number = {t.number: t for t in result.trials}
+    direct = [by_number[n] for n in result.fronts["direct"]]
+    stilts = [t for t in result.trials if t.family == "stilts"]
+    (score_dir, speed_dir) = result.directions
+    best_direct = _best(direct, 0, score_dir)
+    if best_direct is not None:
+        matching = [t for t in stilts if _better(t.values[0], best_direct.values[0], score_dir)]
+        fastest = _best(matching, 1, speed_dir)
+        if fastest is not None and best_direct.values[1]:
+            ratio = fastest.values[1] / best_direct.values[1]
+            result.speedup_at_matched_score = ratio if speed_dir == "max" else 1 / ratio
+            result.matched["speedup_at_matched_score"] = (best_direct.number, fastest.number)
+    fastest_direct = _best(direct, 1, speed_dir)
+    if fastest_direct is not None:
+        matching = [t for t in stilts if _better(t.values[1], fastest_direct.values[1], speed_dir)]
+        scoring = _best(matching, 0, score_dir)
+        if scoring is not None:
+            gain = scoring.values[0] - fastest_direct.values[0]
+            result.score_gain_at_matched_speed = gain if score_dir == "max" else -gain
+            result.matched["score_gain_at_matched_speed"] = (fastest_direct.number, scoring.number)
+
+
+def _importance(result: Findings, study: optuna.Study) -> None:
+    numbers = {t.number for t in result.trials}
+    if len(numbers) < 2:
+        result.importance_problem = "fewer than 2 complete trials"
+        return
+    feasible = optuna.create_study(directions=study.directions)  # in memory: the trials the fronts are made of
+    feasible.add_trials([t for t in study.get_trials(deepcopy=False) if t.number in numbers])
+    for i, name in enumerate(result.names):
+        # PED-ANOVA explains what makes ``target`` low: a maximised objective goes in negated
+        sign = -1.0 if result.directions[i] == "max" else 1.0
+
+        def target(trial: optuna.trial.FrozenTrial, i: int = i, sign: float = sign) -> float:
+            return sign * trial.values[i]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "computes the importances ... low target values"
+                scores = optuna.importance.get_param_importances(feasible, target=target)
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. a parameter that never varied
+            result.importance_problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            return
+        result.importance[name] = {k: float(v) for k, v in scores.items()}
+
+
+# -- rendering --------------------------------------------------------------------------------------
+
+COLOURS = {"stilts": "#d62728", "direct": "#1f77b4"}
+LABELS = {"stilts": "STILTs (intermediate tasks)", "direct": "direct fine-tuning (no intermediate task)"}
+
+
+def sentences(result: Findings) -> list[str]:
+    """The answer to the trade-off question in words, from the figures (the page's headline)."""
+    lines = [f"{len(result.trials)} complete trials: {sum(t.family == 'stilts' for t in result.trials)} with "
+             f"intermediate tasks, {sum(t.family == 'direct' for t in result.trials)} without. Hypervolume of the "
+             f"STILTs front {result.hypervolume['stilts']:.5g}, of the direct front {result.hypervolume['direct']:.5g}."]
+    if len(result.names) == 2:
+        score, speed = result.names
+        pair = result.matched.get("speedup_at_matched_score")
+        lines.append(f"Speed-up at matched {score}: {result.speedup_at_matched_score:.3g}x (trial {pair[1]} against "
+                     f"direct trial {pair[0]})." if pair and result.speedup_at_matched_score is not None
+                     else f"Speed-up at matched {score}: no STILTs trial scores as well as the best direct one.")
+        pair = result.matched.get("score_gain_at_matched_speed")
+        lines.append(f"{score} gain at matched {speed}: {result.score_gain_at_matched_speed:+.3g} (trial {pair[1]} "
+                     f"against direct trial {pair[0]})." if pair and result.score_gain_at_matched_speed is not None
+                     else f"{score} gain at matched {speed}: no STILTs trial is as fast as the fastest direct one.")
+    return lines
+
+
+def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
+    """report.html (self-contained: plotly's JavaScript inlined), report.png and findings.json."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = []
+    if len(result.names) == 2:
+        front = go.Figure()
+        by_number = {t.number: t for t in result.trials}
+        for family in FAMILIES:
+            members = [t for t in result.trials if t.family == family]
+            front.add_trace(go.Scatter(
+                x=[t.values[1] for t in members], y=[t.values[0] for t in members], mode="markers",
+                name=f"{LABELS[family]}: all", marker={"color": COLOURS[family], "opacity": 0.35, "size": 8},
+                text=[f"trial {t.number}<br>{describe(t.config)}" for t in members], hoverinfo="text+x+y"))
+            on = sorted((by_number[n] for n in result.fronts[family]), key=lambda t: t.values[1])
+            front.add_trace(go.Scatter(
+                x=[t.values[1] for t in on], y=[t.values[0] for t in on], mode="lines+markers",
+                line={"shape": "hv", "color": COLOURS[family]}, marker={"size": 11, "color": COLOURS[family]},
+                name=f"{LABELS[family]}: front", text=[f"trial {t.number}<br>{describe(t.config)}" for t in on],
+                hoverinfo="text+x+y"))
+        if result.baseline is not None:
+            b = by_number[result.baseline]
+            front.add_trace(go.Scatter(x=[b.values[1]], y=[b.values[0]], mode="markers", name="baseline",
+                                       marker={"size": 18, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
+                                       text=[f"baseline, trial {b.number}"], hoverinfo="text+x+y"))
+        front.update_layout(title=f"{title}: STILTs against direct fine-tuning", xaxis_title=result.names[1],
+                            yaxis_title=result.names[0], height=600, legend={"orientation": "h", "y": -0.18})
+        figures.append(front)
+    progress = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume over trials", "hypervolume over compute"))
+    steps = list(range(1, len(result.hypervolume_history) + 1))
+    progress.add_trace(go.Scatter(x=steps, y=result.hypervolume_history, mode="lines+markers", name="over trials"), 1, 1)
+    progress.add_trace(go.Scatter(x=result.compute_seconds, y=result.hypervolume_history, mode="lines+markers",
+                                  name="over trial-seconds"), 1, 2)
+    progress.update_xaxes(title_text="trials completed", row=1, col=1)
+    progress.update_xaxes(title_text="trial-seconds spent", row=1, col=2)
+    progress.update_layout(height=380, showlegend=False)
+    figures.append(progress)
+    if result.importance:
+        bars = make_subplots(rows=1, cols=len(result.importance), subplot_titles=list(result.importance))
+        for col, scores in enumerate(result.importance.values(), start=1):
+            top = sorted(scores.items(), key=lambda kv: kv[1])[-12:]
+            bars.add_trace(go.Bar(x=[v for _, v in top], y=[k for k, _ in top], orientation="h"), 1, col)
+        bars.update_layout(title="parameter importance (Optuna, PED-ANOVA)", height=420, showlegend=False)
+        figures.append(bars)
+    headline = "".join(f"<p>{line}</p>" for line in sentences(result))
+    if result.importance_problem:
+        headline += f"<p>Parameter importance not computed: {result.importance_problem}.</p>"
+    parts = [figure.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, figure in enumerate(figures)]
+    html = directory / "report.html"
+    html.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{title}: report</title></head>"
+                    f"<body style='font-family: sans-serif; max-width: 1100px; margin: auto'>"
+                    f"<h1>{title}</h1>{headline}{''.join(parts)}</body></html>")
+    data = directory / "findings.json"
+    data.write_text(json.dumps({**asdict(result), "trials": [asdict(t) for t in result.trials]}, indent=1, default=str))
+    return [html, _png(result, directory / "report.png", title), data]
+
+
+def _png(result: Findings, path: Path, title: str) -> Path:
+    """The two fronts as a static image (matplotlib), for places that show no HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    by_number = {t.number: t for t in result.trials}
+    if len(result.names) == 2:
+        for family in FAMILIES:
+            members = [t for t in result.trials if t.family == family]
+            ax.scatter([t.values[1] for t in members], [t.values[0] for t in members], c=COLOURS[family], alpha=0.3)
+            on = sorted((by_number[n] for n in result.fronts[family]), key=lambda t: t.values[1])
+            ax.plot([t.values[1] for t in on], [t.values[0] for t in on], c=COLOURS[family], marker="o",
+                    drawstyle="steps-pre", label=LABELS[family])
+        if result.baseline is not None:
+            b = by_number[result.baseline]
+            ax.scatter([b.values[1]], [b.values[0]], s=160, facecolors="none", edgecolors="k", label="baseline")
+        ax.set_xlabel(result.names[1])
+        ax.set_ylabel(result.names[0])
+        ax.legend(fontsize=8)
+    ax.set_title(f"{title}: STILTs against direct fine-tuning")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,105 @@
+"""The report's data (search/findings.py) on a hand-made study whose answer is known, and its pages."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+from stiltsearch.search.findings import findings, sentences, write_report
+from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR
+
+NAMES, DIRECTIONS = ["xtreme_score", "tokens_per_sec"], ["max", "max"]
+START = datetime.datetime(2026, 12, 1, 12, 0, 0)
+
+# (number, tasks, languages, lr, score, tokens/sec, seconds); the first is the baseline
+TRIALS = [
+    (0, [], [], 3e-4, 60.0, 1000.0, 100),
+    (1, [], ["xa"], 5e-4, 62.0, 900.0, 100),     # direct, best score of the direct front
+    (2, [], [], 1e-4, 55.0, 2000.0, 50),        # direct, fastest of the direct front
+    (3, ["toy_mnli"], [], 2e-4, 63.0, 1500.0, 200),  # STILTs: scores >= 62 at 1.5k tokens/sec
+    (4, ["toy_qqp"], [], 6e-4, 58.0, 2500.0, 200),   # STILTs: as fast as 2000 or more, scoring 58
+    (5, ["toy_qqp", "toy_mnli"], ["xb"], 9e-4, 40.0, 500.0, 300),  # dominated
+]
+
+
+def _trial(number: int, params: dict, distributions: dict, values: list[float], attrs: dict,
+           began: datetime.datetime, seconds: float) -> optuna.trial.FrozenTrial:
+    return optuna.trial.FrozenTrial(number, optuna.trial.TrialState.COMPLETE, None, began,
+                                    began + datetime.timedelta(seconds=seconds), params, distributions, attrs, {}, {},
+                                    number, values=values)
+
+
+@pytest.fixture
+def study() -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    distributions = {"use_toy_mnli": CategoricalDistribution([False, True]),
+                     "use_toy_qqp": CategoricalDistribution([False, True]),
+                     "target_lr": FloatDistribution(1e-4, 1e-3, log=True)}
+    for number, tasks, langs, lr, score, speed, seconds in TRIALS:
+        config = {"intermediate_tasks": tasks, "train_languages": langs, "target_lr": lr}
+        began = START + datetime.timedelta(minutes=10 * number)
+        study.add_trial(_trial(number, {"use_toy_mnli": "toy_mnli" in tasks, "use_toy_qqp": "toy_qqp" in tasks,
+                                        "target_lr": lr}, distributions, [score, speed], {CONFIG_ATTR: config},
+                               began, seconds))
+    # an infeasible trial that would top both fronts (finished last): never counted
+    study.add_trial(_trial(6, {"use_toy_mnli": True, "use_toy_qqp": False, "target_lr": 1e-4}, distributions,
+                           [99.0, 9999.0], {CONFIG_ATTR: {"intermediate_tasks": ["toy_mnli"]}, INFEASIBLE_ATTR: "bound"},
+                           START + datetime.timedelta(hours=2), 1))
+    return study
+
+
+def test_each_family_gets_its_own_front_and_the_baseline_is_marked(study: optuna.Study) -> None:
+    result = findings(study, NAMES, DIRECTIONS)
+    assert [t.number for t in result.trials] == [0, 1, 2, 3, 4, 5]  # the infeasible one is left out
+    assert result.fronts == {"stilts": [3, 4], "direct": [1, 0, 2]}  # best score first
+    assert result.baseline == 0
+    # hypervolumes from the declared references (0 for both here): the staircases' areas
+    assert result.hypervolume["direct"] == pytest.approx(62 * 900 + 60 * 100 + 55 * 1000)
+    assert result.hypervolume["stilts"] == pytest.approx(63 * 1500 + 58 * 1000)
+    assert result.hypervolume["all"] >= max(result.hypervolume["direct"], result.hypervolume["stilts"])
+
+
+def test_matched_comparisons_answer_the_trade_off_question(study: optuna.Study) -> None:
+    result = findings(study, NAMES, DIRECTIONS)
+    # best direct score 62 (trial 1, 900 tokens/s); fastest STILTs trial scoring >= 62: trial 3, 1,500
+    assert result.speedup_at_matched_score == pytest.approx(1500 / 900)
+    assert result.matched["speedup_at_matched_score"] == (1, 3)
+    # fastest direct trial: 2 (2,000 tokens/s, 55); best STILTs trial at >= 2,000 tokens/s: 4, scoring 58
+    assert result.score_gain_at_matched_speed == pytest.approx(3.0)
+    assert result.matched["score_gain_at_matched_speed"] == (2, 4)
+    text = " ".join(sentences(result))
+    assert "Speed-up at matched xtreme_score: 1.67x (trial 3 against direct trial 1)" in text
+    assert "xtreme_score gain at matched tokens_per_sec: +3 (trial 4 against direct trial 2)" in text
+
+
+def test_importance_and_progress_over_compute(study: optuna.Study) -> None:
+    result = findings(study, NAMES, DIRECTIONS)
+    assert set(result.importance) == set(NAMES) and result.importance_problem is None
+    assert set(result.importance["xtreme_score"]) == {"use_toy_mnli", "use_toy_qqp", "target_lr"}
+    assert sum(result.importance["xtreme_score"].values()) == pytest.approx(1.0)
+    assert result.compute_seconds == [100, 200, 250, 450, 650, 950]  # cumulative, in completion order
+    assert len(result.hypervolume_history) == 6 and result.hypervolume_history[-1] == pytest.approx(result.hypervolume["all"])
+
+
+def test_no_stilts_trial_that_matches_says_so(study: optuna.Study) -> None:
+    only_direct = optuna.create_study(directions=["maximize", "maximize"])
+    only_direct.add_trials([t for t in study.trials if not t.user_attrs[CONFIG_ATTR].get("intermediate_tasks")])
+    result = findings(only_direct, NAMES, DIRECTIONS)
+    assert result.speedup_at_matched_score is None and result.fronts["stilts"] == []
+    assert "no STILTs trial scores as well as the best direct one" in " ".join(sentences(result))
+
+
+def test_the_page_is_self_contained_and_shows_each_trials_config(study: optuna.Study, tmp_path: Path) -> None:
+    files = write_report(findings(study, NAMES, DIRECTIONS), tmp_path, "hand-made")
+    assert [f.name for f in files] == ["report.html", "report.png", "findings.json"]
+    html = (tmp_path / "report.html").read_text()
+    # the library inlined (~4.7 MB), nothing fetched when opened
+    assert "<script src=" not in html and "Plotly.newPlot" in html and len(html) > 3_000_000
+    assert "STILTs (intermediate tasks): front" in html and "direct fine-tuning (no intermediate task): front" in html
+    assert "trial 3\\u003cbr\\u003eintermediate=mnli" in html  # hover text (JSON-escaped <br>): tasks and knobs
+    assert "Speed-up at matched xtreme_score: 1.67x" in html
+    assert (tmp_path / "report.png").stat().st_size > 10_000
