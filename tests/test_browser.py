@@ -160,7 +160,7 @@ def shot(driver: Any, where: Path, name: str) -> Path:
 
 def run_names(driver: Any) -> set[str]:
     """The trial runs the runs table shows (their names are links)."""
-    return {m for m in re.findall(r"\btrial-\d{3}\b", page_text(driver))}
+    return set(re.findall(r"\btrial-\d{3}\b", page_text(driver)))
 
 
 def printed_link(served: dict, label: str) -> str:
