@@ -206,7 +206,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                                  ProgressCallback(n, names, start_done=finished, trials_dir=trials_dir(search_dir))]
                     build_tuner(cfg, settings, search_dir, study, callbacks, trainable=trainable, on_told=refresh).fit()
             front = publish()
-            _write_report(study, names, directions, search_dir, tracker)
+            _write_report(study, cfg, search_dir, tracker)
             finished = done(study)
             interrupted = finished < n
             status = "KILLED" if interrupted else "FINISHED"
@@ -224,15 +224,16 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                         front_view=tracker.view_url("front"), trials_view=tracker.view_url("trials"))
 
 
-def _write_report(study: Any, names: list[str], directions: list[str], search_dir: Path, tracker: Tracker) -> None:
+def _write_report(study: Any, cfg: SearchConfig, search_dir: Path, tracker: Tracker) -> None:
     """The report (search/findings.py) into ``<search dir>/report`` and the parent run; a report
     that cannot be made is said on the console and in MLflow, and the search still ends as it did."""
-    from stiltsearch.search.findings import findings, write_report
+    from stiltsearch.search.findings import findings, nli_target, write_report
 
     try:
-        result = findings(study, names, directions)
+        result = findings(study, cfg.objective_names, cfg.directions, nli=nli_target(list(cfg.target_tasks)),
+                          trials_dir=trials_dir(search_dir))
         files = write_report(result, search_dir / "report", search_dir.name)
-    except (ImportError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the report is a view of the study: its failure must not fail the search
         problem = f"not written: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         print(f"report: {problem}", flush=True)
         tracker.log_report([], {}, problem)

@@ -13,6 +13,11 @@ speed (the order the config gives them), the two fronts are compared where they 
 - *score gain at matched speed*: the direct front's fastest trial against the best-scoring STILTs
   trial that is at least as fast (score difference, in the score's units).
 
+Question 1 reads the non-English accuracy of the search's NLI target (the first target task with
+the three NLI labels: ``xnli``, ``toy_xnli``) from each trial's result: at the baseline's mean
+non-English accuracy, the fastest trial of each family that reaches it, and each front point's
+per-language scores against the baseline's.
+
 Parameter importance is Optuna's (``optuna.importance.get_param_importances``, its default
 PED-ANOVA evaluator), one table per objective. Ray-free.
 """
@@ -63,6 +68,13 @@ class Findings:
     importance_problem: str | None = None
     hypervolume_history: list[float] = field(default_factory=list)  # after each completion, in order
     compute_seconds: list[float] = field(default_factory=list)  # trial-seconds spent by each completion
+    nli: str | None = None  # question 1's task
+    non_english: dict[int, dict[str, float]] = field(default_factory=dict)  # trial -> {language: NLI accuracy}
+    fastest_at_baseline_accuracy: dict[str, int | None] = field(default_factory=dict)  # family -> trial
+
+    def non_english_mean(self, number: int) -> float | None:
+        scores = self.non_english.get(number)
+        return sum(scores.values()) / len(scores) if scores else None
 
     def summary(self) -> dict[str, float]:
         """The figures as MLflow metrics of the parent run."""
@@ -84,8 +96,18 @@ def _best(trials: list[Trial], index: int, direction: str) -> Trial | None:
     return max(trials, key=key, default=None)
 
 
-def findings(study: optuna.Study, names: list[str], directions: list[str]) -> Findings:
-    """The report's data from a study (complete, feasible trials only)."""
+def nli_target(target_tasks: list[str]) -> str | None:
+    """The search's NLI target, the one question 1 is about (None: it has none)."""
+    from stiltsearch.trainables.tasks import TASKS
+
+    nli = ("entailment", "neutral", "contradiction")
+    return next((name for name in target_tasks if name in TASKS and TASKS[name].labels == nli), None)
+
+
+def findings(study: optuna.Study, names: list[str], directions: list[str], *, nli: str | None = None,
+             trials_dir: Path | None = None) -> Findings:
+    """The report's data from a study (complete, feasible trials only); with ``nli`` and the
+    search's ``trials_dir``, question 1's from the trials' per-language results."""
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if INFEASIBLE_ATTR not in t.user_attrs and t.values is not None]
     trials = sorted((Trial(t.number, tuple(t.values), t.user_attrs.get(CONFIG_ATTR) or dict(t.params),
@@ -115,7 +137,30 @@ def findings(study: optuna.Study, names: list[str], directions: list[str]) -> Fi
         spent.append(total)
     result.compute_seconds = spent
     _importance(result, study)
+    if nli is not None and trials_dir is not None:
+        _question_1(result, nli, trials_dir)
     return result
+
+
+def _question_1(result: Findings, nli: str, trials_dir: Path) -> None:
+    from stiltsearch.trainables import trialdir
+
+    result.nli = nli
+    prefix = f"eval/{nli}/"
+    for t in result.trials:
+        found = trialdir.read_result(trialdir.trial_path(trials_dir, t.number)) or {}
+        scores = {k[len(prefix):]: float(v) for k, v in found.items()
+                  if k.startswith(prefix) and k[len(prefix):] != "en" and "/" not in k[len(prefix):]}
+        if scores:
+            result.non_english[t.number] = scores
+    base = result.non_english_mean(result.baseline) if result.baseline is not None else None
+    if base is None or len(result.names) != 2:
+        return
+    for family in FAMILIES:
+        reaching = [t for t in result.trials if t.family == family
+                    and (mean := result.non_english_mean(t.number)) is not None and mean >= base]
+        best = _best(reaching, 1, result.directions[1])
+        result.fastest_at_baseline_accuracy[family] = best.number if best else None
 
 
 def _match(result: Findings) -> None:
@@ -185,7 +230,37 @@ def sentences(result: Findings) -> list[str]:
         lines.append(f"{score} gain at matched {speed}: {result.score_gain_at_matched_speed:+.3g} (trial {pair[1]} "
                      f"against direct trial {pair[0]})." if pair and result.score_gain_at_matched_speed is not None
                      else f"{score} gain at matched {speed}: no STILTs trial is as fast as the fastest direct one.")
+    if result.nli and result.baseline is not None and result.non_english_mean(result.baseline) is not None:
+        base = result.non_english_mean(result.baseline)
+        by_number = {t.number: t for t in result.trials}
+        said = []
+        for family in FAMILIES:
+            n = result.fastest_at_baseline_accuracy.get(family)
+            said.append(f"the fastest {'STILTs' if family == 'stilts' else 'direct'} trial reaching it is {n} "
+                        f"({result.names[1]} {by_number[n].values[1]:.4g}, non-English "
+                        f"{result.non_english_mean(n):.1f})" if n is not None
+                        else f"no {'STILTs' if family == 'stilts' else 'direct'} trial reaches it")
+        lines.append(f"At the baseline's non-English {result.nli} accuracy ({base:.1f}, trial {result.baseline}): "
+                     + "; ".join(said) + ".")
     return lines
+
+
+def _per_language(result: Findings) -> Any:
+    """Heatmap: each front point's non-English NLI accuracy minus the baseline's, per language."""
+    import plotly.graph_objects as go
+
+    base = result.non_english.get(result.baseline) if result.baseline is not None else None
+    points = [n for family in FAMILIES for n in result.fronts[family] if n in result.non_english]
+    if not base or not points:
+        return None
+    languages = sorted(base)
+    rows = [[result.non_english[n].get(lang, float("nan")) - base[lang] for lang in languages] for n in points]
+    labels = [f"trial {n} ({'STILTs' if n in result.fronts['stilts'] else 'direct'})" for n in points]
+    figure = go.Figure(go.Heatmap(z=rows, x=languages, y=labels, colorscale="RdBu", zmid=0,
+                                  text=[[f"{v:+.1f}" for v in row] for row in rows], texttemplate="%{text}"))
+    figure.update_layout(title=f"front points: non-English {result.nli} accuracy minus the baseline's (points)",
+                         height=120 + 40 * len(points))
+    return figure
 
 
 def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
@@ -218,6 +293,8 @@ def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
         front.update_layout(title=f"{title}: STILTs against direct fine-tuning", xaxis_title=result.names[1],
                             yaxis_title=result.names[0], height=600, legend={"orientation": "h", "y": -0.18})
         figures.append(front)
+    if (languages := _per_language(result)) is not None:
+        figures.append(languages)
     progress = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume over trials", "hypervolume over compute"))
     steps = list(range(1, len(result.hypervolume_history) + 1))
     progress.add_trace(go.Scatter(x=steps, y=result.hypervolume_history, mode="lines+markers", name="over trials"), 1, 1)

@@ -54,11 +54,16 @@ def show_report(target: str, *, out: str | None = None) -> list[Path]:
     if not path.is_dir():
         raise ConfigError(f"target: {target} is {'a file' if path.exists() else 'no directory'}; give a search "
                           "directory `stiltsearch run` printed")
+    from stiltsearch.search.config import load_config
+    from stiltsearch.search.findings import nli_target
+    from stiltsearch.search.layout import trials_dir
+
     study, names, directions = _open_study(path.resolve())
+    targets = list(load_config(path.resolve() / "config.yaml").target_tasks)
     directory = Path(out).resolve() if out else path.resolve() / "report"
     if (problem := writable_dir_problem(directory)) is not None:
         raise ConfigError(f"--out: {problem}; give a directory this user can write")
-    result = findings(study, names, directions)
+    result = findings(study, names, directions, nli=nli_target(targets), trials_dir=trials_dir(path.resolve()))
     try:
         files = write_report(result, directory, path.resolve().name)
     except OSError as exc:

@@ -103,3 +103,26 @@ def test_the_page_is_self_contained_and_shows_each_trials_config(study: optuna.S
     assert "trial 3\\u003cbr\\u003eintermediate=mnli" in html  # hover text (JSON-escaped <br>): tasks and knobs
     assert "Speed-up at matched xtreme_score: 1.67x" in html
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_question_1_reads_non_english_nli_accuracy_from_the_trials_results(study: optuna.Study, tmp_path: Path) -> None:
+    """At the baseline's non-English accuracy (mean over xa, xb), the fastest trial of each family
+    that reaches it; per-language differences of the front points drawn against the baseline."""
+    from stiltsearch.search.findings import nli_target
+    from stiltsearch.trainables import trialdir
+
+    accuracy = {0: (70, 60), 1: (72, 62), 2: (50, 40), 3: (75, 66), 4: (60, 50), 5: (90, 90)}  # (xa, xb)
+    for number, (xa, xb) in accuracy.items():
+        directory = trialdir.trial_path(tmp_path, number)
+        directory.mkdir(parents=True)
+        trialdir.write_result(directory, {"eval/toy_xnli/en": 95.0, "eval/toy_xnli/xa": xa, "eval/toy_xnli/xb": xb,
+                                          "eval/toy_xnli": 80.0, "eval/toy_panx/xa": 1.0})
+    assert nli_target(["toy_panx", "toy_xnli", "toy_tatoeba"]) == "toy_xnli" and nli_target(["toy_panx"]) is None
+    result = findings(study, NAMES, DIRECTIONS, nli="toy_xnli", trials_dir=tmp_path)
+    assert result.non_english[3] == {"xa": 75.0, "xb": 66.0}  # English and the task mean are not languages
+    # baseline mean 65: direct trials reaching it: 0 (1,000 tokens/s) and 1 (900); STILTs: 3 (1,500) and 5 (500)
+    assert result.fastest_at_baseline_accuracy == {"stilts": 3, "direct": 0}
+    text = " ".join(sentences(result))
+    assert "At the baseline's non-English toy_xnli accuracy (65.0, trial 0): the fastest STILTs trial reaching it is 3" in text
+    write_report(result, tmp_path / "report", "hand-made")
+    assert "non-English toy_xnli accuracy minus the baseline" in (tmp_path / "report" / "report.html").read_text()
