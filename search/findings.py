@@ -71,6 +71,7 @@ class Findings:
     nli: str | None = None  # question 1's task
     non_english: dict[int, dict[str, float]] = field(default_factory=dict)  # trial -> {language: NLI accuracy}
     fastest_at_baseline_accuracy: dict[str, int | None] = field(default_factory=dict)  # family -> trial
+    on_front: dict[str, dict[str, int]] = field(default_factory=dict)  # "tasks"/"languages" -> {name: front trials using it}
 
     def non_english_mean(self, number: int) -> float | None:
         scores = self.non_english.get(number)
@@ -126,6 +127,13 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
     volumes["all"] = pareto.hypervolume([t.values for t in trials], directions, refs) if trials else 0.0
     baseline = next((t.number for t in trials if t.family == "direct" and not t.config.get("train_languages")), None)
     result = Findings(list(names), list(directions), trials, baseline, fronts, volumes, None, None)
+    front_configs = [t.config for t, on in zip(trials, pareto.nondominated([t.values for t in trials], directions)) if on]
+    for kind, key in (("tasks", "intermediate_tasks"), ("languages", "train_languages")):
+        counts: dict[str, int] = {}
+        for config in front_configs:
+            for name in config.get(key) or ():
+                counts[name] = counts.get(name, 0) + 1
+        result.on_front[kind] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     if len(names) == 2:
         _match(result)
     by_finish = sorted(complete, key=lambda t: (t.datetime_complete.timestamp() if t.datetime_complete else 0.0, t.number))
@@ -304,6 +312,14 @@ def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
     progress.update_xaxes(title_text="trial-seconds spent", row=1, col=2)
     progress.update_layout(height=380, showlegend=False)
     figures.append(progress)
+    if any(result.on_front.values()):
+        used = make_subplots(rows=1, cols=2, subplot_titles=("intermediate tasks", "translate-train languages"))
+        for col, kind in enumerate(("tasks", "languages"), start=1):
+            counts = result.on_front.get(kind, {})
+            used.add_trace(go.Bar(x=list(counts), y=list(counts.values())), 1, col)
+        used.update_layout(title="on the search's Pareto front: how many of its trials use each", height=360,
+                           showlegend=False)
+        figures.append(used)
     if result.importance:
         bars = make_subplots(rows=1, cols=len(result.importance), subplot_titles=list(result.importance))
         for col, scores in enumerate(result.importance.values(), start=1):

@@ -61,6 +61,8 @@ def test_each_family_gets_its_own_front_and_the_baseline_is_marked(study: optuna
     assert result.hypervolume["direct"] == pytest.approx(62 * 900 + 60 * 100 + 55 * 1000)
     assert result.hypervolume["stilts"] == pytest.approx(63 * 1500 + 58 * 1000)
     assert result.hypervolume["all"] >= max(result.hypervolume["direct"], result.hypervolume["stilts"])
+    # the search's own front is {3, 4} (63 at 1,500 and 58 at 2,500 dominate every other trial)
+    assert result.on_front == {"tasks": {"toy_mnli": 1, "toy_qqp": 1}, "languages": {}}
 
 
 def test_matched_comparisons_answer_the_trade_off_question(study: optuna.Study) -> None:
@@ -102,6 +104,7 @@ def test_the_page_is_self_contained_and_shows_each_trials_config(study: optuna.S
     assert "STILTs (intermediate tasks): front" in html and "direct fine-tuning (no intermediate task): front" in html
     assert "trial 3\\u003cbr\\u003eintermediate=mnli" in html  # hover text (JSON-escaped <br>): tasks and knobs
     assert "Speed-up at matched xtreme_score: 1.67x" in html
+    assert "on the search's Pareto front: how many of its trials use each" in html
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
