@@ -98,9 +98,9 @@ class ProgressCallback(_Classifying):
         self.total = total
         self.done = start_done  # trials an earlier session finished
         self.failed = 0
-        self.start = time.monotonic()
         self.started: dict[str, float] = {}  # running trials: Tune id -> monotonic start
         self.progress = Progress("search", total, "trial", initial=start_done, live=live)
+        self.start = self.progress.start  # the console's clock is the progress line's
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks it never reads back; the console stays
         return {"objectives": self.objectives, "trials_dir": self.trials_dir, "total": self.total}

@@ -227,12 +227,10 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
 def _write_report(study: Any, cfg: SearchConfig, search_dir: Path, tracker: Tracker) -> None:
     """The report (search/findings.py) into ``<search dir>/report`` and the parent run; a report
     that cannot be made is said on the console and in MLflow, and the search still ends as it did."""
-    from stiltsearch.search.findings import findings, nli_target, write_report
+    from stiltsearch.search.findings import report
 
     try:
-        result = findings(study, cfg.objective_names, cfg.directions, nli=nli_target(list(cfg.target_tasks)),
-                          trials_dir=trials_dir(search_dir))
-        files = write_report(result, search_dir / "report", search_dir.name)
+        result, files = report(study, cfg, trials_dir(search_dir), search_dir / "report", search_dir.name)
     except Exception as exc:  # noqa: BLE001 - the report is a view of the study: its failure must not fail the search
         problem = f"not written: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         print(f"report: {problem}", flush=True)

@@ -97,6 +97,14 @@ def _best(trials: list[Trial], index: int, direction: str) -> Trial | None:
     return max(trials, key=key, default=None)
 
 
+def report(study: optuna.Study, cfg: Any, trials_dir: Path, directory: Path, title: str) -> tuple[Findings, list[Path]]:
+    """A search's findings (``cfg``: its SearchConfig) and the report written into ``directory``:
+    what the driver does at the end of a search and ``stiltsearch report`` does on demand."""
+    result = findings(study, cfg.objective_names, cfg.directions, nli=nli_target(list(cfg.target_tasks)),
+                      trials_dir=trials_dir)
+    return result, write_report(result, directory, title)
+
+
 def nli_target(target_tasks: list[str]) -> str | None:
     """The search's NLI target, the one question 1 is about (None: it has none)."""
     from stiltsearch.trainables.tasks import TASKS

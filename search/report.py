@@ -47,25 +47,20 @@ def show_front(target: str, *, tracking_uri: str | None = None, out: str | None 
 def show_report(target: str, *, out: str | None = None) -> list[Path]:
     """``stiltsearch report DIR``: write the report (search/findings.py) of a search directory,
     running or not, and print its answer; returns the files."""
-    from stiltsearch.search.findings import findings, sentences, write_report
+    from stiltsearch.search.findings import report, sentences
+    from stiltsearch.search.layout import trials_dir
     from stiltsearch.search.uris import writable_dir_problem
 
     path = Path(target)
     if not path.is_dir():
         raise ConfigError(f"target: {target} is {'a file' if path.exists() else 'no directory'}; give a search "
                           "directory `stiltsearch run` printed")
-    from stiltsearch.search.config import load_config
-    from stiltsearch.search.findings import nli_target
-    from stiltsearch.search.layout import trials_dir
-
-    study, names, directions = _open_study(path.resolve())
-    targets = list(load_config(path.resolve() / "config.yaml").target_tasks)
+    study, cfg = _open_study(path.resolve())
     directory = Path(out).resolve() if out else path.resolve() / "report"
     if (problem := writable_dir_problem(directory)) is not None:
         raise ConfigError(f"--out: {problem}; give a directory this user can write")
-    result = findings(study, names, directions, nli=nli_target(targets), trials_dir=trials_dir(path.resolve()))
     try:
-        files = write_report(result, directory, path.resolve().name)
+        result, files = report(study, cfg, trials_dir(path.resolve()), directory, path.resolve().name)
     except OSError as exc:
         raise ConfigError(f"--out: cannot write the report to {directory} ({exc.strerror}); give a writable --out") from None
     print("\n".join(sentences(result)))
@@ -74,13 +69,13 @@ def show_report(target: str, *, out: str | None = None) -> list[Path]:
 
 
 def _from_search_dir(directory: Path) -> fronts.Front:
-    study, names, directions = _open_study(directory)
-    return fronts.from_study(study, names, directions)
+    study, cfg = _open_study(directory)
+    return fronts.from_study(study, cfg.objective_names, cfg.directions)
 
 
-def _open_study(directory: Path) -> tuple[Any, list[str], list[str]]:
+def _open_study(directory: Path) -> tuple[Any, Any]:
     """A search directory's study (checked first: a damaged one is reported, never made anew) and
-    its objectives' names and directions."""
+    its config."""
     import optuna
 
     from stiltsearch.search.config import load_config
@@ -96,7 +91,7 @@ def _open_study(directory: Path) -> tuple[Any, list[str], list[str]]:
         raise ConfigError(str(exc)) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=cfg.name, storage=study_storage(directory))
-    return study, [o.name for o in cfg.objectives], [o.direction for o in cfg.objectives]
+    return study, cfg
 
 
 def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front, str]:

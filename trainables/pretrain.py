@@ -86,13 +86,12 @@ def _mlm_batches(sentences: list[str], tokenizer: Any, batch_size: int, seed: in
     special = torch.tensor(sorted(tokenizer.all_special_ids))
     while True:
         drawn = rng.sample(sentences, batch_size * POOL_BATCHES)
-        lengths = [len(ids) for ids in tokenizer(drawn, truncation=True, max_length=128)["input_ids"]]
-        order = sorted(range(len(drawn)), key=lengths.__getitem__)
+        encoded = tokenizer(drawn, truncation=True, max_length=128)["input_ids"]  # once; padded per batch below
+        order = sorted(range(len(drawn)), key=lambda i: len(encoded[i]))
         groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         rng.shuffle(groups)
         for group in groups:
-            batch = tokenizer([drawn[i] for i in group], padding=True, truncation=True, max_length=128,
-                              return_tensors="pt")
+            batch = tokenizer.pad({"input_ids": [encoded[i] for i in group]}, return_tensors="pt")
             ids = batch["input_ids"]
             labels = ids.clone()
             candidates = ~torch.isin(ids, special)

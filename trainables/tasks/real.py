@@ -65,8 +65,7 @@ class HubTask(Task):
         names = tag_names(features, column, list(values))
         if all(name in self.labels for name in names):
             return [self.labels.index(name) for name in names]
-        plain = not hasattr(getattr(features[column], "feature", features[column]), "int2str")
-        if plain and all(str(v).isdigit() and int(v) < len(self.labels) for v in values):
+        if _class_label(features, column) is None and all(str(v).isdigit() and int(v) < len(self.labels) for v in values):
             if (self.name, column) not in _ORDER_SAID:
                 _ORDER_SAID.add((self.name, column))
                 print(f"task {self.name}: column {column!r} holds integer ids, not names (a copy without its "
@@ -95,11 +94,14 @@ class HubTask(Task):
 _ORDER_SAID: set[tuple[str, str]] = set()  # (task, column) whose integer ids were read in label order
 
 
-def tag_names(features: Any, column: str, values: list[Any]) -> list[str]:
-    """Names of a column's labels: one ClassLabel, or a sequence of them (``List(ClassLabel)``);
-    plain values as text."""
+def _class_label(features: Any, column: str) -> Any:
+    """The ClassLabel of a column (one label, or each of a ``List(ClassLabel)``), or None."""
     feature = features[column]
     inner = getattr(feature, "feature", feature)
-    if hasattr(inner, "int2str"):
-        return [inner.int2str(int(v)) for v in values]
-    return [str(v) for v in values]
+    return inner if hasattr(inner, "int2str") else None
+
+
+def tag_names(features: Any, column: str, values: list[Any]) -> list[str]:
+    """Names of a column's labels through its ClassLabel; plain values as text."""
+    label = _class_label(features, column)
+    return [label.int2str(int(v)) for v in values] if label is not None else [str(v) for v in values]
