@@ -22,7 +22,7 @@ from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import rung_values
 from stiltsearch.trainables.outcome import INFEASIBLE, Outcome, classify
-from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.params import CONFIRMS_KEY, NUMBER_KEY, SEED_KEY
 
 
 def trial_number(trial: Any) -> int:
@@ -121,7 +121,9 @@ class ProgressCallback(_Classifying):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.started[trial.trial_id] = time.monotonic()
-        self._say(f"trial {trial_number(trial)} started: {describe(trial.config)}")
+        confirms = (f" (confirms trial {trial.config[CONFIRMS_KEY]}, seed {trial.config[SEED_KEY]})"
+                    if CONFIRMS_KEY in trial.config else "")
+        self._say(f"trial {trial_number(trial)} started{confirms}: {describe(trial.config)}")
         self._show()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

@@ -7,6 +7,9 @@
                                   search directory or an MLflow experiment (running or not)
   stiltsearch report DIR          write a search's report (STILTs against direct fine-tuning: fronts,
                                   matched speed-up and score gain, importance; HTML and PNG)
+  stiltsearch confirm DIR --seeds K
+                                  re-run the front's trials and the baseline under K new training
+                                  seeds (trials of the same search); the report gets error bars
   stiltsearch validate CONFIG     check a config and print it resolved, without running anything
 
 Bad input exits with code 2 and one line naming the field, before Ray starts.
@@ -53,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write a search's report: STILTs against direct fine-tuning (HTML, PNG)")
     report.add_argument("target", help="a search directory")
     report.add_argument("--out", help="where the report goes (default: <search dir>/report)")
+    confirm = sub.add_parser("confirm", help="re-run the front and the baseline under new training seeds")
+    confirm.add_argument("search_dir", help="a finished search's directory")
+    confirm.add_argument("--seeds", type=int, default=3, help="new training seeds per point (default 3)")
+    confirm.add_argument("--address", help="an existing Ray cluster (else $RAY_ADDRESS, else a local Ray)")
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config")
     return parser
@@ -85,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
 
             show_report(args.target, out=args.out)
             return 0
+        if args.command == "confirm":
+            import os
+
+            from stiltsearch.search.driver import confirm_search
+
+            return _finish(confirm_search(args.search_dir, args.seeds,
+                                          address=args.address or os.environ.get("RAY_ADDRESS")))
         return _finish(_resume(args))
     except ConfigError as exc:
         print(f"stiltsearch: error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from optuna.trial import TrialState
 
 from stiltsearch.search import front as fronts
 from stiltsearch.search import preflight
@@ -60,6 +61,7 @@ from stiltsearch.search.study import (
     ERROR_ATTR,
     INFEASIBLE_ATTR,
     RUNG_ATTR,
+    count,
     done,
     open_study,
     outcome_of,
@@ -74,7 +76,7 @@ from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.outcome import Outcome
 
 # Names other modules and tests import from here (their homes are the modules above).
-__all__ = ["MARKER_ENV", "SearchError", "SearchResult", "build_tuner", "cache_dir", "driver_lock",
+__all__ = ["MARKER_ENV", "SearchError", "SearchResult", "build_tuner", "cache_dir", "confirm_search", "driver_lock",
            "largest_model_settings", "report_locations", "resolve_models", "resume_search",
            "run_search", "space_spec", "stop_stray_processes", "stray_processes", "study_storage", "trial_settings"]
 
@@ -155,6 +157,52 @@ def resume_search(search_dir: str | Path, *, address: str | None = None, num_tri
         return _drive(cfg, search_dir, tracker, address, resuming=True, trainable=trainable)
 
 
+def confirm_search(search_dir: str | Path, seeds: int, *, address: str | None = None,
+                   trainable: Any = None) -> SearchResult:
+    """Re-run the search's front and its baseline under ``seeds`` new training seeds, as trials of
+    the same search (:mod:`.confirm` says how); the report then gives each point's mean and standard
+    deviation. Checked as :func:`resume_search` is, and refused while the search's own trials are
+    unfinished (the front is not yet known)."""
+    import optuna
+
+    from stiltsearch.search import confirm
+
+    search_dir = Path(search_dir).resolve()
+    if not is_search_dir(search_dir):
+        raise SearchError(f"search_dir: {search_dir} is not a search directory (no {SEARCH_FILE} or {CONFIG}); "
+                          "give the directory `stiltsearch run` printed")
+    if not 1 <= seeds <= confirm.MAX_SEEDS:
+        raise SearchError(f"--seeds: give 1 to {confirm.MAX_SEEDS} new seeds per point, got {seeds}")
+    with driver_lock(search_dir):
+        where = read_search_file(search_dir)
+        cfg = load_config(search_dir / CONFIG)
+        check_study_file(search_dir, cfg.name)
+        if address is not None and (problem := address_problem(address)) is not None:
+            raise SearchError(f"--address: {problem}")
+        wanted = confirm.seeds(cfg.training.seed, seeds)
+        if wanted[-1] >= 2**32:
+            raise SearchError(f"--seeds: training.seed {cfg.training.seed} + {seeds} passes torch's seed range 2**32; "
+                              "give fewer seeds")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=cfg.name, storage=study_storage(search_dir))
+        if (problem := confirm.unfinished(study, cfg.search.num_trials)) is not None:
+            raise SearchError(f"search_dir: {search_dir.name} has {problem}; finish it first with "
+                              f"`stiltsearch resume {search_dir}`, then confirm")
+        numbers = confirm.confirmable(study, cfg.objective_names, cfg.directions)
+        if not numbers:
+            raise SearchError(f"search_dir: {search_dir.name} has no complete trial to confirm")
+        todo = confirm.planned(study, numbers, wanted)
+        tracker = Tracker(where["tracking_uri"], where["experiment"], create=False)  # reachable, or stop here
+        tracker.attach(where["parent_run_id"])
+        confirm.enqueue(study, todo)
+        cfg = load_config(search_dir / CONFIG, **{"search.num_trials": len(study.get_trials(deepcopy=False))})
+        (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        print(f"confirming {search_dir.name}: trials {', '.join(map(str, numbers))} (the front and the baseline) "
+              f"under seeds {', '.join(map(str, wanted))}: {len(todo)} new runs, "
+              f"{confirm.pending(study) - len(todo)} from an earlier confirm", flush=True)
+        return _drive(cfg, search_dir, tracker, address, resuming=True, trainable=trainable)
+
+
 def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str | None,
            resuming: bool = False, trainable: Any = None) -> SearchResult:
     """Reconcile the study, run what is owed under Ray, publish the front; shared by run and resume."""
@@ -169,10 +217,12 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
             told = reconcile(study, trials_dir(search_dir), names)
             finished, waiting = done(study), owed(study)
             if resuming:
+                queued = count(study, TrialState.WAITING)  # enqueued, never asked: confirmations
                 print(f"resuming {search_dir.name}: {finished} of {n} trials done"
                       + (f" ({len(told)} finished while no driver listened: {told})" if told else "")
                       + (f"; continuing {len(waiting)} from their checkpoints: {waiting}" if waiting else "")
-                      + f"; {max(0, n - finished - len(waiting))} new", flush=True)
+                      + (f"; {queued} queued (confirmations)" if queued else "")
+                      + f"; {max(0, n - finished - len(waiting) - queued)} new", flush=True)
                 sync_finished(tracker, study, trials_dir(search_dir), names)
 
             published = [-math.inf, 0.0]  # monotonic time of the last publish, and what it took (s)

@@ -25,6 +25,8 @@ PED-ANOVA evaluator), one table per objective. Ray-free.
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ import optuna
 from optuna.trial import TrialState
 
 from stiltsearch.search import pareto
-from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR
+from stiltsearch.search.study import CONFIG_ATTR, CONFIRMS_ATTR, INFEASIBLE_ATTR, SEED_ATTR, is_confirmation
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables.objectives import reference
 
@@ -51,6 +53,27 @@ class Trial:
     @property
     def family(self) -> str:
         return "stilts" if self.config.get("intermediate_tasks") else "direct"
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A confirmed point (``stiltsearch confirm``): one trial's knobs run under several training
+    seeds, the trial's own run first."""
+
+    number: int  # the trial confirmed
+    family: str
+    seeds: list[int]
+    runs: list[tuple[float, ...]]  # each completed run's objectives, in the seeds' order
+    non_english: list[float] = field(default_factory=list)  # question 1: each run's mean non-English NLI accuracy
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(statistics.fmean(column) for column in zip(*self.runs))
+
+    @property
+    def sd(self) -> tuple[float, ...]:
+        """The sample standard deviation of each objective over the runs (0 with one run)."""
+        return tuple(statistics.stdev(column) if len(column) > 1 else 0.0 for column in zip(*self.runs))
 
 
 @dataclass
@@ -72,6 +95,10 @@ class Findings:
     non_english: dict[int, dict[str, float]] = field(default_factory=dict)  # trial -> {language: NLI accuracy}
     fastest_at_baseline_accuracy: dict[str, int | None] = field(default_factory=dict)  # family -> trial
     on_front: dict[str, dict[str, int]] = field(default_factory=dict)  # "tasks"/"languages" -> {name: front trials using it}
+    confirmed: list[Confirmed] = field(default_factory=list)  # by trial number; empty before a confirm
+    confirmed_front: list[int] = field(default_factory=list)  # confirmed points non-dominated on their means
+    beyond_noise: list[tuple[int, int]] = field(default_factory=list)  # (a, b): a dominates b beyond noise
+    confirmed_matched: dict[str, float] = field(default_factory=dict)  # _match on the confirmed means
 
     def non_english_mean(self, number: int) -> float | None:
         scores = self.non_english.get(number)
@@ -84,6 +111,7 @@ class Findings:
             out["speedup_at_matched_score"] = self.speedup_at_matched_score
         if self.score_gain_at_matched_speed is not None:
             out["score_gain_at_matched_speed"] = self.score_gain_at_matched_speed
+        out |= {f"confirmed_{k}": v for k, v in self.confirmed_matched.items()}
         return out
 
 
@@ -101,7 +129,7 @@ def report(study: optuna.Study, cfg: Any, trials_dir: Path, directory: Path, tit
     """A search's findings (``cfg``: its SearchConfig) and the report written into ``directory``:
     what the driver does at the end of a search and ``stiltsearch report`` does on demand."""
     result = findings(study, cfg.objective_names, cfg.directions, nli=nli_target(list(cfg.target_tasks)),
-                      trials_dir=trials_dir)
+                      trials_dir=trials_dir, seed=cfg.training.seed)
     return result, write_report(result, directory, title)
 
 
@@ -114,11 +142,13 @@ def nli_target(target_tasks: list[str]) -> str | None:
 
 
 def findings(study: optuna.Study, names: list[str], directions: list[str], *, nli: str | None = None,
-             trials_dir: Path | None = None) -> Findings:
+             trials_dir: Path | None = None, seed: int = 0) -> Findings:
     """The report's data from a study (complete, feasible trials only); with ``nli`` and the
-    search's ``trials_dir``, question 1's from the trials' per-language results."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    search's ``trials_dir``, question 1's from the trials' per-language results; with
+    confirmations in the study, each confirmed point's runs (``seed``: the search's own training seed)."""
+    feasible = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if INFEASIBLE_ATTR not in t.user_attrs and t.values is not None]
+    complete = [t for t in feasible if not is_confirmation(t)]
     trials = sorted((Trial(t.number, tuple(t.values), t.user_attrs.get(CONFIG_ATTR) or dict(t.params),
                            (t.datetime_complete - t.datetime_start).total_seconds()
                            if t.datetime_complete and t.datetime_start else 0.0) for t in complete),
@@ -155,19 +185,24 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
     _importance(result, study)
     if nli is not None and trials_dir is not None:
         _question_1(result, nli, trials_dir)
+    _confirmations(result, [t for t in feasible if is_confirmation(t)], seed, trials_dir)
     return result
 
 
-def _question_1(result: Findings, nli: str, trials_dir: Path) -> None:
+def _non_english(trials_dir: Path, number: int, nli: str) -> dict[str, float]:
+    """A trial's NLI accuracy per non-English language, from its result file."""
     from stiltsearch.trainables import trialdir
 
-    result.nli = nli
     prefix = f"eval/{nli}/"
+    found = trialdir.read_result(trialdir.trial_path(trials_dir, number)) or {}
+    return {k[len(prefix):]: float(v) for k, v in found.items()
+            if k.startswith(prefix) and k[len(prefix):] != "en" and "/" not in k[len(prefix):]}
+
+
+def _question_1(result: Findings, nli: str, trials_dir: Path) -> None:
+    result.nli = nli
     for t in result.trials:
-        found = trialdir.read_result(trialdir.trial_path(trials_dir, t.number)) or {}
-        scores = {k[len(prefix):]: float(v) for k, v in found.items()
-                  if k.startswith(prefix) and k[len(prefix):] != "en" and "/" not in k[len(prefix):]}
-        if scores:
+        if scores := _non_english(trials_dir, t.number, nli):
             result.non_english[t.number] = scores
     base = result.non_english_mean(result.baseline) if result.baseline is not None else None
     if base is None or len(result.names) != 2:
@@ -181,25 +216,92 @@ def _question_1(result: Findings, nli: str, trials_dir: Path) -> None:
 
 def _match(result: Findings) -> None:
     by_number = {t.number: t for t in result.trials}
-    direct = [by_number[n] for n in result.fronts["direct"]]
-    stilts = [t for t in result.trials if t.family == "stilts"]
-    (score_dir, speed_dir) = result.directions
+    matched = compare([by_number[n] for n in result.fronts["direct"]], [t for t in result.trials if t.family == "stilts"],
+                      result.directions)
+    if "speedup_at_matched_score" in matched:
+        result.speedup_at_matched_score, pair = matched["speedup_at_matched_score"]
+        result.matched["speedup_at_matched_score"] = pair
+    if "score_gain_at_matched_speed" in matched:
+        result.score_gain_at_matched_speed, pair = matched["score_gain_at_matched_speed"]
+        result.matched["score_gain_at_matched_speed"] = pair
+
+
+def compare(direct: list[Trial], stilts: list[Trial], directions: list[str]) -> dict[str, tuple[float, tuple[int, int]]]:
+    """The two comparisons of the module doc, each with its (direct trial, STILTs trial): the
+    direct front's best-scoring point against the fastest STILTs point that scores as well, and
+    its fastest point against the best-scoring STILTs point that is as fast."""
+    (score_dir, speed_dir) = directions
+    out: dict[str, tuple[float, tuple[int, int]]] = {}
     best_direct = _best(direct, 0, score_dir)
     if best_direct is not None:
         matching = [t for t in stilts if _better(t.values[0], best_direct.values[0], score_dir)]
         fastest = _best(matching, 1, speed_dir)
         if fastest is not None and best_direct.values[1]:
             ratio = fastest.values[1] / best_direct.values[1]
-            result.speedup_at_matched_score = ratio if speed_dir == "max" else 1 / ratio
-            result.matched["speedup_at_matched_score"] = (best_direct.number, fastest.number)
+            out["speedup_at_matched_score"] = (ratio if speed_dir == "max" else 1 / ratio,
+                                               (best_direct.number, fastest.number))
     fastest_direct = _best(direct, 1, speed_dir)
     if fastest_direct is not None:
         matching = [t for t in stilts if _better(t.values[1], fastest_direct.values[1], speed_dir)]
         scoring = _best(matching, 0, score_dir)
         if scoring is not None:
             gain = scoring.values[0] - fastest_direct.values[0]
-            result.score_gain_at_matched_speed = gain if score_dir == "max" else -gain
-            result.matched["score_gain_at_matched_speed"] = (fastest_direct.number, scoring.number)
+            out["score_gain_at_matched_speed"] = (gain if score_dir == "max" else -gain,
+                                                  (fastest_direct.number, scoring.number))
+    return out
+
+
+NOISE_SE = 2.0  # "beyond noise": a difference of means larger than this many standard errors
+
+
+def beyond_noise(a: Confirmed, b: Confirmed, directions: list[str]) -> bool:
+    """``a`` dominates ``b`` on the means, and in at least one objective by more than
+    :data:`NOISE_SE` standard errors of the difference (Welch's: sqrt(sd_a^2/n_a + sd_b^2/n_b)).
+    Points with a single run have no noise estimate, so nothing about them is beyond it."""
+    if len(a.runs) < 2 or len(b.runs) < 2 or not pareto.dominates(a.mean, b.mean, directions):
+        return False
+    for i, direction in enumerate(directions):
+        gap = (a.mean[i] - b.mean[i]) * (1 if direction == "max" else -1)
+        se = math.sqrt(a.sd[i] ** 2 / len(a.runs) + b.sd[i] ** 2 / len(b.runs))
+        if gap > NOISE_SE * se:
+            return True
+    return False
+
+
+def _confirmations(result: Findings, runs: list[optuna.trial.FrozenTrial], seed: int, trials_dir: Path | None) -> None:
+    """Each confirmed trial with its confirmations' runs; the front on the means, which points
+    dominate which beyond noise, and the two comparisons on the means."""
+    by_number = {t.number: t for t in result.trials}
+    groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
+    for run in runs:
+        groups.setdefault(int(run.user_attrs[CONFIRMS_ATTR]), []).append(run)
+    for number in sorted(groups):
+        trial = by_number.get(number)
+        if trial is None:  # the confirmed trial itself is not a complete, feasible one
+            continue
+        again = sorted(groups[number], key=lambda t: int(t.user_attrs[SEED_ATTR]))
+        non_english = []
+        if result.nli is not None and trials_dir is not None:
+            means: list[float | None] = [result.non_english_mean(number)] + [
+                statistics.fmean(found.values()) if (found := _non_english(trials_dir, t.number, result.nli)) else None
+                for t in again]
+            non_english = [m for m in means if m is not None]
+        result.confirmed.append(Confirmed(number, trial.family, [seed] + [int(t.user_attrs[SEED_ATTR]) for t in again],
+                                          [trial.values] + [tuple(t.values) for t in again], non_english))
+    if not result.confirmed:
+        return
+    result.confirmed_front = [c.number for c, on in zip(result.confirmed, pareto.nondominated(
+                                  [c.mean for c in result.confirmed], result.directions))
+                              if on]
+    result.beyond_noise = [(a.number, b.number) for a in result.confirmed for b in result.confirmed
+                           if a is not b and beyond_noise(a, b, result.directions)]
+    if len(result.names) == 2:
+        points = [Trial(c.number, c.mean, by_number[c.number].config, 0.0) for c in result.confirmed]
+        direct_front = [p for p in points if p.family == "direct"]
+        direct_front = [p for p, keep in zip(direct_front, pareto.nondominated([p.values for p in direct_front],
+                                                                              result.directions)) if keep]
+        matched = compare(direct_front, [p for p in points if p.family == "stilts"], result.directions)
+        result.confirmed_matched = {name: value for name, (value, _) in matched.items()}
 
 
 def _importance(result: Findings, study: optuna.Study) -> None:
@@ -258,7 +360,55 @@ def sentences(result: Findings) -> list[str]:
                         else f"no {'STILTs' if family == 'stilts' else 'direct'} trial reaches it")
         lines.append(f"At the baseline's non-English {result.nli} accuracy ({base:.1f}, trial {result.baseline}): "
                      + "; ".join(said) + ".")
+    return lines + confirmed_sentences(result)
+
+
+def confirmed_sentences(result: Findings) -> list[str]:
+    """What the confirmation says (``stiltsearch confirm``): each point's mean ± standard deviation,
+    the front on the means, what dominates what beyond noise, the comparisons on the means."""
+    if not result.confirmed:
+        return []
+    runs = sorted({len(c.runs) for c in result.confirmed})
+    lines = [f"Confirmed: {len(result.confirmed)} points (the search's front and its baseline), each run under "
+             f"{'/'.join(map(str, runs))} training seeds; mean ± standard deviation over the runs:"]
+    for c in result.confirmed:
+        shown = ", ".join(f"{name} {m:.4g} ± {sd:.2g}" for name, m, sd in zip(result.names, c.mean, c.sd))
+        nli = (f", non-English {result.nli} {statistics.fmean(c.non_english):.1f} ± "
+               f"{statistics.stdev(c.non_english) if len(c.non_english) > 1 else 0.0:.1f}" if c.non_english else "")
+        role = "baseline" if c.number == result.baseline else ("STILTs" if c.family == "stilts" else "direct")
+        lines.append(f"trial {c.number} ({role}, seeds {', '.join(map(str, c.seeds))}): {shown}{nli}.")
+    lines.append(f"On the means, the front is trial{'s' if len(result.confirmed_front) > 1 else ''} "
+                 f"{', '.join(map(str, result.confirmed_front))}.")
+    if result.beyond_noise:
+        lines.append(f"Dominates beyond noise (on the means, and by more than {NOISE_SE:g} standard errors in one "
+                     "objective): " + "; ".join(f"{a} over {b}" for a, b in result.beyond_noise) + ".")
+    else:
+        lines.append(f"No confirmed point dominates another beyond noise ({NOISE_SE:g} standard errors).")
+    for name, value in result.confirmed_matched.items():
+        shown = f"{value:.3g}x" if name.startswith("speedup") else f"{value:+.3g}"
+        lines.append(f"On the confirmed means, {name.replace('_', ' ')}: {shown}.")
     return lines
+
+
+def _confirmed_figure(result: Findings) -> Any:
+    """The confirmed points' means with ±1 standard deviation bars, per family."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for family in FAMILIES:
+        points = [c for c in result.confirmed if c.family == family]
+        if not points:
+            continue
+        figure.add_trace(go.Scatter(
+            x=[c.mean[1] for c in points], y=[c.mean[0] for c in points], mode="markers",
+            error_x={"type": "data", "array": [c.sd[1] for c in points]},
+            error_y={"type": "data", "array": [c.sd[0] for c in points]},
+            marker={"size": 11, "color": COLOURS[family]}, name=LABELS[family],
+            text=[f"trial {c.number}{' (baseline)' if c.number == result.baseline else ''}<br>{len(c.runs)} runs, "
+                  f"seeds {', '.join(map(str, c.seeds))}" for c in points], hoverinfo="text+x+y"))
+    figure.update_layout(title="confirmed: mean ± standard deviation over training seeds", xaxis_title=result.names[1],
+                         yaxis_title=result.names[0], height=500, legend={"orientation": "h", "y": -0.2})
+    return figure
 
 
 def _per_language(result: Findings) -> Any:
@@ -309,6 +459,8 @@ def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
         front.update_layout(title=f"{title}: STILTs against direct fine-tuning", xaxis_title=result.names[1],
                             yaxis_title=result.names[0], height=600, legend={"orientation": "h", "y": -0.18})
         figures.append(front)
+    if result.confirmed and len(result.names) == 2:
+        figures.append(_confirmed_figure(result))
     if (languages := _per_language(result)) is not None:
         figures.append(languages)
     progress = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume over trials", "hypervolume over compute"))
@@ -344,7 +496,9 @@ def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
                     f"<body style='font-family: sans-serif; max-width: 1100px; margin: auto'>"
                     f"<h1>{title}</h1>{headline}{''.join(parts)}</body></html>")
     data = directory / "findings.json"
-    data.write_text(json.dumps({**asdict(result), "trials": [asdict(t) for t in result.trials]}, indent=1, default=str))
+    data.write_text(json.dumps({**asdict(result), "trials": [asdict(t) for t in result.trials],
+                                "confirmed": [asdict(c) | {"mean": c.mean, "sd": c.sd} for c in result.confirmed]},
+                               indent=1, default=str))
     return [html, _png(result, directory / "report.png", title), data]
 
 
@@ -355,7 +509,9 @@ def _png(result: Findings, path: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    confirmed = bool(result.confirmed) and len(result.names) == 2
+    fig, axes = plt.subplots(1, 2 if confirmed else 1, figsize=(13 if confirmed else 7, 5), dpi=120, squeeze=False)
+    ax = axes[0][0]
     by_number = {t.number: t for t in result.trials}
     if len(result.names) == 2:
         for family in FAMILIES:
@@ -372,6 +528,21 @@ def _png(result: Findings, path: Path, title: str) -> Path:
         ax.legend(fontsize=8)
     ax.set_title(f"{title}: STILTs against direct fine-tuning")
     ax.grid(alpha=0.3)
+    if confirmed:
+        right = axes[0][1]
+        for family in FAMILIES:
+            points = [c for c in result.confirmed if c.family == family]
+            if points:
+                right.errorbar([c.mean[1] for c in points], [c.mean[0] for c in points], xerr=[c.sd[1] for c in points],
+                               yerr=[c.sd[0] for c in points], fmt="o", c=COLOURS[family], capsize=3, label=LABELS[family])
+                for c in points:
+                    right.annotate(str(c.number), (c.mean[1], c.mean[0]), fontsize=7, xytext=(3, 3),
+                                   textcoords="offset points")
+        right.set_xlabel(result.names[1])
+        right.set_ylabel(result.names[0])
+        right.set_title("confirmed: mean ± sd over training seeds")
+        right.legend(fontsize=8)
+        right.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

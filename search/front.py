@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from stiltsearch.search import pareto, plots
-from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR
+from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
 from stiltsearch.spaces.knobs import KNOBS, describe, row
 from stiltsearch.trainables.objectives import reference
 
@@ -69,12 +69,13 @@ def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[
 
 
 def from_study(study: optuna.Study, names: Sequence[str], directions: Sequence[str]) -> Front:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    # the search's own trials: a confirmation (another seed of one of them) is read by the report
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not is_confirmation(t)]
     outcomes = [TrialOutcome(t.number, t.user_attrs.get(CONFIG_ATTR) or dict(t.params), tuple(t.values),
                              t.datetime_complete.timestamp() if t.datetime_complete else 0.0)
                 for t in complete if INFEASIBLE_ATTR not in t.user_attrs]  # an infeasible trial is off the front
-    failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-    pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+    failed = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if not is_confirmation(t)])
+    pruned = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if not is_confirmation(t)])
     return from_points(names, directions, outcomes, failed, pruned, infeasible=len(complete) - len(outcomes))
 
 

@@ -19,7 +19,9 @@ from ray.tune.search import Searcher
 from stiltsearch.search import sharing
 from stiltsearch.search.study import (
     CONFIG_ATTR,
+    CONFIRMS_ATTR,
     ERROR_ATTR,
+    SEED_ATTR,
     count,
     done,
     open_study,
@@ -30,7 +32,7 @@ from stiltsearch.search.study import (
 )
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.outcome import Outcome, classify
-from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.params import CONFIRMS_KEY, NUMBER_KEY, SEED_KEY
 from stiltsearch.trainables.trialdir import failure_reason
 
 __all__ = ["CONFIG_ATTR", "ERROR_ATTR", "StudySearcher", "failure_reason", "open_study", "reconcile"]
@@ -85,6 +87,8 @@ class StudySearcher(Searcher):
         # Re-running the space on a trial that has parameters returns them unchanged (Optuna
         # returns a parameter already suggested), so an owed trial gets exactly its old config.
         config = {**self.space(trial), NUMBER_KEY: trial.number}
+        if CONFIRMS_ATTR in trial.user_attrs:  # a confirmation (search/confirm.py): its seed goes to the trainable
+            config |= {CONFIRMS_KEY: int(trial.user_attrs[CONFIRMS_ATTR]), SEED_KEY: int(trial.user_attrs[SEED_ATTR])}
         trial.set_user_attr(CONFIG_ATTR, _plain(config))
         self.live[trial_id] = trial
         return config
@@ -92,7 +96,9 @@ class StudySearcher(Searcher):
     def _ask(self) -> optuna.Trial:
         """A new trial from the sampler; when a share is due, over the phase 2 of :func:`sharing.source`."""
         source = None
-        if sharing.due(self.asked, self.shared, self.share_phase2):
+        # Enqueued trials (confirmations) come first from ask(); a share enqueued behind them would
+        # not be the trial asked for, so sharing waits until none are queued.
+        if sharing.due(self.asked, self.shared, self.share_phase2) and not count(self.study, TrialState.WAITING):
             source = sharing.source(self.study, self.directions)
         if source is not None:  # its phase-2 parameters are fixed; the sampler fills in the rest
             self.study.enqueue_trial(sharing.phase2_params(source))

@@ -37,7 +37,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from stiltsearch.search import pareto
-from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR
+from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
 from stiltsearch.spaces.knobs import PHASE2_KNOBS
 
 SHARED_ATTR = "phase2_from"  # user attribute: the trial whose phase 2 this one reuses
@@ -57,7 +57,7 @@ def source(study: optuna.Study, directions: Sequence[str]) -> FrozenTrial | None
     """The complete trial whose phase 2 the next shared trial reuses, or None (see the module doc)."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and INFEASIBLE_ATTR not in t.user_attrs
-                and t.values is not None]
+                and t.values is not None and not is_confirmation(t)]
     if not complete:
         return None
     ranks = pareto.pareto_ranks([tuple(t.values) for t in complete], directions)

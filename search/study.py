@@ -31,11 +31,14 @@ from stiltsearch.search.storage import MirroredStorage
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import reference
 from stiltsearch.trainables.outcome import CONSTRAINT, DONE_STATES, INFEASIBLE, Outcome, classify
+from stiltsearch.trainables.params import CONFIRMS_KEY, SEED_KEY
 
 CONFIG_ATTR = "config"  # user attribute: the structured config the trainable received
 ERROR_ATTR = "error"  # user attribute: the last line of a failed trial's error
 RUNG_ATTR = "stopped_at_rung"  # user attribute: the rung at which a scheduler pruned the trial
 INFEASIBLE_ATTR = "infeasible"  # user attribute: which bound an infeasible trial missed
+CONFIRMS_ATTR = CONFIRMS_KEY  # user attribute of a confirmation: the trial it re-runs (search/confirm.py)
+SEED_ATTR = SEED_KEY  # user attribute of a confirmation: its training seed
 CONSTRAINT_NAME = "bounds"  # the trial's Optuna constraint: how far outside the objectives' bounds (<= 0: inside)
 DONE = tuple(TrialState[name] for name in DONE_STATES)
 
@@ -153,6 +156,12 @@ def reconcile(study: optuna.Study, trials_dir: Path, objectives: Sequence[str]) 
             tell(study, trial.number, outcome, objectives, result, directory)
             told.append(trial.number)
     return told
+
+
+def is_confirmation(trial: FrozenTrial) -> bool:
+    """A re-run of an earlier trial under another seed (``stiltsearch confirm``): it counts toward
+    the trials done, but never joins the search's own front."""
+    return CONFIRMS_ATTR in trial.user_attrs
 
 
 def outcome_of(trial: FrozenTrial) -> Outcome | None:

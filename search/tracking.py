@@ -27,6 +27,7 @@ from stiltsearch.search.uris import store_problem, unreachable, use_credentials
 from stiltsearch.spaces.knobs import KNOBS
 from stiltsearch.trainables.objectives import OBJECTIVES, RUNG_PREFIX
 from stiltsearch.trainables.outcome import Outcome
+from stiltsearch.trainables.params import CONFIRMS_KEY, SEED_KEY
 
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
 TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/", RUNG_PREFIX)
@@ -212,10 +213,11 @@ class Tracker:
         if number in self.children:  # a resumed or restarted trial keeps its run
             self.client.update_run(self.children[number], status="RUNNING")
             return
-        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:03d}", tags={
-            "mlflow.parentRunId": self.parent_id or "", "stiltsearch.kind": "trial",
-            "stiltsearch.trial_number": str(number),
-        })
+        tags = {"mlflow.parentRunId": self.parent_id or "", "stiltsearch.kind": "trial",
+                "stiltsearch.trial_number": str(number)}
+        if CONFIRMS_KEY in config:  # a confirmation: the trial it re-runs, under which seed (search/confirm.py)
+            tags |= {"stiltsearch.confirms": str(config[CONFIRMS_KEY]), "stiltsearch.seed": str(config[SEED_KEY])}
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:03d}", tags=tags)
         self.children[number] = run.info.run_id
         self.logged[run.info.run_id] = set()
         self._log(run.info.run_id, params=trial_params(config))

@@ -129,3 +129,65 @@ def test_question_1_reads_non_english_nli_accuracy_from_the_trials_results(study
     assert "At the baseline's non-English toy_xnli accuracy (65.0, trial 0): the fastest STILTs trial reaching it is 3" in text
     write_report(result, tmp_path / "report", "hand-made")
     assert "non-English toy_xnli accuracy minus the baseline" in (tmp_path / "report" / "report.html").read_text()
+
+
+def _confirm(study: optuna.Study, number: int, confirms: int, seed: int, values: list[float]) -> None:
+    from stiltsearch.search.study import CONFIRMS_ATTR, SEED_ATTR
+
+    original = study.get_trials(deepcopy=False)[confirms]
+    study.add_trial(_trial(number, dict(original.params), dict(original.distributions), values,
+                           {CONFIG_ATTR: original.user_attrs[CONFIG_ATTR], CONFIRMS_ATTR: confirms, SEED_ATTR: seed},
+                           START + datetime.timedelta(hours=3, minutes=number), 100))
+
+
+def test_confirmations_give_means_deviations_and_what_dominates_beyond_noise(study: optuna.Study, tmp_path: Path) -> None:
+    """Trial 3 (STILTs) against the baseline 0 under two more seeds each: 3's score holds up (63,
+    64, 62 against 60, 59, 61: 3 points apart with sd 1), so it dominates 0 beyond noise; trial 1's
+    62 was a lucky draw (61, 57 after it), so on the means 3 dominates it, not beyond noise in score
+    (a gap of 3 with sd 2.6 and 1) but beyond it in speed (1500 against 900, sd 0). The baseline and
+    trial 1 tie on the means of score (60) and 1's runs at 1000 tokens/sec bring its speed level with
+    0's only if measured so: at 900 against 1000 with no spread, 0 dominates 1 beyond noise too."""
+    for number, (confirms, seed, values) in enumerate([(0, 1, [59.0, 1000.0]), (0, 2, [61.0, 1000.0]),
+                                                       (3, 1, [64.0, 1500.0]), (3, 2, [62.0, 1500.0]),
+                                                       (1, 1, [61.0, 900.0]), (1, 2, [57.0, 900.0])], start=7):
+        _confirm(study, number, confirms, seed, values)
+    result = findings(study, NAMES, DIRECTIONS)
+    assert [t.number for t in result.trials] == [0, 1, 2, 3, 4, 5]  # confirmations are not search trials
+    assert result.fronts == {"stilts": [3, 4], "direct": [1, 0, 2]}  # the search's fronts are as before
+    by_number = {c.number: c for c in result.confirmed}
+    assert sorted(by_number) == [0, 1, 3]
+    assert by_number[3].seeds == [0, 1, 2] and by_number[3].runs == [(63.0, 1500.0), (64.0, 1500.0), (62.0, 1500.0)]
+    assert by_number[3].mean == (63.0, 1500.0) and by_number[3].sd == pytest.approx((1.0, 0.0))
+    assert by_number[1].mean[0] == pytest.approx(60.0)
+    assert result.confirmed_front == [3]  # 3 dominates both on the means
+    assert (3, 0) in result.beyond_noise and (3, 1) in result.beyond_noise
+    assert (0, 1) in result.beyond_noise and (1, 0) not in result.beyond_noise and (0, 3) not in result.beyond_noise
+    assert result.confirmed_matched == {"speedup_at_matched_score": 1.5, "score_gain_at_matched_speed": 3.0}
+    text = "\n".join(sentences(result))
+    assert "trial 3 (STILTs, seeds 0, 1, 2): xtreme_score 63 ± 1" in text and "On the means, the front is trial 3." in text
+    files = write_report(result, tmp_path, "hand-made")
+    page = files[0].read_text()
+    assert "confirmed: mean" in page and "over training seeds" in page and "\"error_y\"" in page
+    import json
+
+    saved = json.loads(files[2].read_text())
+    assert [c["number"] for c in saved["confirmed"]] == [0, 1, 3] and saved["confirmed"][2]["sd"][0] == pytest.approx(1.0)
+
+
+def test_a_confirmation_plan_is_the_front_and_the_baseline_under_new_seeds_never_twice(study: optuna.Study) -> None:
+    from stiltsearch.search import confirm
+
+    front = confirm.confirmable(study, NAMES, DIRECTIONS)
+    assert front == [0, 3, 4]  # the search's front over all its trials (3 and 4) and the baseline
+    assert confirm.seeds(0, 2) == [1, 2]
+    _confirm(study, 7, 3, 1, [64.0, 1500.0])
+    assert confirm.confirmable(study, NAMES, DIRECTIONS) == front  # a confirmation never joins the front
+    plan = confirm.planned(study, front, [1, 2])
+    assert (3, 1) not in plan and (3, 2) in plan and len(plan) == 5
+    confirm.enqueue(study, plan)
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 5 and confirm.pending(study) == 5
+    assert [w.system_attrs["fixed_params"] for w in waiting[:2]] == [study.trials[0].params] * 2  # its own parameters
+    assert confirm.planned(study, front, [1, 2]) == []  # enqueued ones count: nothing twice
+    assert confirm.unfinished(study, num_trials=8 + 5) is None
+    assert confirm.unfinished(study, num_trials=30) == "8 of 30 trials done"

@@ -12,13 +12,14 @@ trial is gone. The search's searcher puts the trial's Optuna number in its confi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from stiltsearch.trainables import quiet_libraries
-from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.params import NOT_KNOBS, NUMBER_KEY, SEED_KEY
 from stiltsearch.trainables.pipeline import (
     TrialParams,
     TrialSettings,
@@ -35,7 +36,9 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
 
     quiet_libraries()
     checkpoint = settings.checkpoint(int(config[NUMBER_KEY])) if NUMBER_KEY in config else None
-    params = TrialParams.from_config(config, ignore=(NUMBER_KEY,))
+    if SEED_KEY in config:  # a confirmation: its own training seed, and a speed measured again
+        settings = dataclasses.replace(settings, seed=int(config[SEED_KEY]), measure_again=True)
+    params = TrialParams.from_config(config, ignore=NOT_KNOBS)
     meter: dict[str, Any] = {}
     if settings.meter.resource is not None:
         meter = {"meter": functools.partial(_routed_meter, settings.meter.resource, settings.threads),
