@@ -135,10 +135,9 @@ def report(study: optuna.Study, cfg: Any, trials_dir: Path, directory: Path, tit
 
 def nli_target(target_tasks: list[str]) -> str | None:
     """The search's NLI target, the one question 1 is about (None: it has none)."""
-    from stiltsearch.trainables.tasks import TASKS
+    from stiltsearch.trainables.tasks import nli_target as first_nli
 
-    nli = ("entailment", "neutral", "contradiction")
-    return next((name for name in target_tasks if name in TASKS and TASKS[name].labels == nli), None)
+    return first_nli(target_tasks)
 
 
 def findings(study: optuna.Study, names: list[str], directions: list[str], *, nli: str | None = None,

@@ -13,7 +13,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_toy_config_is_the_default() -> None:
-    assert load_config(ROOT / "configs" / "toy.yaml") == SearchConfig() == load_config(None)
+    """Every field's default but the objectives: the embedded search optimises question 1, a
+    config that names no objectives the XTREME score."""
+    import dataclasses
+
+    from stiltsearch.search.config import Objective
+
+    embedded = load_config(None)
+    assert load_config(ROOT / "configs" / "toy.yaml") == embedded
+    assert embedded.objective_names == ["non_english_nli", "tokens_per_sec"]
+    assert dataclasses.replace(embedded, objectives=SearchConfig().objectives) == SearchConfig()
+    assert SearchConfig().objectives == (Objective("xtreme_score", "max"), Objective("tokens_per_sec", "max"))
+
+
+def test_the_nli_objective_needs_an_nli_target(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("target_tasks: [toy_panx]\nobjectives: [{name: non_english_nli}]\n")
+    with pytest.raises(ConfigError, match=r"objectives\[0\]\.name: non_english_nli is read from an NLI target"):
+        load_config(config)
 
 
 def test_every_shipped_config_validates_and_names_only_registered_tasks_and_languages() -> None:

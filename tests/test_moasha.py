@@ -69,7 +69,7 @@ def test_the_registered_scheduler_judges_rung_reports_and_a_resume_rebuilds_its_
     scheduler = SCHEDULERS["moasha"].from_config(cfg, trials)
 
     def report(rung: int, score: float, speed: float) -> dict:
-        return {**at_rung(rung, {"xtreme_score": score, "tokens_per_sec": speed, "phase2/seconds": 3.0}, ()),
+        return {**at_rung(rung, {cfg.objective_names[0]: score, "tokens_per_sec": speed, "phase2/seconds": 3.0}, ()),
                 f"rung/{rung}/budget": 1 / 9}
 
     assert not scheduler.decide(0, {"phase": 1, "tokens_per_sec": 5.0}).stop  # not a rung report

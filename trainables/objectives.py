@@ -26,6 +26,7 @@ class ObjectiveSpec:
     doc: str
     source: str = ""  # the trial metric it is read from ("": its own name)
     requires: tuple[str, Any] | None = None  # (dotted config field, the value it must have)
+    needs_nli: bool = False  # read from the search's NLI target (tasks.nli_target): the config must have one
 
     def value(self, metrics: Mapping[str, Any]) -> float | None:
         raw = metrics.get(self.source or self.name)
@@ -35,6 +36,10 @@ class ObjectiveSpec:
 OBJECTIVES: tuple[ObjectiveSpec, ...] = (
     ObjectiveSpec("xtreme_score", "max", 0.0, "points (0-100)",
                   "the mean over the target tasks of each task's mean over its languages, as XTREME averages"),
+    # Question 1's score, and the embedded toy search's (configs/toy.yaml says why)
+    ObjectiveSpec("non_english_nli", "max", 0.0, "% accuracy",
+                  "the NLI target's (xnli, toy_xnli) mean accuracy over its non-English languages: zero-shot "
+                  "transfer, or translate-train where a language's data is added", needs_nli=True),
     ObjectiveSpec("tokens_per_sec", "max", 0.0, "real tokens/s",
                   "measured inference throughput of the served model, padding excluded (median of timed passes)",
                   source="throughput/tokens_per_sec"),

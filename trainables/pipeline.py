@@ -30,6 +30,7 @@ from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun, intermediate_phase, phase2_key
 from stiltsearch.trainables.settings import Training, TrialSettings
 from stiltsearch.trainables.target import embed, predict, retrieval_phase, target_phase
+from stiltsearch.trainables.tasks import nli_target
 from stiltsearch.trainables.tasks.base import Task
 from stiltsearch.trainables.throughput import (
     MeterSettings,
@@ -116,7 +117,7 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
         # goes on, so the trial's end is the same with rungs as without (tests/test_fidelity.py)
         with torch.random.fork_rng(devices=[]):
             per_task = {t.name: target_phase(settings, params, t, encoder_dir, tokenizer, budget)[1] for t in tasks}
-        scored = known | scoring.breakdown(per_task, groups)
+        scored = known | scoring.breakdown(per_task, groups, nli_target(settings.target_tasks))
         scored |= objectives.values(scored)
         ckpt.log(f"rung {rung} scored")
         # seconds: what scoring at the rung cost (its phase-3 runs and evaluation), over the full run's
@@ -210,7 +211,8 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
             _rungs(settings, params, tasks, tokenizer, phase2, known, ckpt, report)
             encoder_dir, metrics = _phase2(phase2, ckpt, report)
         per_task, phase3 = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
-        metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.group for t in tasks})
+        metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.group for t in tasks},
+                                                      nli_target(settings.target_tasks))
         metrics |= objectives.values(metrics)  # each declared objective under its own name
         missed = objectives.out_of_bounds(metrics, settings.bounds)
     else:  # never trained: its speed alone rules it out

@@ -35,6 +35,7 @@ class Outcome:
     probe: Probe
     scores: dict[str, float]  # target task's score per language
     tokens_per_sec: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # a whole trial's (run_trial_probe): every objective
 
 
 def run(probe: Probe, measure_speed: bool = False) -> Outcome:
@@ -67,12 +68,30 @@ def run(probe: Probe, measure_speed: bool = False) -> Outcome:
     return Outcome(probe, scores, speed)
 
 
-def run_all(probes: list[Probe], *, workers: int | None = None, measure_speed: bool = False) -> list[Outcome]:
-    """Run probes in parallel worker processes (spawned: DeepSpeed and torch state stay per run)."""
+def run_trial_probe(probe: Probe, measure_speed: bool = True) -> Outcome:
+    """A whole trial as the search runs it (every target, the speed measured, no Ray): what the
+    objective-level ground truth compares. ``scores`` are the NLI target's per-language scores."""
+    from stiltsearch.trainables import quiet_libraries
+    from stiltsearch.trainables.pipeline import run_trial
+    from stiltsearch.trainables.tasks import nli_target
+
+    quiet_libraries()
+    metrics = run_trial(probe.settings, probe.params, lambda _: None)
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    nli = nli_target(probe.settings.target_tasks)
+    prefix = f"eval/{nli}/"
+    scores = {k[len(prefix):]: v for k, v in numbers.items() if nli and k.startswith(prefix) and "/" not in k[len(prefix):]}
+    return Outcome(probe, scores, numbers.get("tokens_per_sec"), numbers)
+
+
+def run_all(probes: list[Probe], *, workers: int | None = None, measure_speed: bool = False,
+            whole_trials: bool = False) -> list[Outcome]:
+    """Run probes in parallel worker processes (spawned: DeepSpeed and torch state stay per run);
+    ``whole_trials``: each as a whole trial (:func:`run_trial_probe`)."""
     workers = workers or min(len(probes), os.cpu_count() or 1)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(run, probes, [measure_speed] * len(probes)))
+        return list(pool.map(run_trial_probe if whole_trials else run, probes, [measure_speed] * len(probes)))
 
 
 def mean_and_se(values: list[float]) -> tuple[float, float]:
@@ -141,6 +160,32 @@ def ground_truth(settings: TrialSettings, seeds: tuple[int, ...], *, workers: in
     return by_label
 
 
+def objective_probes(settings: TrialSettings, model: str, *, intermediate_lr: float = 1e-3,
+                     target_lr: float = 10 ** -3.5) -> list[Probe]:
+    """The configurations the objective-level properties compare: whole trials of the default
+    search (``settings``: its trial settings, every target), the baseline's knobs (``model`` whole,
+    length 128, fp32, the target lr the search's baseline gets: the geometric middle of its range)."""
+    whole = TrialParams(model=model, target_lr=target_lr, layers_kept=_depth(settings.models[model]), max_seq_length=128)
+    return [
+        Probe("baseline", settings, whole),
+        Probe(f"+{HELPFUL}", settings, whole.replace(intermediate_tasks=(HELPFUL,), intermediate_lr=intermediate_lr)),
+        Probe(f"+{UNRELATED}", settings, whole.replace(intermediate_tasks=(UNRELATED,), intermediate_lr=intermediate_lr)),
+        Probe(f"+translate-train {ADDED_LANGUAGE}", settings, whole.replace(train_languages=(ADDED_LANGUAGE,))),
+        Probe("1 layer", settings, whole.replace(layers_kept=1)),
+    ]
+
+
+def objective_ground_truth(settings: TrialSettings, model: str, seeds: tuple[int, ...], *,
+                           workers: int = 2) -> dict[str, list[Outcome]]:
+    """``{probe label: one whole-trial outcome per seed}`` for :func:`objective_probes`."""
+    probes = objective_probes(settings, model)
+    outcomes = run_all([p.seeded(seed) for seed in seeds for p in probes], workers=workers, whole_trials=True)
+    by_label: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_label.setdefault(outcome.probe.label, []).append(outcome)
+    return by_label
+
+
 def _depth(model: str) -> int:
     from transformers import AutoConfig
 
@@ -148,4 +193,5 @@ def _depth(model: str) -> int:
 
 
 __all__ = ["HELPFUL", "UNRELATED", "Outcome", "Probe", "ground_truth", "ground_truth_probes", "mean_and_se",
-           "random_init_copy", "run", "run_all", "synthetic_mean"]
+           "objective_ground_truth", "objective_probes", "random_init_copy", "run", "run_all", "run_trial_probe",
+           "synthetic_mean"]

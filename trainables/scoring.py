@@ -27,10 +27,17 @@ def xtreme_score(per_task: Mapping[str, Mapping[str, float]]) -> float:
     return statistics.fmean(task_score(langs) for langs in per_task.values())
 
 
+def non_english(per_language: Mapping[str, float]) -> float | None:
+    """The mean over a task's languages other than English (None: it has none)."""
+    others = [score for lang, score in per_language.items() if lang != "en"]
+    return statistics.fmean(others) if others else None
+
+
 def breakdown(per_task: Mapping[str, Mapping[str, float]],
-              groups: Mapping[str, str] | None = None) -> dict[str, float]:
+              groups: Mapping[str, str] | None = None, nli: str | None = None) -> dict[str, float]:
     """Flat metrics: ``eval/<task>/<lang>``, ``eval/<task>``, ``eval/group/<group>`` (the mean of its
-    tasks' scores, when ``groups`` maps tasks to groups) and ``xtreme_score``."""
+    tasks' scores, when ``groups`` maps tasks to groups), ``xtreme_score``, and with ``nli`` (the
+    NLI target's name) ``non_english_nli``."""
     flat: dict[str, float] = {}
     for task, langs in per_task.items():
         flat |= {f"eval/{task}/{lang}": score for lang, score in langs.items()}
@@ -40,4 +47,6 @@ def breakdown(per_task: Mapping[str, Mapping[str, float]],
         if members:
             flat[f"eval/group/{group}"] = statistics.fmean(members)
     flat["xtreme_score"] = xtreme_score(per_task)
+    if nli is not None and nli in per_task and (value := non_english(per_task[nli])) is not None:
+        flat["non_english_nli"] = value
     return flat

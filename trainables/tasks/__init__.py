@@ -4,6 +4,8 @@ Real tasks (read from the Hugging Face hub or local copies): the paper's nine in
 the XTREME and XTREME-R targets. Toy tasks (``toy_*``): the embedded synthetic benchmark.
 """
 
+from collections.abc import Sequence
+
 from stiltsearch.trainables.tasks import (  # noqa: F401
     anli,
     bucc,
@@ -63,5 +65,14 @@ SUITES = {
     "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "lareqa", "mewslix", "tatoeba"),
 }
 
-__all__ = ["PAPER_INTERMEDIATE", "SUITES", "TASKS", "BitextExample", "ChoiceExample", "MentionExample", "PairExample", "PooledQAExample", "SpanExample",
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+
+
+def nli_target(target_tasks: Sequence[str]) -> str | None:
+    """The first of ``target_tasks`` with the three NLI labels (``xnli``, ``toy_xnli``): the target
+    the ``non_english_nli`` objective and the report's question 1 read; None if there is none."""
+    return next((name for name in target_tasks if name in TASKS and TASKS[name].labels == NLI_LABELS), None)
+
+
+__all__ = ["NLI_LABELS", "PAPER_INTERMEDIATE", "SUITES", "TASKS", "nli_target", "BitextExample", "ChoiceExample", "MentionExample", "PairExample", "PooledQAExample", "SpanExample",
            "TagExample", "Task", "get_task", "register"]
