@@ -289,6 +289,22 @@ FLAG_CASES = [
          says="address"),
     Case("resume --address nothing there",
          lambda w: ["resume", str(w.search), "--trials", "5", "--address", "127.0.0.1:1"], says="address"),
+    Case("confirm without a dir", lambda w: ["confirm"], says="search_dir"),
+    Case("confirm a missing dir", lambda w: ["confirm", str(w.tmp / "missing")], says="search_dir"),
+    Case("confirm a file", lambda w: ["confirm", _file(w)], says="search_dir"),
+    Case("confirm an empty dir", lambda w: ["confirm", str(w.tmp)], says="search_dir"),
+    Case("confirm --seeds 0", lambda w: ["confirm", str(w.search), "--seeds", "0"], says="seeds"),
+    Case("confirm --seeds -2", lambda w: ["confirm", str(w.search), "--seeds", "-2"], says="seeds"),
+    Case("confirm --seeds 101", lambda w: ["confirm", str(w.search), "--seeds", "101"], says="seeds"),
+    Case("confirm --seeds abc", lambda w: ["confirm", str(w.search), "--seeds", "abc"], says="seeds"),
+    Case("confirm --seeds 1.5", lambda w: ["confirm", str(w.search), "--seeds", "1.5"], says="seeds"),
+    Case("confirm --address garbage", lambda w: ["confirm", str(w.search), "--address", "garbage"], says="address"),
+    Case("confirm --address nothing there", lambda w: ["confirm", str(w.search), "--address", "127.0.0.1:1"],
+         says="address"),
+    Case("confirm an unfinished search", lambda w: ["confirm", str(w.search)],
+         lambda w: _edit_config(w, lambda c: c["search"].update(num_trials=5)), says="finish it first"),
+    Case("confirm past the seed range", lambda w: ["confirm", str(w.search), "--seeds", "2"],
+         lambda w: _edit_config(w, lambda c: c["training"].update(seed=2**32 - 2)), says="seeds"),
     Case("pareto a missing dir", lambda w: ["pareto", str(w.tmp / "missing" / "dir")], says="target"),
     Case("pareto an unknown experiment", lambda w: ["pareto", "nope", "--tracking-uri", f"sqlite:///{w.store}"],
          says="target"),
@@ -303,6 +319,12 @@ FLAG_CASES = [
     Case("pareto --out read-only", lambda w: ["pareto", str(w.search), "--out", _readonly(w)], says="out"),
     Case("pareto --out under /proc", lambda w: ["pareto", str(w.search), "--out", "/proc/stilts"], says="out"),
 ]
+
+
+def _edit_config(w: World, change: Callable[[dict[str, Any]], Any]) -> None:
+    config = yaml.safe_load((w.search / "config.yaml").read_text())
+    change(config)
+    (w.search / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def _edit_json(w: World, change: Callable[[dict[str, Any]], Any]) -> None:
@@ -378,6 +400,7 @@ DAMAGE: list[tuple[str, Callable[[World], None], str]] = [
 def _damage_cases() -> Iterator[Case]:
     for label, setup, says in DAMAGE:
         yield Case(f"resume, {label}", lambda w: ["resume", str(w.search), "--trials", "5"], setup, says)
+        yield Case(f"confirm, {label}", lambda w: ["confirm", str(w.search), "--seeds", "2"], setup, says)
         if not label.startswith(("search.json", "driver")):
             yield Case(f"pareto, {label}", lambda w: ["pareto", str(w.search)], setup, says)
 
