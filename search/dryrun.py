@@ -63,7 +63,8 @@ def trial_lines(cfg: SearchConfig, params: dict[str, Any]) -> list[str]:
         total = _train_rows(task) * len(languages)  # translated training sets are the size of the English one
         steps = plan.phase3_steps(tr.recipes, name, total, tr.batch_size, tr.target_steps)
         length = plan.max_length(task.head, tr.qa_max_length, params["max_seq_length"])
-        lines.append(f"  phase 3: {name}: train {'+'.join(languages)} (~{total:,} rows), {steps:,} steps at batch "
+        size = f"~{total:,} rows" if total else "rows counted when read"  # a file-only set (Mewsli-X's pairs)
+        lines.append(f"  phase 3: {name}: train {'+'.join(languages)} ({size}), {steps:,} steps at batch "
                      f"{plan.batch_size(tr.recipes, name, tr.batch_size)}, length {length}; {task.metric} on dev in "
                      f"{len(evaluated)} languages ({' '.join(evaluated)})")
     served = next((t for t in cfg.target_tasks if tasks[t].kind.trained), cfg.target_tasks[0])

@@ -447,7 +447,9 @@ def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
             on = sorted((by_number[n] for n in result.fronts[family]), key=lambda t: t.values[1])
             front.add_trace(go.Scatter(
                 x=[t.values[1] for t in on], y=[t.values[0] for t in on], mode="lines+markers",
-                line={"shape": "hv", "color": COLOURS[family]}, marker={"size": 11, "color": COLOURS[family]},
+                # vertical first: between two front points (by speed) the area reached is the slower
+                # point's score down to the faster one's, as the PNG's steps-pre draws it
+                line={"shape": "vh", "color": COLOURS[family]}, marker={"size": 11, "color": COLOURS[family]},
                 name=f"{LABELS[family]}: front", text=[f"trial {t.number}<br>{describe(t.config)}" for t in on],
                 hoverinfo="text+x+y"))
         if result.baseline is not None:

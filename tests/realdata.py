@@ -209,4 +209,18 @@ def write_mewslix(root: Path) -> str:
     for split in ("dev", "test"):
         (root / f"wikinews_mentions-{split}.jsonl").write_text(
             json.dumps(article("de", "d1")) + "\n" + json.dumps(article("ja", "d2")) + "\n")
+    # the dual encoder's English Wikipedia pairs (schema.py's MentionEntityPair), one per entity
+    pairs = []
+    for i, (entity, name, text) in enumerate(((entities[1], "Berlin", "Yesterday it rained. The summit took place in Berlin."),
+                                              (entities[0], "Paris", "Tourists love Paris. It is in France."))):
+        start = text.index(name)
+        pairs.append({"contextual_mention": {
+            "context": {"document_title": name, "document_url": f"https://en.wikipedia.org/wiki/{name}",
+                        "document_id": f"w{i}", "language": "en", "text": text,
+                        "sentence_spans": [{"start": 0, "end": text.index(".") + 1},
+                                           {"start": text.index(".") + 2, "end": len(text)}]},
+            "mention": {"example_id": f"w{i}-0", "entity_id": entity["entity_id"],
+                        "mention_span": {"start": start, "end": start + len(name), "text": name}}},
+            "entity": entity})
+    (root / "wikipedia_pairs-train.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
     return str(root)

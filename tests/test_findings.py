@@ -168,6 +168,7 @@ def test_confirmations_give_means_deviations_and_what_dominates_beyond_noise(stu
     files = write_report(result, tmp_path, "hand-made")
     page = files[0].read_text()
     assert "confirmed: mean" in page and "over training seeds" in page and "\"error_y\"" in page
+    assert '"shape":"vh"' in page  # the fronts' staircases: down from each point, then across to the next
     import json
 
     saved = json.loads(files[2].read_text())

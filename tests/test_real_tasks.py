@@ -11,10 +11,11 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from stiltsearch.trainables import heads, hub
 from stiltsearch.trainables.tasks import PAPER_INTERMEDIATE, SUITES, TASKS, get_task
-from stiltsearch.trainables.tasks.base import (BitextExample, ChoiceExample, MentionExample, PairExample, PooledQAExample, SpanExample,
-                                               TagExample)
+from stiltsearch.trainables.tasks.base import (BitextExample, ChoiceExample, DualExample, MentionExample, PairExample,
+                                               PooledQAExample, SpanExample, TagExample)
 from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies, write_mewslix
 
+SQUAD_SENTENCE = "Its chair , Maria Lopez , proposed a new budget ."  # CONTEXT's sentence holding the answer
 REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
 
 
@@ -52,8 +53,13 @@ FIRST = {
     ("bucc2018", "test", "fr"): BitextExample("Der Hund bellt .", "The dog barks .", "fr-000012", "en-000036"),
     ("xcopa", "dev", "et"): ChoiceExample("Mees kukkus .", ("because Ta libises .", "because Ta naeris ."), 0),
     ("lareqa", "dev", "de"): PooledQAExample("Was bellt?", "q-dog", ("Der Hund bellt.", "Es regnet heute.",
-                                                                   "Brot wird gebacken."), 0),
+                                                                   "Brot wird gebacken."), 0,
+                                             "Der Hund bellt. Es regnet heute. Brot wird gebacken."),
+    # the dual encoder's training pairs: a SQuAD question against its answer sentence with the paragraph
+    ("lareqa", "train", "en"): DualExample("Who proposed a new budget ?", SQUAD_SENTENCE + CONTEXT),
     ("mewslix", "dev", "de"): MentionExample("Der Gipfel fand in Berlin statt.", "Q64"),  # the mention's sentence
+    ("mewslix", "train", "en"): DualExample("The summit took place in Berlin.",
+                                            "Berlin. Berlin is the capital of Germany."),
     ("xcopa", "train", "en"): ChoiceExample("The man fell .", ("because He slipped .", "because He laughed ."), 0),
 }
 
@@ -335,11 +341,16 @@ def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: di
     assert metrics["phase3/panx/steps"] == 4  # no recipe: the step budget
     scored = {tuple(k.split("/")[1:]) for k in metrics if k.startswith("eval/") and k.count("/") == 2}
     assert scored == {(task, lang) for task, langs in languages.items() for lang in langs} | {
-        ("group", g) for g in ("classification", "structured_prediction", "qa", "retrieval")}
+        ("group", g) for g in ("classification", "multi_choice", "structured_prediction", "qa", "retrieval")}
+    assert metrics["eval/group/multi_choice"] == metrics["eval/xcopa"]  # XTREME-R's: XCOPA in two groups
     retrieval = ("bucc2018", "tatoeba", "lareqa", "mewslix")
     assert metrics["eval/group/retrieval"] == pytest.approx(sum(metrics[f"eval/{t}"] for t in retrieval) / 4)
     # two candidate entities, one relevant: mAP@20 is 100 (found first) or 50 (found second)
     assert metrics["eval/mewslix/de"] in (50.0, 100.0)
+    # LAReQA and Mewsli-X: a dual encoder fine-tuned first (on SQuAD, on the Wikipedia pairs), as XTREME-R does
+    for task in ("lareqa", "mewslix"):
+        assert metrics[f"phase3/{task}/train_languages"] == "en" and metrics[f"phase3/{task}/steps"] == 4
+    assert "phase3/tatoeba/steps" not in metrics  # Tatoeba and BUCC stay untrained
     assert "phase3/bucc2018/de/threshold" in metrics
     assert 0 <= metrics["xtreme_score"] <= 100 and metrics["tokens_per_sec"] > 0
 

@@ -216,3 +216,19 @@ def test_embed_pools_the_asked_layer_as_the_model_cut_there_would(tiny_model: st
         first = full.encoder(**batch).last_hidden_state[:, 0]
     assert torch.allclose(embed(full, texts, tokenizer, max_length=32, pool="cls"),
                           torch.nn.functional.normalize(first, dim=-1), atol=1e-5)
+
+
+def test_xtreme_r_groups_follow_its_evaluator_with_lareqa_among_the_retrieval_tasks() -> None:
+    """XTREME-R's evaluate.py: classification = xnli + xcopa, multi_choice = xcopa alone, retrieval =
+    tatoeba + mewslix (+ lareqa here, as the XTREME-R paper groups it; the evaluator has no LAReQA
+    entry); the overall score stays the mean over tasks."""
+    from stiltsearch.trainables.tasks import SUITES, TASKS
+
+    scores = {task: float(10 * i) for i, task in enumerate(SUITES["xtreme-r"], start=1)}
+    per_task = {task: {"xx": score} for task, score in scores.items()}
+    flat = breakdown(per_task, {task: TASKS[task]().kind.groups for task in per_task})
+    assert flat["eval/group/classification"] == pytest.approx((scores["xnli"] + scores["xcopa"]) / 2)
+    assert flat["eval/group/multi_choice"] == scores["xcopa"]
+    assert flat["eval/group/retrieval"] == pytest.approx((scores["tatoeba"] + scores["mewslix"] + scores["lareqa"]) / 3)
+    assert flat["eval/group/qa"] == pytest.approx((scores["xquad"] + scores["mlqa"] + scores["tydiqa"]) / 3)
+    assert flat["xtreme_score"] == pytest.approx(sum(scores.values()) / len(scores))

@@ -21,6 +21,7 @@ from torch import nn
 from stiltsearch.trainables.tasks.base import (
     HEAD_KINDS,
     ChoiceExample,
+    DualExample,
     PairExample,
     SpanExample,
     TagExample,
@@ -290,6 +291,45 @@ class RetrievalHead(Head):
 
     kind = "retrieval"
     encode = staticmethod(_encode_sources)
+
+
+def _encode_dual(tokenizer: Any, examples: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
+    """Training pairs (:class:`DualExample`): the queries' rows, then their candidates' rows, one
+    batch; ``labels[i] = i``: query i's candidate is row i of the second half. Any other examples
+    (a throughput workload, an evaluation): their query side only."""
+    if not all(isinstance(ex, DualExample) for ex in examples):
+        return _encode_sources(tokenizer, examples, max_length)
+    batch = tokenizer([ex.query for ex in examples] + [ex.candidate for ex in examples], truncation=True,
+                      max_length=max_length, padding=True, return_tensors="pt")
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
+            "labels": torch.arange(len(examples))}
+
+
+@register_head
+class DualEncoderHead(Head):
+    """XTREME-R's retrieval dual encoder (``BertForRetrieval`` in its ``third_party/bert.py``): one
+    encoder for both sides; a text is its <s> vector through a dense+tanh layer (BERT's pooler),
+    at unit length; trained with an in-batch softmax of each query over the batch's candidates,
+    the cosines scaled by a learnt logit scale that starts at 100. Its output is the vectors."""
+
+    kind = "dual_encoder"
+    pooled = True
+    encode = staticmethod(_encode_dual)
+    START_SCALE = 100.0
+
+    def __init__(self, kind: str, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
+        nn.Module.__init__(self)
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.logit_scale = nn.Parameter(torch.tensor([self.START_SCALE]))
+
+    def forward(self, hidden: torch.Tensor, num_choices: int | None = None) -> torch.Tensor:
+        assert self.dense is not None
+        return nn.functional.normalize(torch.tanh(self.dense(self.dropout(hidden[:, 0]))), dim=-1)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        queries, candidates = logits[: len(labels)].float(), logits[len(labels):].float()
+        return nn.functional.cross_entropy(queries @ candidates.T * self.logit_scale.float(), labels)
 
 
 def _decode_spans(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[tuple[int, int, float]]:

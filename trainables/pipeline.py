@@ -106,7 +106,7 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
     """
     passed = {rung for rung, verdict in trialdir.read_rungs(ckpt.directory).items()
               if verdict.get("goes_on")} if ckpt.directory is not None else set()
-    groups = {t.name: t.kind.group for t in tasks}
+    groups = {t.name: t.kind.groups for t in tasks}
     for rung, budget in enumerate(settings.rungs):
         if rung in passed:
             ckpt.log(f"rung {rung} passed before")
@@ -211,7 +211,7 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
             _rungs(settings, params, tasks, tokenizer, phase2, known, ckpt, report)
             encoder_dir, metrics = _phase2(phase2, ckpt, report)
         per_task, phase3 = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
-        metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.group for t in tasks},
+        metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.groups for t in tasks},
                                                       nli_target(settings.target_tasks))
         metrics |= objectives.values(metrics)  # each declared objective under its own name
         missed = objectives.out_of_bounds(metrics, settings.bounds)

@@ -107,14 +107,15 @@ def _ranked(queries: torch.Tensor, pool: torch.Tensor) -> list[list[int]]:
 
 
 def answer_pool(task: Any, split: str, languages: Sequence[str], vectors: Vectors) -> Scores:
-    """LAReQA: each question ranks every sentence of every scored language's contexts; its relevant
-    answers are the answer sentences of the same question in all of them (11 for XQuAD-R)."""
+    """LAReQA: each question ranks every sentence of every scored language's contexts (each with its
+    paragraph, :meth:`PooledQAExample.candidate`); its relevant answers are the answer sentences of
+    the same question in all of them (11 for XQuAD-R)."""
     questions = {lang: task.load(split, lang) for lang in languages}
-    sentences: dict[str, int] = {}  # the pool, each distinct sentence once
+    sentences: dict[str, int] = {}  # the pool, each distinct candidate once
     answers: dict[str, set[int]] = {}  # question id -> pool indices of its answer sentences
     for examples in questions.values():
         for ex in examples:
-            index = [sentences.setdefault(s, len(sentences)) for s in ex.sentences]
+            index = [sentences.setdefault(ex.candidate(i), len(sentences)) for i in range(len(ex.sentences))]
             answers.setdefault(ex.qid, set()).add(index[ex.answer])
     pool = vectors(list(sentences))
     return {lang: metrics.map_at_k(_ranked(vectors([ex.question for ex in asked]), pool),

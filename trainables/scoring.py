@@ -11,7 +11,7 @@ gives back its published average, 59.6, from its nine published task scores.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 def task_score(per_language: Mapping[str, float]) -> float:
@@ -34,16 +34,17 @@ def non_english(per_language: Mapping[str, float]) -> float | None:
 
 
 def breakdown(per_task: Mapping[str, Mapping[str, float]],
-              groups: Mapping[str, str] | None = None, nli: str | None = None) -> dict[str, float]:
+              groups: Mapping[str, str | Sequence[str]] | None = None, nli: str | None = None) -> dict[str, float]:
     """Flat metrics: ``eval/<task>/<lang>``, ``eval/<task>``, ``eval/group/<group>`` (the mean of its
-    tasks' scores, when ``groups`` maps tasks to groups), ``xtreme_score``, and with ``nli`` (the
-    NLI target's name) ``non_english_nli``."""
+    tasks' scores, when ``groups`` maps tasks to a group or several: XTREME-R counts XCOPA in two),
+    ``xtreme_score``, and with ``nli`` (the NLI target's name) ``non_english_nli``."""
     flat: dict[str, float] = {}
     for task, langs in per_task.items():
         flat |= {f"eval/{task}/{lang}": score for lang, score in langs.items()}
         flat[f"eval/{task}"] = task_score(langs)
-    for group in sorted(set((groups or {}).values())):
-        members = [flat[f"eval/{t}"] for t in per_task if (groups or {}).get(t) == group]
+    member_of = {task: (g,) if isinstance(g, str) else tuple(g) for task, g in (groups or {}).items()}
+    for group in sorted({g for gs in member_of.values() for g in gs}):
+        members = [flat[f"eval/{t}"] for t in per_task if group in member_of.get(t, ())]
         if members:
             flat[f"eval/group/{group}"] = statistics.fmean(members)
     flat["xtreme_score"] = xtreme_score(per_task)

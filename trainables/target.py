@@ -32,15 +32,19 @@ def predict(model: MultiTaskModel, task: Task, examples: Sequence[Any], tokenize
 
 
 def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length: int, batch_size: int = 128,
-          pool: str = "mean", layer: int | None = None) -> torch.Tensor:
+          pool: str = "mean", layer: int | None = None, head: str | None = None) -> torch.Tensor:
     """Unit-length sentence vectors: the hidden states of ``layer`` (1 = the first layer's output;
-    None = the last) pooled as the mean over real tokens, or as the first token's (``pool="cls"``)."""
+    None = the last) pooled as the mean over real tokens, or as the first token's (``pool="cls"``);
+    with ``head`` (a dual encoder's task), that head's vectors."""
     device = next(model.parameters()).device
     vectors = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
                               return_tensors="pt").to(device)
+            if head is not None:
+                vectors.append(model.logits(head, batch["input_ids"], batch["attention_mask"]).float())
+                continue
             out = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                 output_hidden_states=layer is not None)
             hidden = out.last_hidden_state if layer is None else out.hidden_states[layer]  # [0]: the embeddings
@@ -68,14 +72,21 @@ def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, en
     def vectors(texts: list[str]) -> torch.Tensor:
         return embed(deployed, texts, tokenizer, max_length=length, pool=task.pool, layer=layer)
 
+    scores, extra = retrieve(settings, task, vectors)
+    return model, scores, {f"phase3/{task.name}/pooled_layer": layer, **extra}
+
+
+def retrieve(settings: TrialSettings, task: Task, vectors: retrieval.Vectors) -> tuple[dict[str, float], dict[str, Any]]:
+    """A retrieval task's score per scored language, from ``vectors(texts)``; BUCC's chosen thresholds."""
     scores: dict[str, float] = {}
-    extra: dict[str, Any] = {f"phase3/{task.name}/pooled_layer": layer}
+    extra: dict[str, Any] = {}
     for lang, result in retrieval.RETRIEVERS[task.retrieve](task, settings.eval_split, settings.languages(task),
                                                             vectors).items():
         scores[lang] = result["major"]
         if "threshold" in result:  # BUCC's chosen similarity threshold
             extra[f"phase3/{task.name}/{lang}/threshold"] = result["threshold"]
-    return model, scores, extra
+    return scores, extra
+
 
 
 @applies("train_languages", "target_lr", "max_seq_length")
@@ -102,10 +113,15 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     run.advance(steps if budget >= 1 else math.ceil(budget * steps))
     log = run.close()
     deployed = deploy(model, params)  # scored as it will be served
-    scores = {}
-    for lang in settings.languages(task):
-        dev = task.load(settings.eval_split, lang)
-        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev, lang)["major"]
+    scores: dict[str, float] = {}
+    if task.kind.retrieves:  # a dual encoder: retrieval with the vectors it was trained to give
+        deployed.eval()
+        scores, _ = retrieve(settings, task, lambda texts: embed(deployed, texts, tokenizer, max_length=length,
+                                                                  head=task.name))
+    else:
+        for lang in settings.languages(task):
+            dev = task.load(settings.eval_split, lang)
+            scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev, lang)["major"]
     return model, scores, {**log.metrics(f"phase3/{task.name}"),
                            f"phase3/{task.name}/train_languages": ",".join(languages),
                            f"phase3/{task.name}/steps": run.done}

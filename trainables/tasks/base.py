@@ -78,6 +78,12 @@ class PooledQAExample:
     qid: str
     sentences: tuple[str, ...]
     answer: int
+    context: str = ""  # the paragraph: a candidate is encoded as its sentence followed by it (XTREME-R)
+
+    def candidate(self, i: int) -> str:
+        """Sentence ``i`` as a retrieval candidate: the sentence then its paragraph, newlines removed,
+        as XTREME-R's ``evaluate_retrieval.py`` encodes LAReQA's candidates."""
+        return (self.sentences[i] + self.context).replace("\n", "")
 
     @property
     def source(self) -> str:  # what a retrieval workload encodes (the query side)
@@ -96,7 +102,22 @@ class MentionExample:
         return self.query
 
 
-Example = PairExample | TagExample | ChoiceExample | SpanExample | BitextExample | PooledQAExample | MentionExample
+@dataclass(frozen=True)
+class DualExample:
+    """A query and the text it should retrieve: what a dual encoder trains on (XTREME-R's LAReQA:
+    a SQuAD question and its answer sentence with the paragraph; Mewsli-X: a mention's sentence and
+    its entity's title and description)."""
+
+    query: str
+    candidate: str
+
+    @property
+    def source(self) -> str:
+        return self.query
+
+
+Example = (PairExample | TagExample | ChoiceExample | SpanExample | BitextExample | PooledQAExample | MentionExample
+           | DualExample)
 
 @dataclass(frozen=True)
 class HeadKind:
@@ -104,18 +125,24 @@ class HeadKind:
     class registered for it in :mod:`stiltsearch.trainables.heads`)."""
 
     name: str
-    group: str  # XTREME's task group for the score breakdown
+    groups: tuple[str, ...]  # the task groups of the score breakdown its tasks belong to
     trained: bool = True  # False: no phase-3 training; scored from the encoder's pooled states
     qa_length: bool = False  # trains and serves at training.qa_max_length when that is set
+    retrieves: bool = False  # scored by retrieval over its vectors (retrieval.RETRIEVERS), not by decoding
 
 
-# XCOPA is multiple choice, a classification task in XTREME's groups; LAReQA and Mewsli-X are retrieval.
+# The groups are the XTREME paper's (its evaluate.py calls structured prediction "tagging").
+# XCOPA, multiple choice, counts in XTREME-R's evaluate.py both as classification and in its own
+# multi_choice group; LAReQA and Mewsli-X are retrieval (the XTREME-R paper's grouping: its evaluator
+# has no LAReQA entry), scored as XTREME-R does after phase 3 fine-tunes a dual encoder on English
+# query-candidate pairs.
 HEAD_KINDS: dict[str, HeadKind] = {k.name: k for k in (
-    HeadKind("classification", "classification"),
-    HeadKind("choice", "classification"),
-    HeadKind("tagging", "structured_prediction"),
-    HeadKind("span", "qa", qa_length=True),
-    HeadKind("retrieval", "retrieval", trained=False),
+    HeadKind("classification", ("classification",)),
+    HeadKind("choice", ("classification", "multi_choice")),
+    HeadKind("tagging", ("structured_prediction",)),
+    HeadKind("span", ("qa",), qa_length=True),
+    HeadKind("retrieval", ("retrieval",), trained=False, retrieves=True),
+    HeadKind("dual_encoder", ("retrieval",), retrieves=True),
 )}
 
 

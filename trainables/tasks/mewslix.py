@@ -5,23 +5,28 @@ Not on the Hugging Face hub: ``data: {mewsli-x: DIR}`` names the directory that
 google-research's ``get-mewsli-x.sh`` fills, with ``candidate_set_entities.jsonl`` and
 ``wikinews_mentions-{dev,test}.jsonl`` (the release's ``wikinews_mentions_no_text-*`` files have
 empty texts: the script restores them). A mention's query is its sentence in the article; an
-entity's text is its title and description. As for LAReQA, the encoder is used as phase 2 left it
-(XTREME-R first fine-tunes a dual encoder on the Wikipedia mention pairs).
+entity's text is its title and description.
+
+Phase 3, as XTREME-R's ``train_mewslix.sh``: a dual encoder (``heads.DualEncoderHead``) fine-tuned
+on the release's English Wikipedia mention-entity pairs (``wikipedia_pairs-train.jsonl``: a
+mention's sentence against its entity's title and description), an in-batch softmax; then the
+retrieval over the candidate set with its vectors.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stiltsearch.trainables.hub import DataUnavailable
-from stiltsearch.trainables.tasks.base import MentionExample, register
+from stiltsearch.trainables.tasks.base import DualExample, Example, MentionExample, register
 from stiltsearch.trainables.tasks.real import HubTask
 
 FILES = {"dev": "wikinews_mentions-dev.jsonl", "test": "wikinews_mentions-test.jsonl"}
+TRAIN_FILE = "wikipedia_pairs-train.jsonl"  # English Wikipedia mention-entity pairs, for the dual encoder
 
 
 def _sentence(context: dict[str, Any], start: int) -> str:
@@ -35,15 +40,15 @@ def _sentence(context: dict[str, Any], start: int) -> str:
 @register
 class MewsliX(HubTask):
     name = "mewslix"
-    head = "retrieval"
+    head = "dual_encoder"
     labels = ()
     metric = "map_at_20"
     retrieve = "entity_pool"
     languages = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")
-    train_languages = ()
+    train_languages = ("en",)  # the Wikipedia pairs, for the dual encoder
     dataset = "mewsli-x"  # the key of its directory in the config's ``data``
     on_hub = False
-    split_names = {"dev": "dev", "test": "test"}
+    split_names = {"train": "train", "dev": "dev", "test": "test"}
 
     def _path(self, name: str) -> Path:
         if self.dataset not in self.data:
@@ -79,7 +84,32 @@ class MewsliX(HubTask):
     def convert(self, row: dict[str, Any], features: Any, language: str) -> MentionExample:  # files, not rows
         raise NotImplementedError
 
-    def load(self, split: str, language: str) -> list[MentionExample]:
+    def pairs(self) -> list[DualExample]:
+        """The English training pairs: each mention's sentence, its entity's "title. description"."""
+        pairs = []
+        for number, line in enumerate(self._path(TRAIN_FILE).read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                pair = json.loads(line)
+                mention, entity = pair["contextual_mention"], pair["entity"]
+                query = _sentence(mention["context"], mention["mention"]["mention_span"]["start"])
+                candidate = f"{entity['title']}. {entity['description']}"
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataUnavailable(f"data.mewsli-x: {TRAIN_FILE} line {number} is not a mention-entity pair "
+                                      f"({type(exc).__name__}: {exc}); use the file get-mewsli-x.sh writes") from None
+            if query:
+                pairs.append(DualExample(query, candidate))
+        if not pairs:
+            raise DataUnavailable(f"data.mewsli-x: {TRAIN_FILE} holds no pair with a text (the no_text release?); "
+                                  "run get-mewsli-x.sh to restore them")
+        return pairs
+
+    def load(self, split: str, language: str) -> Sequence[Example]:
+        if split == "train":
+            if language != "en":
+                raise ValueError(f"task 'mewslix' trains on its English Wikipedia pairs only, not {language!r}")
+            return self.pairs()
         if split not in FILES or language not in self.languages:
             raise ValueError(f"task 'mewslix' has {list(FILES)} in {self.languages}; asked for {split!r} in {language!r}")
         mentions = []
