@@ -328,6 +328,7 @@ def _importance(result: Findings, study: optuna.Study) -> None:
 
 # -- rendering --------------------------------------------------------------------------------------
 
+FEW = 3  # a family with fewer complete trials than this gets a warning in the headline
 COLOURS = {"stilts": "#d62728", "direct": "#1f77b4"}
 LABELS = {"stilts": "STILTs (intermediate tasks)", "direct": "direct fine-tuning (no intermediate task)"}
 
@@ -337,6 +338,10 @@ def sentences(result: Findings) -> list[str]:
     lines = [f"{len(result.trials)} complete trials: {sum(t.family == 'stilts' for t in result.trials)} with "
              f"intermediate tasks, {sum(t.family == 'direct' for t in result.trials)} without. Hypervolume of the "
              f"STILTs front {result.hypervolume['stilts']:.5g}, of the direct front {result.hypervolume['direct']:.5g}."]
+    sparse = [family for family in FAMILIES if 0 < sum(t.family == family for t in result.trials) < FEW]
+    if sparse:  # e.g. 511 of the 512 task subsets are non-empty: a search samples few direct trials
+        lines.append(f"Read the comparison with care: the {' and '.join(LABELS[f] for f in sparse)} family has fewer "
+                     f"than {FEW} trials, so its front is a few points at most.")
     if len(result.names) == 2:
         score, speed = result.names
         pair = result.matched.get("speedup_at_matched_score")

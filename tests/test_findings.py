@@ -164,6 +164,7 @@ def test_confirmations_give_means_deviations_and_what_dominates_beyond_noise(stu
     assert (0, 1) in result.beyond_noise and (1, 0) not in result.beyond_noise and (0, 3) not in result.beyond_noise
     assert result.confirmed_matched == {"speedup_at_matched_score": 1.5, "score_gain_at_matched_speed": 3.0}
     text = "\n".join(sentences(result))
+    assert "Read the comparison with care" not in text  # three trials in each family
     assert "trial 3 (STILTs, seeds 0, 1, 2): xtreme_score 63 ± 1" in text and "On the means, the front is trial 3." in text
     files = write_report(result, tmp_path, "hand-made")
     page = files[0].read_text()
@@ -192,3 +193,12 @@ def test_a_confirmation_plan_is_the_front_and_the_baseline_under_new_seeds_never
     assert confirm.planned(study, front, [1, 2]) == []  # enqueued ones count: nothing twice
     assert confirm.unfinished(study, num_trials=8 + 5) is None
     assert confirm.unfinished(study, num_trials=30) == "8 of 30 trials done"
+
+
+def test_a_family_with_few_trials_is_flagged_in_the_headline(study: optuna.Study) -> None:
+    """A search samples the empty task subset rarely (1 of 512): the default 8-trial search had the
+    baseline as its only direct trial, so the headline says the direct front is a point or two."""
+    few = optuna.create_study(directions=["maximize", "maximize"])
+    few.add_trials([t for t in study.trials if t.number in (0, 3, 4, 5)])  # one direct trial, three STILTs
+    text = " ".join(sentences(findings(few, NAMES, DIRECTIONS)))
+    assert "Read the comparison with care: the direct fine-tuning (no intermediate task) family has fewer than 3" in text
