@@ -48,11 +48,33 @@ def check_models(cfg: SearchConfig) -> None:
 
     for model in cfg.models or (cfg.model,):
         try:
-            AutoConfig.from_pretrained(model)
+            config = AutoConfig.from_pretrained(model)
         except (OSError, ValueError) as exc:
             reason = str(exc).splitlines()[0][:160]
             raise ConfigError(f"model: cannot load {model!r} ({reason}); give a local directory (a saved "
                               f"checkpoint, or `hf download {model} --local-dir DIR`) or make the hub reachable") from None
+        _check_lengths(cfg, model, config)
+
+
+# Encoders whose positions are absolute and counted from ``pad_token_id + 1`` (RoBERTa's
+# create_position_ids_from_input_ids), or from 0 (BERT): a longer sequence indexes past the table.
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert")
+ZERO_POSITIONS = ("bert",)
+
+
+def _check_lengths(cfg: SearchConfig, model: str, config: object) -> None:
+    """Every sequence length the config asks for fits the model's position table (a longer one
+    would fail inside every trial with an index error)."""
+    kind, table = getattr(config, "model_type", ""), getattr(config, "max_position_embeddings", None)
+    if table is None or kind not in OFFSET_POSITIONS + ZERO_POSITIONS:
+        return  # relative positions, or a kind not checked here
+    usable = int(table) - ((int(getattr(config, "pad_token_id", 1) or 0) + 1) if kind in OFFSET_POSITIONS else 0)
+    lengths = {"space.max_seq_length": max(cfg.space.choices["max_seq_length"]), "training.max_length":
+               cfg.training.max_length, "training.qa_max_length": cfg.training.qa_max_length or 0}
+    for field, length in lengths.items():
+        if length > usable:
+            raise ConfigError(f"{field}: {length} tokens is more than {model_name(model)} holds ({usable} positions); "
+                              f"give at most {usable}")
 
 
 def model_depths(cfg: SearchConfig) -> dict[str, int]:

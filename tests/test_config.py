@@ -190,3 +190,25 @@ def test_cli_exits_2_before_ray_starts_and_writes_nothing(tmp_path: Path) -> Non
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stiltsearch: error: target_tasks:")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_length_past_the_models_position_table_is_refused_before_ray(tmp_path: Path) -> None:
+    """XLM-R counts positions from pad_token_id + 1: a table of 66 holds 64 tokens; a longer
+    max_seq_length failed inside every trial with an index error."""
+    from transformers import XLMRobertaConfig
+
+    XLMRobertaConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64, vocab_size=100,
+                     max_position_embeddings=66).save_pretrained(tmp_path / "model")
+    config = tmp_path / "c.yaml"
+    for space, says in (("{layers_kept: [2], max_seq_length: [32, 128]}",
+                         "space.max_seq_length: 128 tokens is more than model holds (64 positions); give at most 64"),
+                        ("{layers_kept: [2], max_seq_length: [64]}", None)):
+        config.write_text(f"name: v\nmodel: {tmp_path / 'model'}\nintermediate_tasks: [mnli]\ntarget_tasks: [xnli]\n"
+                          f"languages: [de]\nspace: {space}\ntraining: {{max_length: 64}}\n")
+        done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "validate", str(config)],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if says is None:
+            assert done.returncode == 0, done.stderr
+        else:
+            assert done.returncode == 2 and done.stderr.strip() == f"stiltsearch: error: {says}", done.stderr

@@ -395,3 +395,63 @@ def test_a_search_on_real_tasks_runs_through_the_cli(data: dict[str, str], tiny_
         assert {"eval/xnli/de", "eval/panx/en", "eval/tatoeba/de", "eval/group/retrieval", "xtreme_score",
                 "tokens_per_sec"} <= set(run.data.metrics)
         assert "eval/xnli/ar" not in run.data.metrics  # only the languages asked for
+
+
+HELD = {"xnli": ("en", "de", "sw"), "pawsx": ("en", "de", "ja"), "udpos": ("en",), "panx": ("en", "de"),
+        "xquad": ("en", "de"), "mlqa": ("en", "de"), "tydiqa": ("en", "ar", "sw"), "bucc2018": ("de", "fr"),
+        "tatoeba": ("de", "sw"), "xcopa": ("et", "sw"), "lareqa": ("en", "de"), "mewslix": ("de", "ja")}  # fixtures'
+GROUPS = {"xtreme": {"classification": ("xnli", "pawsx"), "structured_prediction": ("udpos", "panx"),
+                     "qa": ("xquad", "mlqa", "tydiqa"), "retrieval": ("bucc2018", "tatoeba")},
+          "xtreme-r": {"classification": ("xnli", "xcopa"), "multi_choice": ("xcopa",),
+                       "structured_prediction": ("udpos", "panx"), "qa": ("xquad", "mlqa", "tydiqa"),
+                       "retrieval": ("tatoeba", "lareqa", "mewslix")}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["xtreme", "xtreme-r"])
+def test_the_papers_config_runs_a_trial_on_every_target_of_each_benchmark(suite: str, data: dict[str, str],
+                                                                          tiny_model: str, cache: Path) -> None:
+    """configs/paper.yaml as shipped (its intermediate tasks and recipes, ZeRO 1, bf16, its
+    objectives; lengths cut to the tiny model's 128) on the fixture copies: one trial over every XTREME
+    target, TyDiQA-GoldP included, and one over XTREME-R's, LAReQA and Mewsli-X with their
+    dual-encoder phase 3. Every target and language is scored, the groups are the benchmark's, and
+    the XTREME score is the mean over the targets."""
+    from stiltsearch.search.compose import trial_settings
+    from stiltsearch.search.config import load_config
+    from stiltsearch.search.models import resolve_models
+    from stiltsearch.trainables.pipeline import TrialParams, run_trial
+
+    from stiltsearch.search.config import ConfigError, _datasets, read_yaml
+    from stiltsearch.search.models import check_models
+
+    targets = SUITES[suite]
+    paper = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
+    read = {source for t in PAPER_INTERMEDIATE + targets for source in _datasets(t)}
+    recipes = {t: r for t, r in read_yaml(paper)["training"]["recipes"].items() if t in PAPER_INTERMEDIATE + targets}
+    overrides = {"model": tiny_model, "target_tasks": list(targets), "data": {k: v for k, v in data.items() if k in read},
+                 "eval_languages": {t: list(HELD[t]) for t in targets}, "space.layers_kept": [2],
+                 "training.target_steps": 4, "training.recipes": recipes, "throughput.max_sequences": 16,
+                 "throughput.repeats": 1, "throughput.warmup": 0}
+    with pytest.raises(ConfigError, match=r"space.max_seq_length: 256 tokens is more than .* \(128 positions\)"):
+        check_models(load_config(paper, **overrides))  # the paper's lengths do not fit the tiny model's table
+    cfg = load_config(paper, **overrides, **{"space.max_seq_length": [128], "training.max_length": 128,
+                                             "training.qa_max_length": 128})
+    check_models(cfg)
+    assert cfg.objective_names == ["xtreme_score", "tokens_per_sec"] and "ccg" in cfg.intermediate_tasks
+    settings = trial_settings(cfg, resolve_models(cfg, cache), cache / f"paper-{suite}")
+    params = TrialParams(intermediate_tasks=("mnli", "squad", "ccg"), intermediate_lr=1e-5, target_lr=1e-5,
+                         layers_kept=2, max_seq_length=128, precision="bf16")  # zero-shot, as the paper
+    metrics = run_trial(settings, params, lambda _: None)
+    assert metrics["phase2/cache"] == "miss"
+    for task in targets:
+        assert {f"eval/{task}/{lang}" for lang in HELD[task]} <= set(metrics), task
+    assert metrics["xtreme_score"] == pytest.approx(sum(metrics[f"eval/{t}"] for t in targets) / len(targets))
+    groups = {k.removeprefix("eval/group/") for k in metrics if k.startswith("eval/group/")}
+    assert groups == set(GROUPS[suite])
+    for group, members in GROUPS[suite].items():
+        assert metrics[f"eval/group/{group}"] == pytest.approx(sum(metrics[f"eval/{t}"] for t in members) / len(members))
+    assert metrics["phase3/tydiqa/train_languages"] == "en"  # TyDiQA-GoldP is trained on SQuAD 1.1, as XTREME does
+    if suite == "xtreme-r":
+        for task in ("lareqa", "mewslix"):
+            assert metrics[f"phase3/{task}/steps"] == 4 and metrics[f"phase3/{task}/loss_first"] > 0
+    assert metrics["non_english_nli"] == pytest.approx((metrics["eval/xnli/de"] + metrics["eval/xnli/sw"]) / 2)
