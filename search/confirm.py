@@ -41,16 +41,11 @@ def seeds(base: int, k: int) -> list[int]:
     return [base + i for i in range(1, k + 1)]
 
 
-def is_baseline(config: dict) -> bool:
-    """No intermediate task, English only: the baseline's family (the first such trial is the baseline)."""
-    return not config.get("intermediate_tasks") and not config.get("train_languages")
-
-
 def confirmable(study: optuna.Study, names: Sequence[str], directions: Sequence[str]) -> list[int]:
     """The trials a confirmation re-runs: the search's front and its baseline, by number."""
     front = fronts.from_study(study, names, directions)
     numbers = {o.number for o, rank in zip(front.outcomes, front.ranks) if rank == 0}
-    baseline = next((o.number for o in front.outcomes if is_baseline(o.config)), None)
+    baseline = next((o.number for o in front.outcomes if fronts.is_baseline(o.config)), None)
     return sorted(numbers | ({baseline} if baseline is not None else set()))
 
 

@@ -136,10 +136,7 @@ def resume_search(search_dir: str | Path, *, address: str | None = None, num_tri
     before it touches anything), then the search's files are checked (a damaged ``optuna.db`` is
     reported, never taken for an empty study), then MLflow, and only then is the raised trial
     count written to ``config.yaml``."""
-    search_dir = Path(search_dir).resolve()
-    if not is_search_dir(search_dir):
-        raise SearchError(f"search_dir: {search_dir} is not a search directory (no {SEARCH_FILE} or {CONFIG}); "
-                          "give the directory `stiltsearch run` printed")
+    search_dir = _existing(search_dir)
     with driver_lock(search_dir):
         where = read_search_file(search_dir)
         cfg = load_config(search_dir / CONFIG, **({"search.num_trials": num_trials} if num_trials else {}))
@@ -150,11 +147,26 @@ def resume_search(search_dir: str | Path, *, address: str | None = None, num_tri
                               f"give at least {finished}")
         if address is not None and (problem := address_problem(address)) is not None:
             raise SearchError(f"--address: {problem}")
-        tracker = Tracker(where["tracking_uri"], where["experiment"], create=False)
-        tracker.attach(where["parent_run_id"])
+        tracker = _attached(where)
         if num_trials:
             (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return _drive(cfg, search_dir, tracker, address, resuming=True, trainable=trainable)
+
+
+def _existing(search_dir: str | Path) -> Path:
+    """A search directory `stiltsearch run` made, resolved; anything else is one line."""
+    path = Path(search_dir).resolve()
+    if not is_search_dir(path):
+        raise SearchError(f"search_dir: {path} is not a search directory (no {SEARCH_FILE} or {CONFIG}); "
+                          "give the directory `stiltsearch run` printed")
+    return path
+
+
+def _attached(where: dict[str, str]) -> Tracker:
+    """The search's MLflow parent run, reopened (an unreachable store or a missing run stops here)."""
+    tracker = Tracker(where["tracking_uri"], where["experiment"], create=False)
+    tracker.attach(where["parent_run_id"])
+    return tracker
 
 
 def confirm_search(search_dir: str | Path, seeds: int, *, address: str | None = None,
@@ -167,10 +179,7 @@ def confirm_search(search_dir: str | Path, seeds: int, *, address: str | None = 
 
     from stiltsearch.search import confirm
 
-    search_dir = Path(search_dir).resolve()
-    if not is_search_dir(search_dir):
-        raise SearchError(f"search_dir: {search_dir} is not a search directory (no {SEARCH_FILE} or {CONFIG}); "
-                          "give the directory `stiltsearch run` printed")
+    search_dir = _existing(search_dir)
     if not 1 <= seeds <= confirm.MAX_SEEDS:
         raise SearchError(f"--seeds: give 1 to {confirm.MAX_SEEDS} new seeds per point, got {seeds}")
     with driver_lock(search_dir):
@@ -192,8 +201,7 @@ def confirm_search(search_dir: str | Path, seeds: int, *, address: str | None = 
         if not numbers:
             raise SearchError(f"search_dir: {search_dir.name} has no complete trial to confirm")
         todo = confirm.planned(study, numbers, wanted)
-        tracker = Tracker(where["tracking_uri"], where["experiment"], create=False)  # reachable, or stop here
-        tracker.attach(where["parent_run_id"])
+        tracker = _attached(where)
         confirm.enqueue(study, todo)
         cfg = load_config(search_dir / CONFIG, **{"search.num_trials": len(study.get_trials(deepcopy=False))})
         (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

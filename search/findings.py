@@ -36,6 +36,7 @@ import optuna
 from optuna.trial import TrialState
 
 from stiltsearch.search import pareto
+from stiltsearch.search.front import is_baseline
 from stiltsearch.search.study import CONFIG_ATTR, CONFIRMS_ATTR, INFEASIBLE_ATTR, SEED_ATTR, is_confirmation
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables.objectives import reference
@@ -156,13 +157,12 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
     fronts: dict[str, list[int]] = {}
     volumes: dict[str, float] = {}
     for family in FAMILIES:
-        members = [t for t in trials if t.family == family]
-        front = [t for t, on in zip(members, pareto.nondominated([t.values for t in members], directions)) if on]
+        front = family_front(trials, family, directions)
         front.sort(key=lambda t: -t.values[0] if directions[0] == "max" else t.values[0])
         fronts[family] = [t.number for t in front]
         volumes[family] = pareto.hypervolume([t.values for t in front], directions, refs) if front else 0.0
     volumes["all"] = pareto.hypervolume([t.values for t in trials], directions, refs) if trials else 0.0
-    baseline = next((t.number for t in trials if t.family == "direct" and not t.config.get("train_languages")), None)
+    baseline = next((t.number for t in trials if is_baseline(t.config)), None)
     result = Findings(list(names), list(directions), trials, baseline, fronts, volumes, None, None)
     front_configs = [t.config for t, on in zip(trials, pareto.nondominated([t.values for t in trials], directions)) if on]
     for kind, key in (("tasks", "intermediate_tasks"), ("languages", "train_languages")):
@@ -186,6 +186,12 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
         _question_1(result, nli, trials_dir)
     _confirmations(result, [t for t in feasible if is_confirmation(t)], seed, trials_dir)
     return result
+
+
+def family_front(trials: list[Trial], family: str, directions: list[str]) -> list[Trial]:
+    """The non-dominated trials of one family, by number."""
+    members = [t for t in trials if t.family == family]
+    return [t for t, on in zip(members, pareto.nondominated([t.values for t in members], directions)) if on]
 
 
 def _non_english(trials_dir: Path, number: int, nli: str) -> dict[str, float]:
@@ -296,10 +302,8 @@ def _confirmations(result: Findings, runs: list[optuna.trial.FrozenTrial], seed:
                            if a is not b and beyond_noise(a, b, result.directions)]
     if len(result.names) == 2:
         points = [Trial(c.number, c.mean, by_number[c.number].config, 0.0) for c in result.confirmed]
-        direct_front = [p for p in points if p.family == "direct"]
-        direct_front = [p for p, keep in zip(direct_front, pareto.nondominated([p.values for p in direct_front],
-                                                                              result.directions)) if keep]
-        matched = compare(direct_front, [p for p in points if p.family == "stilts"], result.directions)
+        matched = compare(family_front(points, "direct", result.directions), [p for p in points if p.family == "stilts"],
+                          result.directions)
         result.confirmed_matched = {name: value for name, (value, _) in matched.items()}
 
 

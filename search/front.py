@@ -56,6 +56,12 @@ class Front:
                 "pareto_size": self.ranks.count(0), "hypervolume_final": self.hypervolume}
 
 
+def is_baseline(config: dict[str, Any]) -> bool:
+    """No intermediate task, English only: the baseline's family (the search's first such trial is
+    its baseline; the report, the front's plot and ``stiltsearch confirm`` all read it so)."""
+    return not config.get("intermediate_tasks") and not config.get("train_languages")
+
+
 def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[TrialOutcome], failed: int = 0,
                 pruned: int = 0, infeasible: int = 0) -> Front:
     """The front of complete trials; the hypervolume counts from each objective's declared
@@ -83,8 +89,7 @@ def write_files(front: Front, directory: Path, title: str) -> list[Path]:
     """pareto.csv, pareto.png (two objectives), hypervolume.png and summary.json in ``directory``."""
     files = [write_table(directory / "pareto.csv", front)]
     if len(front.names) == 2 and front.outcomes:
-        baseline = next((i for i, o in enumerate(front.outcomes) if not o.config.get("intermediate_tasks")
-                         and not o.config.get("train_languages")), None)
+        baseline = next((i for i, o in enumerate(front.outcomes) if is_baseline(o.config)), None)
         files.append(plots.plot_front([o.values for o in front.outcomes], front.ranks,
                                       [str(o.number) for o in front.outcomes], (front.names[0], front.names[1]),
                                       directory / "pareto.png", baseline=baseline, title=f"{title}: Pareto front"))

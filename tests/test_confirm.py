@@ -55,9 +55,9 @@ def test_each_front_point_and_the_baseline_runs_again_under_each_new_seed(confir
 
     trials = _study(confirmed["dir"]).get_trials(deepcopy=False)
     search, again = trials[:3], trials[3:]
-    front = {o["number"] for o in confirmed["before"]["trials"]}  # every complete trial of the search
+    complete = {o["number"] for o in confirmed["before"]["trials"]}  # every complete trial of the search
     numbers = sorted({int(t.user_attrs[CONFIRMS_ATTR]) for t in again})
-    assert 0 in numbers and set(numbers) <= front
+    assert 0 in numbers and set(numbers) <= complete
     assert sorted((int(t.user_attrs[CONFIRMS_ATTR]), int(t.user_attrs[SEED_ATTR])) for t in again) == \
         [(n, s) for n in numbers for s in (1, 2)]
     assert all(t.state == TrialState.COMPLETE for t in again)
