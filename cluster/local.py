@@ -8,12 +8,15 @@ Each node is ``ray start --block`` in its own process group, so a node can be st
 ``worker-<i>`` declares the custom resource ``stilts-worker-<i>`` (tests see where trials ran). The
 head has no CPUs by default: trials run on workers only, as on a real cluster with a CPU head.
 ``DIR/cluster.json`` holds the address and each node's process; ``DIR/<node>.log`` its output.
-The dashboard listens on 127.0.0.1; the GCS, raylets and agents still listen on every interface:
-Ray 2.60 binds them to loopback only in its single-machine mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
-what a local search uses, see ``search/raysession.py``), and in that mode ``ray start --address``
-refuses to join a node. Token authentication stays on (Ray's default): clients need
-``RAY_AUTH_MODE=token`` (``start`` prints the line to export), so an open port still asks for the
-cluster's token. Ray's session files go to a private (0700) temporary directory, removed by ``stop``.
+Every node listens on 127.0.0.1 only (GCS, raylets, object managers, agents, workers, the
+dashboard): each is Ray's own ``ray start`` run through :func:`ray_start`, which keeps a loopback
+node address as given (Ray's CLI would turn it into the machine's outward address, and then bind its
+servers to every interface; see :func:`ray_start`). ``--host ADDRESS`` opens the cluster on purpose:
+an address of this machine that other machines reach, Ray's own binding. Token authentication stays
+on either way (Ray's default): clients need ``RAY_AUTH_MODE=token`` and, for a loopback cluster,
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (``start`` prints the line to export; ``stiltsearch run
+--address 127.0.0.1:PORT`` sets the latter itself). Ray's session files go to a private (0700)
+temporary directory, removed by ``stop``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from stiltsearch.search.cli import OneLineParser  # argparse errors as one line, exit 2
+from stiltsearch.search.raysession import SINGLE_MACHINE_ENV, loopback_host
 
 STATE = "cluster.json"
 LOOPBACK = "127.0.0.1"
@@ -77,18 +82,48 @@ def _ray() -> str:
 NODE_ENV = "STILTSEARCH_LOCAL_NODE"  # "<dir>:<node>", inherited by every process of a node
 
 
-def node_env(marker: str | None = None) -> dict[str, str]:
+def node_env(host: str = LOOPBACK, marker: str | None = None) -> dict[str, str]:
+    """The environment of a node's processes, and of a client of the cluster (``marker`` None)."""
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONWARNINGS": "ignore"}
-    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # a multi-node cluster needs Ray's cluster mode
+    if loopback_host(host):  # every process, a job's driver too, takes 127.0.0.1 as its node address
+        env[SINGLE_MACHINE_ENV] = "0"
+    else:
+        env.pop(SINGLE_MACHINE_ENV, None)
     if marker:
         env[NODE_ENV] = marker
     return env
 
 
-def _launch(directory: Path, name: str, args: list[str]) -> int:
+# `ray start ARGS` in a fresh interpreter, through ray_start (python -c CODE ARGS: ARGS in sys.argv[1:])
+RAY_START = "from stiltsearch.cluster.local import ray_start; ray_start()"
+
+
+def ray_start() -> None:
+    """Ray's ``ray start`` CLI, with a loopback node address kept as given.
+
+    Ray 2.60's CLI passes ``--node-ip-address`` and the head's address through
+    ``services.resolve_ip_for_localhost``, which in Ray's cluster mode turns 127.0.0.1 into the
+    machine's outward address; each server then binds every interface (the GCS, raylet and object
+    manager bind 127.0.0.1 only when their node address *is* 127.0.0.1, the agents likewise). Ray's
+    single-machine mode keeps loopback but refuses ``ray start --address`` (a worker node). So this
+    process runs in cluster mode with that one function keeping loopback, and the processes it starts
+    inherit the single-machine mode from :func:`node_env`, so they too resolve to 127.0.0.1 (Ray's own
+    ``cluster_utils.Cluster`` runs every node at 127.0.0.1 the same way)."""
+    from ray._private import ray_constants, services
+    from ray.scripts.scripts import main as ray_main
+
+    resolve = services.resolve_ip_for_localhost
+    ray_constants.ENABLE_RAY_CLUSTER = True  # worker nodes may join
+    services.resolve_ip_for_localhost = lambda host: host if loopback_host(host) else resolve(host)
+    sys.argv = ["ray", "start", *sys.argv[1:]]
+    ray_main()
+
+
+def _launch(directory: Path, name: str, host: str, args: list[str]) -> int:
+    command = [sys.executable, "-c", RAY_START] if loopback_host(host) else [_ray(), "start"]
     with open(directory / f"{name}.log", "w") as log:  # the node keeps its own copy of the descriptor
-        proc = subprocess.Popen([_ray(), "start", "--block", *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=node_env(f"{directory}:{name}"), start_new_session=True, cwd=directory)
+        proc = subprocess.Popen([*command, "--block", *args], stdout=log, stderr=subprocess.STDOUT,
+                                env=node_env(host, f"{directory}:{name}"), start_new_session=True, cwd=directory)
     return proc.pid
 
 
@@ -97,7 +132,8 @@ def alive_nodes(address: str) -> list[dict]:
     code = (f"import json, ray; ray.init(address={address!r}, log_to_driver=False, logging_level='ERROR'); "
             "print('NODES=' + json.dumps([n for n in ray.nodes() if n['Alive']], default=str))")
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=node_env(), timeout=30)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=node_env(address.rpartition(":")[0]), timeout=30)
     except subprocess.TimeoutExpired:
         return []
     lines = [line for line in done.stdout.splitlines() if line.startswith("NODES=")]
@@ -105,7 +141,13 @@ def alive_nodes(address: str) -> list[dict]:
 
 
 def start(directory: str | Path, workers: int = 2, cpus_per_worker: int = 1, head_cpus: int = 0, port: int = 6390,
-          dashboard_port: int = 8265, object_store_mb: int = 256, timeout_s: float = 120) -> LocalCluster:
+          dashboard_port: int = 8265, object_store_mb: int = 256, timeout_s: float = 120,
+          host: str = LOOPBACK) -> LocalCluster:
+    """``host``: the address every node listens on (loopback, or one of this machine's to open it)."""
+    if not loopback_host(host) and host not in _own_addresses():
+        raise ClusterError(f"--host: {host} is not an address of this machine; give 127.0.0.1 (this machine only) "
+                           f"or one of {', '.join(sorted(_own_addresses())) or 'its addresses'}")
+    host = LOOPBACK if loopback_host(host) else host
     directory = Path(directory).resolve()
     if directory.exists() and not directory.is_dir():
         raise ClusterError(f"dir: {directory} is a file; give a directory for the cluster's state and logs")
@@ -120,21 +162,29 @@ def start(directory: str | Path, workers: int = 2, cpus_per_worker: int = 1, hea
     # Ray's session files: a private temp dir (Ray makes its own directories world-writable, and its
     # Unix socket paths must stay under 107 bytes), recorded in cluster.json and removed by stop
     temp = tempfile.mkdtemp(prefix="stilts-cluster-")
-    cluster = LocalCluster(str(directory), f"{LOOPBACK}:{port}", f"http://127.0.0.1:{dashboard_port}", temp_dir=temp)
-    cluster.nodes["head"] = _launch(directory, "head", [
-        "--head", "--node-ip-address", LOOPBACK, "--port", str(port), "--num-cpus", str(head_cpus),
+    cluster = LocalCluster(str(directory), f"{host}:{port}", f"http://{LOOPBACK}:{dashboard_port}", temp_dir=temp)
+    cluster.nodes["head"] = _launch(directory, "head", host, [
+        "--head", "--node-ip-address", host, "--port", str(port), "--num-cpus", str(head_cpus),
         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
         "--temp-dir", str(Path(temp) / "ray"), *common])
     cluster.save()
     _wait_for(cluster, 1, timeout_s)
     for i in range(1, workers + 1):
-        cluster.nodes[f"worker-{i}"] = _launch(directory, f"worker-{i}", [
-            "--address", cluster.address, "--node-ip-address", LOOPBACK, "--num-cpus", str(cpus_per_worker),
+        cluster.nodes[f"worker-{i}"] = _launch(directory, f"worker-{i}", host, [
+            "--address", cluster.address, "--node-ip-address", host, "--num-cpus", str(cpus_per_worker),
             "--resources", json.dumps({f"stilts-worker-{i}": 1}), *common])
         cluster.save()
         # one node at a time: raylets starting together on one host race for the same free ports
         _wait_for(cluster, 1 + i, timeout_s)
     return cluster
+
+
+def _own_addresses() -> set[str]:
+    """This machine's IP addresses (every interface)."""
+    import psutil
+
+    return {a.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for a in addrs
+            if a.family in (socket.AF_INET, socket.AF_INET6)}
 
 
 def _wait_for(cluster: LocalCluster, count: int, timeout_s: float) -> None:
@@ -226,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--head-cpus", type=int, default=0)
     up.add_argument("--port", type=int, default=6390)
     up.add_argument("--dashboard-port", type=int, default=8265)
+    up.add_argument("--host", default=LOOPBACK, help="the address the nodes listen on: 127.0.0.1 (default: this "
+                    "machine only) or an address of this machine that others reach (opens the cluster; the "
+                    "dashboard stays on 127.0.0.1, token authentication stays on)")
     down = sub.add_parser("stop", help="stop every node")
     down.add_argument("dir")
     one = sub.add_parser("stop-node", help="kill one node (SIGKILL of its process group)")
@@ -249,9 +302,11 @@ def _command(args: argparse.Namespace) -> int:
                                        ("--dashboard-port", args.dashboard_port, 1024, 65535)):
             if not low <= value <= high:
                 raise ClusterError(f"{flag}: give a number in {low}..{high}, got {value}")
-        cluster = start(args.dir, args.workers, args.cpus_per_worker, args.head_cpus, args.port, args.dashboard_port)
-        print(f"cluster up: {', '.join(cluster.nodes)}\n"
-              f"  export RAY_AUTH_MODE=token RAY_ADDRESS={cluster.address}\n"
+        cluster = start(args.dir, args.workers, args.cpus_per_worker, args.head_cpus, args.port, args.dashboard_port,
+                        host=args.host)
+        loopback = f" {SINGLE_MACHINE_ENV}=0" if loopback_host(args.host) else ""  # see ray_start
+        print(f"cluster up: {', '.join(cluster.nodes)}, listening on {cluster.address.rpartition(':')[0]}\n"
+              f"  export RAY_AUTH_MODE=token RAY_ADDRESS={cluster.address}{loopback}\n"
               f"  stiltsearch run configs/toy.yaml                      # drives a search on it\n"
               f"  ray job submit --address {cluster.dashboard} -- stiltsearch run configs/toy.yaml\n"
               f"  python -m stiltsearch.cluster.local stop {args.dir}")

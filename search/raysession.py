@@ -97,6 +97,41 @@ def loopback_only() -> Iterator[None]:
             os.environ[SINGLE_MACHINE_ENV] = previous[0]
 
 
+def loopback_host(host: str) -> bool:
+    """Whether ``host`` (an IP or a name, brackets allowed) names this machine's loopback."""
+    import ipaddress
+
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_address(address: str | None) -> bool:
+    """Whether a Ray ``address`` (``host:port``, ``ray://host:port``) is a cluster on this machine's
+    loopback, as ``cluster/local.py`` starts one: its clients must keep 127.0.0.1 too (loopback_only)."""
+    if not address or address == "auto":
+        return False
+    return loopback_host(address.removeprefix("ray://").rpartition(":")[0])
+
+
+@contextmanager
+def local_ray(**init: Any) -> Iterator[None]:
+    """A bare local Ray (``ray.init(**init)``) on loopback, with private session files removed after
+    it: for code that runs Ray without a search (a trial over several workers, the throughput meter)."""
+    import ray
+
+    with ray_temp_dir() as temp, loopback_only():
+        ray.init(_temp_dir=temp, **init)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
 @contextmanager
 def ray_session(search_dir: Path, cache: Path, address: str | None = None,
                 resources: dict[str, float] | None = None) -> Iterator[None]:
@@ -115,6 +150,8 @@ def ray_session(search_dir: Path, cache: Path, address: str | None = None,
             kwargs["resources"] = resources or {}
             # last out: Ray's agents can outlive ray.shutdown (seen with Ray 2.60); nothing stays behind
             stack.callback(stop_stray_processes, search_dir)
+            stack.enter_context(loopback_only())
+        elif loopback_address(address):  # else Ray turns 127.0.0.1 into the machine's outward address
             stack.enter_context(loopback_only())
         ray.init(address=address, **kwargs)
         stack.callback(ray.shutdown)

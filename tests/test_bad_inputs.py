@@ -424,6 +424,10 @@ CLUSTER_CASES = [
     Case("cluster start --port abc", lambda w: ["start", str(w.tmp / "c"), "--port", "abc"], says="port"),
     Case("cluster start --cpus-per-worker 0", lambda w: ["start", str(w.tmp / "c"), "--cpus-per-worker", "0"],
          says="cpus"),
+    Case("cluster start --host of another machine", lambda w: ["start", str(w.tmp / "c"), "--host", "203.0.113.7"],
+         says="host"),  # TEST-NET-3: nobody's address
+    Case("cluster start --host garbage", lambda w: ["start", str(w.tmp / "c"), "--host", "not an address"],
+         says="host"),
     Case("cluster start --head-cpus -1", lambda w: ["start", str(w.tmp / "c"), "--head-cpus", "-1"], says="cpus"),
 ]
 

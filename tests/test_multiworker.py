@@ -23,8 +23,7 @@ PARAMS = TrialParams(intermediate_tasks=("toy_mnli", "toy_ccg"), intermediate_lr
 
 @pytest.fixture(scope="module")
 def runs(tiny_model: str, cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import ray
-
+    from stiltsearch.search.raysession import local_ray
     from stiltsearch.trainables.distributed import run_distributed_trial
 
     base = TrialSettings(model=tiny_model, target_tasks=("toy_xnli", "toy_panx"), cache_dir=str(cache),
@@ -32,11 +31,8 @@ def runs(tiny_model: str, cache: Path, tmp_path_factory: pytest.TempPathFactory)
                          meter=MeterSettings(repeats=2, max_sequences=128))
     one = run_trial(base, PARAMS, lambda m: None, TrialCheckpoint(tmp_path_factory.mktemp("one") / "0000"))
     directory = tmp_path_factory.mktemp("two") / "0000"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False):
         two = run_distributed_trial(dataclasses.replace(base, workers=2), PARAMS, directory)
-    finally:
-        ray.shutdown()
     return {"one": one, "two": two, "dir": directory}
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,27 +170,56 @@ def test_a_dead_drivers_private_ray_dir_is_swept_and_nothing_else() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _listening(roots: list[int]) -> list[tuple[str, str, int]]:
+    """(name, ip, port) of every listening socket of ``roots`` and all their descendants."""
+    procs = []
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            procs += [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+    found = []
+    for proc in procs:
+        try:
+            found += [(proc.name(), c.laddr.ip, c.laddr.port) for c in proc.net_connections(kind="inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:
+            continue
+    return sorted(set(found))
+
+
 @pytest.mark.cluster
-def test_the_local_cluster_keeps_its_dashboard_on_loopback_and_its_session_files_private(tmp_path: Path) -> None:
-    """Its GCS and raylets still listen on every interface (Ray 2.60 joins no node in the
-    single-machine mode that binds them to loopback; cluster/local.py says so): printed, for the record."""
+def test_the_local_cluster_listens_on_loopback_only_and_keeps_its_session_files_private(tmp_path: Path) -> None:
+    """Every process of every node (GCS, raylets, object managers, agents, workers, the dashboard),
+    and a job's driver: loopback only. Nothing of Ray's is left in the temp dir after ``stop``."""
     from stiltsearch.cluster import local
 
-    cluster = local.start(tmp_path / "c", workers=1, port=6397, dashboard_port=8297)
+    before = _temp_entries()
+    cluster = local.start(tmp_path / "c", workers=2, port=free_port(), dashboard_port=free_port())
     try:
-        marker = f"{cluster.directory}:"
-        listening = []
-        for proc in psutil.process_iter():
-            try:
-                if proc.environ().get(local.NODE_ENV, "").startswith(marker):
-                    listening += [(proc.name(), c.laddr.ip, c.laddr.port) for c in proc.net_connections(kind="inet")
-                                  if c.status == psutil.CONN_LISTEN]
-            except psutil.Error:
-                continue
-        print("cluster.local listening:", sorted(set(listening)))
-        assert {"gcs_server", "raylet"} <= {name for name, _, _ in listening}, listening
-        assert [entry for entry in listening if entry[2] == 8297 and entry[1] not in LOOPBACK] == []
+        code = ("import ray, os, time; ray.init(); "  # a job's driver: Ray gives it RAY_ADDRESS
+                "ray.get(ray.remote(num_cpus=1)(lambda: time.sleep(8)).remote())")
+        job = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "job", "submit", "--address",
+                                cluster.dashboard, "--", sys.executable, "-c", code],
+                               env={**os.environ, "RAY_AUTH_MODE": "token"}, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        listening: list[tuple[str, str, int]] = []
+        for _ in range(20):  # until the job's driver and its task's worker listen too
+            time.sleep(1)
+            listening = _listening(list(cluster.nodes.values()))
+            if sum(name.startswith("python") or "::" in name for name, _, _ in listening) >= 4:
+                break
+        output, _ = job.communicate(timeout=120)
+        print("cluster.local listening:", listening)
+        names = {name for name, _, _ in listening}
+        assert {"gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= names, listening
+        assert sum(name == "raylet" for name, _, _ in listening) >= 3  # the head's and both workers'
+        assert [entry for entry in listening if entry[1] not in LOOPBACK] == []
+        assert job.returncode == 0 and "succeeded" in output, output[-2000:]
         assert not Path(cluster.temp_dir).stat().st_mode & 0o077  # the parent of Ray's 0777 session dirs
     finally:
         local.stop(tmp_path / "c")
     assert not Path(cluster.temp_dir).exists()
+    assert _temp_entries() - before == set(), _temp_entries() - before  # no /tmp/ray, no stilts-* left
+

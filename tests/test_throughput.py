@@ -136,11 +136,10 @@ def test_attention_knob_selects_the_implementation_without_changing_outputs(tiny
 
 def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_model: str) -> None:
     import os
-    import shutil
-    import tempfile
 
     import ray
 
+    from stiltsearch.search.raysession import local_ray
     from stiltsearch.trainables.model import MultiTaskModel, portable
     from stiltsearch.trainables.tasks import get_task
     from stiltsearch.trainables.params import TrialParams
@@ -148,9 +147,7 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
 
     model = MultiTaskModel(load_encoder(tiny_model), [get_task("toy_xnli")]).eval()
     workload = build_workload([[5] * 20] * 32, pad_id=1, batch_size=16, max_sequences=100)
-    short = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
-    ray.init(num_cpus=1, resources={"meter": 1}, include_dashboard=False, log_to_driver=False, _temp_dir=short)
-    try:
+    with local_ray(num_cpus=1, resources={"meter": 1}, include_dashboard=False, log_to_driver=False):
         result = _routed_meter("meter", 1, portable(model), TrialParams(precision="int8"), "toy_xnli", workload, METER)
 
         @ray.remote(resources={"meter": 1})
@@ -158,7 +155,4 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
             return os.getpid()
 
         assert ray.get(where.remote()) != os.getpid()  # the resource lives on a worker, not here
-    finally:
-        ray.shutdown()
-        shutil.rmtree(short, ignore_errors=True)
     assert result.tokens == 640 and result.tokens_per_sec > 0
