@@ -259,12 +259,7 @@ def _datasets(task: str) -> set[str]:
     cls = TASKS[task]
     if not issubclass(cls, HubTask):  # the toy tasks are generated here
         return set()
-    probe = cls()
-    found = set()
-    for split in probe.splits:
-        for lang in (probe.train_languages if split == "train" else probe.languages)[:1]:
-            found |= {source.dataset for source in probe.sources(split, lang)}
-    return found or {cls.dataset}
+    return cls().datasets()
 
 
 def _declared(name: str, targets: tuple[str, ...]) -> declared_objectives.ObjectiveSpec:

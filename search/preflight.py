@@ -31,10 +31,13 @@ def missing_resources(cfg: SearchConfig, address: str | None = None) -> list[str
                             f"(<dir>/<config>/<split>-*.parquet)")
     for task in cfg.intermediate_tasks + cfg.target_tasks:
         cls = TASKS[task]
-        dataset = cls.dataset if issubclass(cls, HubTask) else ""
-        if not getattr(cls, "on_hub", True) and dataset not in cfg.data:
-            problems.append(f"data.{dataset}: {task} is not on the Hugging Face hub; set `data: {{{dataset}: DIR}}` "
-                            f"(trainables/tasks/{cls.__module__.rsplit('.', 1)[-1]}.py says which files) or drop {task}")
+        if not issubclass(cls, HubTask):
+            continue
+        languages = cfg.eval_languages.get(task, cls.languages)
+        for dataset in sorted(cls().local_datasets(languages) - set(cfg.data)):
+            problems.append(f"data.{dataset}: {task} reads {dataset} from files, not from the Hugging Face hub; set "
+                            f"`data: {{{dataset}: DIR}}` (trainables/tasks/{cls.__module__.rsplit('.', 1)[-1]}.py "
+                            f"says which files) or drop {task}")
     return problems + environment_problems(cfg, address)
 
 

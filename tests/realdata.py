@@ -140,6 +140,16 @@ def hub_tables() -> dict[tuple[str, str | None], tuple[Features, dict[str, dict[
         {"train": {"premise": ["The man fell .", "It rained ."], "choice1": ["He slipped .", "The sun shone ."],
                    "choice2": ["He laughed .", "The ground got wet ."], "question": ["cause", "effect"],
                    "idx": [0, 1], "label": [0, 1]}})
+    # XTREME-R's new languages (tasks/xtreme_r.py): PAN-X from WikiANN, XQuAD's Romanian from google/xquad
+    tables["unimelb-nlp/wikiann", "az"] = (
+        Features({"tokens": List(S), "ner_tags": List(PANX), "langs": List(S), "spans": List(S)}),
+        {split: {"tokens": [["Əliyev", "Bakıya", "gəldi", "."]], "ner_tags": [[1, 5, 0, 0]], "langs": [["az"] * 4],
+                 "spans": [["PER: Əliyev", "LOC: Bakıya"]]} for split in ("train", "validation", "test")})
+    tables["google/xquad", "xquad.ro"] = (
+        Features({"id": S, "context": S, "question": S, "answers": {"text": List(S), "answer_start": List(I32)}}),
+        {"validation": {"id": ["r0"], "context": ["Comitetul s-a întâlnit la Geneva în 1998 ."],
+                        "question": ["Unde s-a întâlnit comitetul ?"],
+                        "answers": [{"text": ["Geneva"], "answer_start": [26]}]}})
     xquad_r = Features({"id": S, "context": S, "question": S, "answers": {"text": List(S), "answer_start": List(I32)}})
     for lang, context, questions in (
             ("en", "The dog barks. It rains today. Bread is baked.", ("What barks?", "What is baked?")),
@@ -223,4 +233,48 @@ def write_mewslix(root: Path) -> str:
                         "mention_span": {"start": start, "end": start + len(name), "text": name}}},
             "entity": entity})
     (root / "wikipedia_pairs-train.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    return str(root)
+
+
+def write_laser_tatoeba(root: Path) -> str:
+    """LASER's data/tatoeba/v1 files for XTREME-R's new Tatoeba languages: line-aligned pairs."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "tatoeba.pol-eng.pol").write_text("Pies szczeka.\nPada deszcz.\n", encoding="utf-8")
+    (root / "tatoeba.pol-eng.eng").write_text("The dog barks.\nIt rains.\n", encoding="utf-8")
+    return str(root)
+
+
+# A UD v2.7 treebank in CoNLL-U (ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC): comments, a
+# multiword token (its range line skipped, its two syntactic words kept), an empty node (8.1,
+# skipped), a form with a space, and a sentence shipped without its text (all forms "_": dropped).
+CONLLU = """# sent_id = 1
+# text = Nie wiem, żeś był.
+1\tNie\tnie\tPART\tqub\t_\t2\tadvmod\t_\t_
+2\twiem\twiedzieć\tVERB\tfin\t_\t0\troot\t_\tSpaceAfter=No
+3\t,\t,\tPUNCT\tinterp\t_\t5\tpunct\t_\t_
+4-5\tżeś\t_\t_\t_\t_\t_\t_\t_\t_
+4\tże\tże\tSCONJ\tcomp\t_\t6\tmark\t_\t_
+5\tś\tbyć\tAUX\taglt\t_\t6\taux\t_\t_
+6\tbył\tbyć\tVERB\tpraet\t_\t2\tccomp\t_\tSpaceAfter=No
+7\t.\t.\tPUNCT\tinterp\t_\t2\tpunct\t_\t_
+
+# sent_id = 2
+1\t10 000\t10 000\tNUM\tnum\t_\t2\tnummod\t_\t_
+2\tosób\tosoba\tNOUN\tsubst\t_\t0\troot\t_\t_
+2.1\tjest\tbyć\tAUX\tfin\t_\t_\t_\t2:cop\t_
+
+# sent_id = 3
+1\t_\t_\tNOUN\t_\t_\t0\troot\t_\t_
+2\t_\t_\tPUNCT\t_\t_\t1\tpunct\t_\t_
+"""
+
+
+def write_ud27(root: Path) -> str:
+    """The extracted ud-treebanks-v2.7 layout: UD_<Language>-<TB>/<lang>_<tb>-ud-<split>.conllu;
+    two Polish treebanks (concatenated per split, in file-name order), one with a test split only."""
+    for folder, stem, splits in (("UD_Polish-LFG", "pl_lfg", ("train", "dev", "test")),
+                                 ("UD_Polish-PUD", "pl_pud", ("test",))):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for split in splits:
+            (root / folder / f"{stem}-ud-{split}.conllu").write_text(CONLLU, encoding="utf-8")
     return str(root)

@@ -64,7 +64,7 @@ def test_dry_run_prints_the_trial_plan_without_training(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "phase 1: xlm-roberta-large (24 layers)" in out
-    assert "needs before running: data.ccg: ccg is not on the Hugging Face hub" in out  # CCG's files are not on this machine
+    assert "needs before running: data.ccg: ccg reads ccg from files, not from the Hugging Face hub" in out  # CCG's files are not on this machine
     baseline = out[out.index("trial 0 (baseline):"):out.index("trial 1")]
     assert "phase 2: skipped" in baseline
     # XNLI: 392,702 English rows, 5 epochs at batch 32 -> 61,360 steps; evaluated in its 15 languages

@@ -11,9 +11,10 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from stiltsearch.trainables import heads, hub
 from stiltsearch.trainables.tasks import PAPER_INTERMEDIATE, SUITES, TASKS, get_task
+from stiltsearch.trainables.tasks.udpos import UPOS
 from stiltsearch.trainables.tasks.base import (BitextExample, ChoiceExample, DualExample, MentionExample, PairExample,
                                                PooledQAExample, SpanExample, TagExample)
-from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies, write_mewslix
+from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies, write_laser_tatoeba, write_mewslix, write_ud27
 
 SQUAD_SENTENCE = "Its chair , Maria Lopez , proposed a new budget ."  # CONTEXT's sentence holding the answer
 REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
@@ -22,7 +23,8 @@ REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("hub")
-    return {**write_hub_copies(root), "ccg": write_ccg(root / "ccg"), "mewsli-x": write_mewslix(root / "mewsli-x")}
+    return {**write_hub_copies(root), "ccg": write_ccg(root / "ccg"), "mewsli-x": write_mewslix(root / "mewsli-x"),
+            "laser-tatoeba": write_laser_tatoeba(root / "laser"), "ud-2.7": write_ud27(root / "ud-2.7")}
 
 
 # (task, split, language) -> the first example it must give
@@ -60,6 +62,15 @@ FIRST = {
     ("mewslix", "dev", "de"): MentionExample("Der Gipfel fand in Berlin statt.", "Q64"),  # the mention's sentence
     ("mewslix", "train", "en"): DualExample("The summit took place in Berlin.",
                                             "Berlin. Berlin is the capital of Germany."),
+    # XTREME-R's tasks: XTREME's languages as XTREME reads them, the new ones from their own sources
+    ("panx_xr", "dev", "de"): TagExample(("Maria", "Lopez", "visited", "Geneva", "."), (1, 2, 0, 5, 0)),
+    ("panx_xr", "test", "az"): TagExample(("Əliyev", "Bakıya", "gəldi", "."), (1, 5, 0, 0)),  # unimelb-nlp/wikiann
+    ("xquad_xr", "dev", "ro"): SpanExample("Unde s-a întâlnit comitetul ?", "Comitetul s-a întâlnit la Geneva în 1998 .",
+                                           ("Geneva",), 26),  # google/xquad
+    ("tatoeba_xr", "dev", "pl"): BitextExample("Pies szczeka.", "The dog barks."),  # LASER's files
+    ("tatoeba_xr", "dev", "de"): BitextExample("Der Hund bellt .", "The dog barks ."),
+    # UD v2.7: the multiword token's two syntactic words (że, ś), not its fused form (żeś)
+    ("udpos_xr", "train", "pl"): TagExample(("Nie", "wiem", ",", "że", "ś", "był", "."), (9, 15, 12, 13, 3, 15, 12)),
     ("xcopa", "train", "en"): ChoiceExample("The man fell .", ("because He slipped .", "because He laughed ."), 0),
 }
 
@@ -85,6 +96,81 @@ def test_unlabelled_rows_are_dropped_and_other_quirks(data: dict[str, str]) -> N
     assert "th" in udpos.eval_languages("test")
     with pytest.raises(ValueError, match="no dev data in language 'th'"):
         udpos.load("dev", "th")
+
+
+# XTREME-R's evaluate.py (XTREME_R_TASK2LANGS): the languages each task is averaged over
+XTREME_R_LANGUAGES = {
+    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh",
+    "panx": "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo my "
+            "zh kk tr et fi hu qu pl uk az lt pa gu ro",
+    "udpos": "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh "
+             "lt pl uk wo ro",
+    "tatoeba": "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk tr "
+               "et fi hu az lt pl uk ro",
+    "xcopa": "et ht id it qu sw ta th tr vi zh",
+    "mewslix": "ar de en es fa ja pl ro ta tr uk",
+    "xquad": "en es de el ru tr ar vi th zh hi ro",
+    "mlqa": "en es de ar hi vi zh",
+    "tydiqa": "en ar bn fi id ko ru sw te",
+}
+
+
+def test_xtreme_rs_tasks_have_its_official_language_lists() -> None:
+    """Each XTREME-R target is evaluated on exactly the languages XTREME-R's evaluate.py averages
+    over (LAReQA: its 11 XQuAD-R languages; the evaluator has no list for it)."""
+    by_official = {"udpos_xr": "udpos", "panx_xr": "panx", "xquad_xr": "xquad", "tatoeba_xr": "tatoeba"}
+    for task in SUITES["xtreme-r"]:
+        if task == "lareqa":
+            continue
+        official = XTREME_R_LANGUAGES[by_official.get(task, task)].split()
+        assert sorted(TASKS[task].languages) == sorted(official), task
+    assert len(TASKS["panx_xr"].languages) == 48 and len(TASKS["udpos_xr"].languages) == 38
+    assert len(TASKS["tatoeba_xr"].languages) == 41 and len(TASKS["xquad_xr"].languages) == 12
+    for task in ("panx", "udpos", "tatoeba", "xquad"):  # XTREME's own lists stay as they were
+        assert set(TASKS[task].languages) < set(TASKS[f"{task}_xr"].languages)
+
+
+def test_ud27_treebanks_are_concatenated_per_split_and_cleaned_as_xtreme_does(data: dict[str, str]) -> None:
+    udpos = get_task("udpos_xr", data)
+    test = udpos.load("test", "pl")  # pl_lfg's then pl_pud's (file-name order): 2 sentences each
+    assert len(test) == 4 and test[0] == test[2]
+    numbers = test[1]
+    assert numbers.words == ("10000", "osób")  # the space inside "10 000" removed; the empty node 2.1 skipped
+    assert numbers.tags == (UPOS.index("NUM"), UPOS.index("NOUN"))
+    assert len(udpos.load("dev", "pl")) == 2  # the text-less sentence (all forms "_") is dropped
+    assert udpos.load("dev", "en")[0].words == ("The", "dog", "barks", ".")  # XTREME's languages: google/xtreme
+
+
+def test_xtreme_rs_files_say_what_is_missing_in_one_line(data: dict[str, str], tmp_path: Path) -> None:
+    from stiltsearch.trainables.hub import DataUnavailable
+
+    with pytest.raises(DataUnavailable, match=r"^data\.ud-2\.7: udpos_xr reads .* set `data: \{ud-2\.7: DIR\}`"):
+        get_task("udpos_xr", {}).load("test", "pl")
+    with pytest.raises(DataUnavailable, match=r"^data\.ud-2\.7: .* holds no UD_\* treebank folders"):
+        get_task("udpos_xr", {"ud-2.7": str(tmp_path)}).load("test", "pl")
+    with pytest.raises(DataUnavailable, match=r"^data\.laser-tatoeba: .*tatoeba\.lit-eng\.lit does not exist"):
+        get_task("tatoeba_xr", data).load("dev", "lt")
+    (tmp_path / "tatoeba.pol-eng.pol").write_text("a\nb\n")
+    (tmp_path / "tatoeba.pol-eng.eng").write_text("a\n")
+    with pytest.raises(DataUnavailable, match="line-aligned"):
+        get_task("tatoeba_xr", {"laser-tatoeba": str(tmp_path)}).load("dev", "pl")
+    (tmp_path / "UD_Polish-X").mkdir()
+    (tmp_path / "UD_Polish-X" / "pl_x-ud-test.conllu").write_text("1\tNie\tnie\n")
+    with pytest.raises(DataUnavailable, match="not CoNLL-U's 10"):
+        get_task("udpos_xr", {"ud-2.7": str(tmp_path)}).load("test", "pl")
+
+
+def test_a_config_needs_xtreme_rs_files_only_for_the_languages_it_evaluates(tmp_path: Path) -> None:
+    from stiltsearch.search.config import load_config
+    from stiltsearch.search.preflight import missing_resources
+
+    base = {"model": "xlm-roberta-base", "intermediate_tasks": ["mnli"], "target_tasks": ["udpos_xr", "tatoeba_xr"], "languages": ["de"],
+            "objectives": [{"name": "xtreme_score", "direction": "max"}],
+            "output_dir": str(tmp_path)}
+    every = missing_resources(load_config(None, **base))
+    assert [p.split(":")[0] for p in every if p.startswith("data.")] == ["data.ud-2.7", "data.laser-tatoeba"]
+    old_only = load_config(None, **base, eval_languages={"udpos_xr": ["en", "de"], "tatoeba_xr": ["de"]})
+    assert not [p for p in missing_resources(old_only) if p.startswith("data.")]
 
 
 def test_labels_are_mapped_by_name_not_by_id(tmp_path: Path) -> None:
@@ -399,12 +485,14 @@ def test_a_search_on_real_tasks_runs_through_the_cli(data: dict[str, str], tiny_
 
 HELD = {"xnli": ("en", "de", "sw"), "pawsx": ("en", "de", "ja"), "udpos": ("en",), "panx": ("en", "de"),
         "xquad": ("en", "de"), "mlqa": ("en", "de"), "tydiqa": ("en", "ar", "sw"), "bucc2018": ("de", "fr"),
-        "tatoeba": ("de", "sw"), "xcopa": ("et", "sw"), "lareqa": ("en", "de"), "mewslix": ("de", "ja")}  # fixtures'
+        "tatoeba": ("de", "sw"), "xcopa": ("et", "sw"), "lareqa": ("en", "de"), "mewslix": ("de", "ja"),
+        # XTREME-R's: an old language and a new one each (PAN-X az from WikiANN, UDPOS pl from UD v2.7, ...)
+        "panx_xr": ("en", "az"), "udpos_xr": ("en", "pl"), "xquad_xr": ("en", "ro"), "tatoeba_xr": ("de", "pl")}  # fixtures'
 GROUPS = {"xtreme": {"classification": ("xnli", "pawsx"), "structured_prediction": ("udpos", "panx"),
                      "qa": ("xquad", "mlqa", "tydiqa"), "retrieval": ("bucc2018", "tatoeba")},
           "xtreme-r": {"classification": ("xnli", "xcopa"), "multi_choice": ("xcopa",),
-                       "structured_prediction": ("udpos", "panx"), "qa": ("xquad", "mlqa", "tydiqa"),
-                       "retrieval": ("tatoeba", "lareqa", "mewslix")}}
+                       "structured_prediction": ("udpos_xr", "panx_xr"), "qa": ("xquad_xr", "mlqa", "tydiqa"),
+                       "retrieval": ("tatoeba_xr", "lareqa", "mewslix")}}
 
 
 @pytest.mark.slow

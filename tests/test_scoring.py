@@ -229,6 +229,7 @@ def test_xtreme_r_groups_follow_its_evaluator_with_lareqa_among_the_retrieval_ta
     flat = breakdown(per_task, {task: TASKS[task]().kind.groups for task in per_task})
     assert flat["eval/group/classification"] == pytest.approx((scores["xnli"] + scores["xcopa"]) / 2)
     assert flat["eval/group/multi_choice"] == scores["xcopa"]
-    assert flat["eval/group/retrieval"] == pytest.approx((scores["tatoeba"] + scores["mewslix"] + scores["lareqa"]) / 3)
-    assert flat["eval/group/qa"] == pytest.approx((scores["xquad"] + scores["mlqa"] + scores["tydiqa"]) / 3)
+    assert flat["eval/group/retrieval"] == pytest.approx((scores["tatoeba_xr"] + scores["mewslix"] + scores["lareqa"]) / 3)
+    assert flat["eval/group/qa"] == pytest.approx((scores["xquad_xr"] + scores["mlqa"] + scores["tydiqa"]) / 3)
+    assert flat["eval/group/structured_prediction"] == pytest.approx((scores["udpos_xr"] + scores["panx_xr"]) / 2)
     assert flat["xtreme_score"] == pytest.approx(sum(scores.values()) / len(scores))

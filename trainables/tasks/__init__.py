@@ -41,6 +41,7 @@ from stiltsearch.trainables.tasks import (  # noqa: F401
     xcopa,
     xnli,
     xquad,
+    xtreme_r,
 )
 from stiltsearch.trainables.tasks.base import (
     TASKS,
@@ -57,12 +58,13 @@ from stiltsearch.trainables.tasks.base import (
 )
 
 # The paper's nine intermediate tasks (ANLI with its SNLI/MNLI mix as the alternative "anli_mix"),
-# and the two benchmark target sets. XTREME-R drops PAWS-X and BUCC and adds XCOPA, LAReQA and
-# Mewsli-X.
+# and the two benchmark target sets. XTREME-R drops PAWS-X and BUCC, adds XCOPA, LAReQA and
+# Mewsli-X, and evaluates PAN-X, UDPOS, XQuAD and Tatoeba on more languages (tasks/xtreme_r.py).
 PAPER_INTERMEDIATE = ("anli", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg")
 SUITES = {
     "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"),
-    "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "lareqa", "mewslix", "tatoeba"),
+    "xtreme-r": ("xnli", "xcopa", "udpos_xr", "panx_xr", "xquad_xr", "mlqa", "tydiqa", "lareqa", "mewslix",
+                 "tatoeba_xr"),
 }
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")

@@ -75,12 +75,27 @@ class HubTask(Task):
         raise ValueError(f"task {self.name!r}: label {bad!r} in column {column!r} is not one of {self.labels} "
                          f"(nor an id 0..{len(self.labels) - 1} in that order)")
 
-    def load(self, split: str, language: str) -> Sequence[Example]:
+    def local_datasets(self, languages: Sequence[str]) -> set[str]:
+        """The ``data`` keys these languages need, being on no hub (files only)."""
+        return set() if self.on_hub else {self.dataset}
+
+    def datasets(self) -> set[str]:
+        """Every dataset id (or ``data`` key) this task may read, without loading anything."""
+        found = {source.dataset for split in self.splits
+                 for lang in (self.train_languages if split == "train" else self.languages)
+                 if not self.local_datasets([lang])  # a language read from files has no hub source
+                 for source in self.sources(split, lang)} if self.on_hub else set()
+        return found | self.local_datasets(self.languages) or {self.dataset}
+
+    def _check_split(self, split: str, language: str) -> None:
         if split not in self.split_names:
             raise ValueError(f"task {self.name!r} has no split {split!r}; it has {list(self.split_names)}")
         allowed = self.train_languages if split == "train" else self.eval_languages(split)
         if language not in allowed:
             raise ValueError(f"task {self.name!r} has no {split} data in language {language!r}; it has {allowed}")
+
+    def load(self, split: str, language: str) -> Sequence[Example]:
+        self._check_split(split, language)
         examples: list[Example] = []
         for source in self.sources(split, language):
             rows = hub.load_rows(source, self.data)

@@ -11,7 +11,7 @@ from stiltsearch.trainables.tasks.base import SpanExample, register
 from stiltsearch.trainables.tasks.real import SQUAD_TRAIN, SQUAD_TRAIN_ROWS, HubTask
 from stiltsearch.trainables.tasks.squad import span_example
 
-LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
 
 class ZeroShotQA(HubTask):
