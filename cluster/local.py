@@ -119,11 +119,14 @@ def ray_start() -> None:
     ray_main()
 
 
-def _launch(directory: Path, name: str, host: str, args: list[str]) -> int:
+def _launch(directory: Path, name: str, host: str, temp: str, args: list[str]) -> int:
     command = [sys.executable, "-c", RAY_START] if loopback_host(host) else [_ray(), "start"]
+    # TMPDIR: the node's own temporary files (the dashboard's multiprocessing forkserver socket dir,
+    # left behind when a node is killed) go to the cluster's private directory, which stop removes
+    env = {**node_env(host, f"{directory}:{name}"), "TMPDIR": temp}
     with open(directory / f"{name}.log", "w") as log:  # the node keeps its own copy of the descriptor
         proc = subprocess.Popen([*command, "--block", *args], stdout=log, stderr=subprocess.STDOUT,
-                                env=node_env(host, f"{directory}:{name}"), start_new_session=True, cwd=directory)
+                                env=env, start_new_session=True, cwd=directory)
     return proc.pid
 
 
@@ -163,14 +166,14 @@ def start(directory: str | Path, workers: int = 2, cpus_per_worker: int = 1, hea
     # Unix socket paths must stay under 107 bytes), recorded in cluster.json and removed by stop
     temp = tempfile.mkdtemp(prefix="stilts-cluster-")
     cluster = LocalCluster(str(directory), f"{host}:{port}", f"http://{LOOPBACK}:{dashboard_port}", temp_dir=temp)
-    cluster.nodes["head"] = _launch(directory, "head", host, [
+    cluster.nodes["head"] = _launch(directory, "head", host, temp, [
         "--head", "--node-ip-address", host, "--port", str(port), "--num-cpus", str(head_cpus),
         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
         "--temp-dir", str(Path(temp) / "ray"), *common])
     cluster.save()
     _wait_for(cluster, 1, timeout_s)
     for i in range(1, workers + 1):
-        cluster.nodes[f"worker-{i}"] = _launch(directory, f"worker-{i}", host, [
+        cluster.nodes[f"worker-{i}"] = _launch(directory, f"worker-{i}", host, temp, [
             "--address", cluster.address, "--node-ip-address", host, "--num-cpus", str(cpus_per_worker),
             "--resources", json.dumps({f"stilts-worker-{i}": 1}), *common])
         cluster.save()

@@ -99,7 +99,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Iterator[di
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip(NEEDS_CHROMIUM)
     from selenium import webdriver
@@ -110,7 +110,10 @@ def browser() -> Iterator[Any]:
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1600,1000", "--disable-extensions", "--no-first-run"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    profile = tmp_path_factory.mktemp("chromium")  # its profile and temp files, not /tmp's org.chromium.*
+    options.add_argument(f"--user-data-dir={profile}")
+    service = Service(executable_path=CHROMEDRIVER, env={**os.environ, "TMPDIR": str(profile)})
+    driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(120)
     try:
         yield driver
