@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -77,6 +78,24 @@ def test_phase2_is_cached_by_content(trial: tuple, tiny_model: str, cache: Path)
     run_trial(settings(tiny_model, cache, target_steps=5), PARAMS, again.append)
     phase2 = next(m for m in again if m["phase"] == 2)  # after the speed report (phase 1)
     assert metrics["phase2/cache"] == "miss" and phase2["phase2/cache"] == "hit"
+
+
+def test_a_trials_result_does_not_depend_on_what_ran_before_it(tiny_model: str, tmp_path: Path) -> None:
+    """The same trial twice: once measuring its speed first (an untrained model built, drawing from
+    torch's generator, then phase 2 and 3), once with its speed read from the cache and its phase 2
+    trained afresh. Each phase starts from the trial's seed, so the two give the same numbers."""
+    params = TrialParams(intermediate_tasks=("toy_mnli",), intermediate_lr=1e-3, target_lr=1e-3, layers_kept=2,
+                         max_seq_length=32)
+    quick = dataclasses.replace(settings(tiny_model, tmp_path, intermediate_steps=8, target_steps=8),
+                                target_tasks=("toy_xnli", "toy_panx"))
+    first = run_trial(quick, params, lambda _: None)
+    shutil.rmtree(tmp_path / "phase2")  # the speed cache stays: the second run builds no model to measure
+    torch.rand(1000)  # and the process has drawn more since
+    second = run_trial(quick, params, lambda _: None)
+    assert first["phase2/cache"] == second["phase2/cache"] == "miss"
+    for key in ("phase2/loss_first", "phase2/loss_last", "phase3/toy_xnli/loss_last", "phase3/toy_panx/loss_last",
+                "eval/toy_xnli", "eval/toy_panx"):
+        assert first[key] == second[key], key
 
 
 def test_a_trial_resumed_after_two_target_tasks_runs_only_the_rest(trial: tuple, tiny_model: str, cache: Path,

@@ -18,6 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from stiltsearch.trainables import data, plan
 from stiltsearch.trainables.engine import TrainingRun, from_rank0, world
 from stiltsearch.trainables.model import MultiTaskModel, load_encoder
@@ -36,6 +38,7 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
         "steps": settings.intermediate_steps, "seed": settings.seed, "batch": settings.batch_size,
         "max_length": settings.max_length, "temperature": settings.sampling_temperature,
         "engine": asdict(settings.trained_with),
+        "seeded": 1,  # phase 2 starts from the seed itself (earlier entries drew after a speed measurement)
         "task_versions": {name: getattr(get_task(name), "version", 0) for name in sorted(params.intermediate_tasks)},
         # only what differs from the defaults, so that toy keys stay as they were
         **({"qa_max_length": settings.qa_max_length} if settings.qa_max_length else {}),
@@ -113,6 +116,9 @@ class IntermediateRun:
                                         batch_size=plan.batch_size(settings.recipes, t.name, settings.batch_size),
                                         max_length=settings.length(t, settings.max_length),
                                         seed=settings.seed + rank) for t in tasks}
+        # each phase starts from the trial's seed (heads' init, dropout): its result does not depend on
+        # what the process drew before (a speed measurement on a cache miss, another trial)
+        torch.manual_seed(settings.seed)
         self.model = MultiTaskModel(load_encoder(settings.model_path(self.params)), tasks)
         sizes = {n: len(e) for n, e in examples.items()}
         steps = plan.phase2_steps(settings.recipes, sizes, settings.batch_size, settings.intermediate_steps)

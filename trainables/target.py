@@ -102,6 +102,7 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
         return retrieval_phase(settings, params, task, encoder_dir, tokenizer)
     languages = ["en"] + [lang for lang in params.train_languages if lang in task.train_languages]
     examples = [ex for lang in languages for ex in task.load("train", lang)]
+    torch.manual_seed(settings.seed)  # as phase 2: independent of the targets trained before this one
     model = MultiTaskModel(build_encoder(encoder_dir, params), [task])
     length = settings.length(task, params.max_seq_length)
     batch = plan.batch_size(settings.recipes, task.name, settings.batch_size)
