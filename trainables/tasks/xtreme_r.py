@@ -23,6 +23,7 @@ languages from where XTREME-R's ``download_data.sh`` gets them:
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ from stiltsearch.trainables.hub import DataUnavailable, Source
 from stiltsearch.trainables.tasks.base import BitextExample, Example, TagExample, register
 from stiltsearch.trainables.tasks.panx import LANGUAGES as PANX_LANGUAGES
 from stiltsearch.trainables.tasks.panx import PANX
+from stiltsearch.trainables.tasks.real import HubTask
 from stiltsearch.trainables.tasks.tatoeba import Tatoeba
 from stiltsearch.trainables.tasks.udpos import UDPOS
 from stiltsearch.trainables.tasks.xquad import XQuAD
@@ -42,9 +44,10 @@ XQUAD_NEW = ("ro",)
 UD_SPLITS = {"train": "train", "dev": "dev", "test": "test"}  # ours -> UD's file names (<tb>-ud-<split>.conllu)
 
 
-class FilesForNewLanguages:
+class FilesForNewLanguages(HubTask):
     """A task whose new languages are read from local files (``data: {<files_key>: DIR}``) rather
-    than through :meth:`HubTask.sources`; the old ones as the XTREME task reads them."""
+    than through :meth:`HubTask.sources`; the old ones as the XTREME task reads them (mixed in
+    before that task: ``class TatoebaR(FilesForNewLanguages, Tatoeba)``)."""
 
     files_key: ClassVar[str]
     new_languages: ClassVar[Sequence[str]]
@@ -54,23 +57,24 @@ class FilesForNewLanguages:
         return {self.files_key} if set(languages) & set(self.new_languages) else set()
 
     def files_dir(self) -> Path:
-        directory = self.data.get(self.files_key)  # type: ignore[attr-defined]
+        directory = self.data.get(self.files_key)
         if directory is None:
-            raise DataUnavailable(f"data.{self.files_key}: {self.name} reads {', '.join(self.new_languages)} "  # type: ignore[attr-defined]
+            raise DataUnavailable(f"data.{self.files_key}: {self.name} reads {', '.join(self.new_languages)} "
                                   f"from files; set `data: {{{self.files_key}: DIR}}` to {self.files_hint}")
         return Path(directory)
 
     def load(self, split: str, language: str) -> Sequence[Example]:
         if language not in self.new_languages:
-            return super().load(split, language)  # type: ignore[misc]
-        self._check_split(split, language)  # type: ignore[attr-defined]
+            return super().load(split, language)
+        self._check_split(split, language)
         examples = self.read_files(split, language)
         if not examples:
-            raise ValueError(f"task {self.name!r}: {split} split in {language!r} has no usable rows")  # type: ignore[attr-defined]
+            raise ValueError(f"task {self.name!r}: {split} split in {language!r} has no usable rows")
         return examples
 
+    @abstractmethod
     def read_files(self, split: str, language: str) -> list[Example]:
-        raise NotImplementedError
+        """The examples of one split of a new language, from :meth:`files_dir`."""
 
 
 @register
