@@ -101,7 +101,8 @@ def read_search_file(search_dir: Path) -> dict[str, str]:
 def check_study_file(search_dir: Path, name: str) -> None:
     """The search's ``optuna.db`` is an intact SQLite database holding study ``name``: a damaged,
     empty or missing one is reported, never taken for a new study (Optuna would write a fresh
-    schema into it). Opened read-only: checking changes nothing."""
+    schema into it). Opened read-only: checking changes nothing, but for rolling back the unfinished
+    write of a killed driver (:func:`_roll_back_a_dead_writer`), as any SQLite open would."""
     path = Path(search_dir) / STUDY
     fix = "restore it from a backup (the trials' directories keep their results)"
     if not path.is_file():
@@ -111,6 +112,7 @@ def check_study_file(search_dir: Path, name: str) -> None:
     if head != b"SQLite format 3\x00":
         raise SearchError(f"optuna.db: {path} is {'empty' if not head else 'not a SQLite database'}; {fix}")
     try:
+        _roll_back_a_dead_writer(path)
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("quick_check failed")
@@ -126,9 +128,22 @@ def check_study_file(search_dir: Path, name: str) -> None:
                           "give the config the search was run with")
 
 
+def _roll_back_a_dead_writer(path: Path) -> None:
+    """A driver killed inside a write leaves a hot journal (``optuna.db-journal``): the database is
+    intact, but only a read-write connection may roll the unfinished transaction back, and a
+    read-only one fails with "attempt to write a readonly database". A read through a normal
+    connection does SQLite's own recovery (it rolls back only a journal no live process holds a
+    lock on, so a running driver's transaction is left alone); what is left is the last commit."""
+    journal = path.with_name(path.name + "-journal")
+    if journal.is_file() and journal.stat().st_size > 0:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+
 def done_count(search_dir: Path, name: str) -> int:
     """Trials of study ``name`` that are done (complete, failed or pruned), read without Optuna."""
     query = ("SELECT count(*) FROM trials JOIN studies ON trials.study_id = studies.study_id "
              "WHERE studies.study_name = ? AND trials.state IN ('COMPLETE', 'FAIL', 'PRUNED')")
+    _roll_back_a_dead_writer(Path(search_dir) / STUDY)
     with contextlib.closing(sqlite3.connect(f"file:{Path(search_dir) / STUDY}?mode=ro", uri=True)) as db:
         return int(db.execute(query, (name,)).fetchone()[0])

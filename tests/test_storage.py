@@ -142,3 +142,38 @@ def test_a_parameter_incompatible_with_the_study_is_refused_as_the_database_woul
     study.tell(first, 1.0)
     with pytest.raises(ValueError, match="Cannot set different distribution kind"):
         study.ask().suggest_categorical("x", ["a", "b"])
+
+
+def test_a_driver_killed_inside_a_write_leaves_a_study_that_resume_can_read(tmp_path: Path) -> None:
+    """SIGKILL during a write leaves a hot journal beside optuna.db: the database is intact (the
+    last commit), but a read-only check failed with "attempt to write a readonly database" and
+    `resume` called it damaged (seen in CI after the MOASHA kill test). The check now lets SQLite
+    roll the dead writer's transaction back first."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    import pytest
+
+    from stiltsearch.search.layout import STUDY, SearchError, check_study_file, done_count
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / STUDY}")
+    for value in (1.0, 2.0, 3.0):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    killed = ("import os, sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None); "
+              "db.execute('PRAGMA cache_size=1'); db.execute('BEGIN'); db.execute('CREATE TABLE junk(x)'); "
+              "db.executemany('INSERT INTO junk VALUES (?)', [(i,) for i in range(20000)]); "
+              "db.execute(\"UPDATE trials SET state = 'FAIL'\"); os._exit(0)")  # as SIGKILL: no rollback
+    subprocess.run([sys.executable, "-c", killed, str(tmp_path / STUDY)], check=True)
+    assert (tmp_path / f"{STUDY}-journal").stat().st_size > 0  # the hot journal is there
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # what the old check ran into
+        sqlite3.connect(f"file:{tmp_path / STUDY}?mode=ro", uri=True).execute("PRAGMA quick_check").fetchone()
+    check_study_file(tmp_path, "s")  # intact: no SearchError
+    assert done_count(tmp_path, "s") == 3
+    assert not (tmp_path / f"{STUDY}-journal").exists()
+    tables = {r[0] for r in sqlite3.connect(tmp_path / STUDY).execute("SELECT name FROM sqlite_master")}
+    assert "junk" not in tables  # the unfinished transaction was rolled back, the commits kept
+    assert [t.state for t in optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / STUDY}").trials] == [
+        TrialState.COMPLETE] * 3
+    with pytest.raises(SearchError, match="holds no study named 'other'"):
+        check_study_file(tmp_path, "other")
