@@ -147,9 +147,9 @@ def start(directory: str | Path, workers: int = 2, cpus_per_worker: int = 1, hea
           dashboard_port: int = 8265, object_store_mb: int = 256, timeout_s: float = 120,
           host: str = LOOPBACK) -> LocalCluster:
     """``host``: the address every node listens on (loopback, or one of this machine's to open it)."""
-    if not loopback_host(host) and host not in _own_addresses():
+    if not loopback_host(host) and host not in (own := _own_addresses()):
         raise ClusterError(f"--host: {host} is not an address of this machine; give 127.0.0.1 (this machine only) "
-                           f"or one of {', '.join(sorted(_own_addresses())) or 'its addresses'}")
+                           f"or one of {', '.join(sorted(own)) or 'its addresses'}")
     host = LOOPBACK if loopback_host(host) else host
     directory = Path(directory).resolve()
     if directory.exists() and not directory.is_dir():
