@@ -63,7 +63,7 @@ def main() -> None:
     peak = peak_flops(device)
 
     warm = 5
-    log = train(Loss(), iter(lambda: batch, None), steps=warm + args.steps, lr=1e-5, micro_batch_size=args.batch,
+    log = train(Loss(), iter(lambda: batch, None), steps=warm + args.steps, lr=1e-5, batch_size=args.batch,
                 settings=EngineSettings(precision="bf16"), log_every=1)
     train_tps = log.tokens / log.seconds
     print(f"device: {device}")

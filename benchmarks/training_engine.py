@@ -54,7 +54,7 @@ LOG_EVERY = 10  # steps between progress calls, in both loops (the engine's defa
 def ours(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float, progress: Hook | None = None) -> float:
     from stiltsearch.trainables.engine import EngineSettings, train
 
-    log = train(model, iter(batches), steps=len(batches), lr=lr, micro_batch_size=batches[0]["labels"].shape[0],
+    log = train(model, iter(batches), steps=len(batches), lr=lr, batch_size=batches[0]["labels"].shape[0],
                 settings=EngineSettings(), log_every=LOG_EVERY, progress=progress)
     return log.seconds
 

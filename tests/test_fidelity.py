@@ -49,8 +49,8 @@ def test_training_in_segments_is_the_run_in_one_go_step_for_step() -> None:
     torch.manual_seed(0)
     whole, parts = _Regression(), _Regression()
     parts.load_state_dict(whole.state_dict())
-    log = train(whole, _batches(1), steps=30, lr=1e-2, micro_batch_size=8, settings=EngineSettings())
-    run = TrainingRun(parts, _batches(1), steps=30, lr=1e-2, micro_batch_size=8, settings=EngineSettings())
+    log = train(whole, _batches(1), steps=30, lr=1e-2, batch_size=8, settings=EngineSettings())
+    run = TrainingRun(parts, _batches(1), steps=30, lr=1e-2, batch_size=8, settings=EngineSettings())
     for until in (4, 11, 30):  # a rung at 4 and 11 steps, then the end
         run.advance(until)
         assert run.done == until
@@ -60,7 +60,7 @@ def test_training_in_segments_is_the_run_in_one_go_step_for_step() -> None:
     assert segmented.losses == pytest.approx(log.losses) and len(segmented.losses) == 3  # windows of 10
     # the schedule spans the full run: at a rung the learning rate has not decayed to 0 yet
     with pytest.raises(ValueError, match="steps must be positive"):
-        TrainingRun(parts, _batches(1), steps=0, lr=1e-2, micro_batch_size=8, settings=EngineSettings())
+        TrainingRun(parts, _batches(1), steps=0, lr=1e-2, batch_size=8, settings=EngineSettings())
 
 
 @pytest.fixture(scope="module")

@@ -154,7 +154,7 @@ def test_the_engine_is_deepspeed_and_honours_zero_stage_and_bf16(tiny_model: str
     deepspeed.initialize = spy
     try:
         for stage, precision in ((0, "fp32"), (2, "bf16")):
-            log = train(Regress(tiny_model), iter(lambda: batch, None), steps=20, lr=1e-3, micro_batch_size=8,
+            log = train(Regress(tiny_model), iter(lambda: batch, None), steps=20, lr=1e-3, batch_size=8,
                         settings=EngineSettings(zero_stage=stage, precision=precision), log_every=5)
             assert log.losses[-1] < log.losses[0]
     finally:
@@ -177,7 +177,7 @@ def test_the_engine_alone_makes_a_plain_loops_update_without_an_all_reduce(tiny_
     settings = EngineSettings()
     ours, plain = Regress(tiny_model, deterministic=True), Regress(tiny_model, deterministic=True)
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
-        train(ours, iter(batches), steps=5, lr=1e-3, micro_batch_size=8, settings=settings, log_every=5)
+        train(ours, iter(batches), steps=5, lr=1e-3, batch_size=8, settings=settings, log_every=5)
     all_reduces = sum(e.count for e in profiler.key_averages() if "allreduce" in e.key.lower())
     assert all_reduces <= 5  # DeepSpeed's clipping all-reduces its scalar norm once a step; the gradients' is gone
 
@@ -298,7 +298,7 @@ def test_a_dual_encoder_learns_to_retrieve() -> None:
     held_out = _retrieval_pairs(1, 64)
     before = _top1(model, tokenizer, held_out)
     stream = data.batches(LAReQA(), _retrieval_pairs(0, 512), tokenizer, batch_size=16, max_length=32, seed=0)
-    log = train(model, stream, steps=150, lr=1e-3, micro_batch_size=16, settings=EngineSettings(), log_every=10)
+    log = train(model, stream, steps=150, lr=1e-3, batch_size=16, settings=EngineSettings(), log_every=10)
     after = _top1(model, tokenizer, held_out)
     assert log.losses[-1] < 0.3 * log.losses[0], log.losses
     assert before < 0.2 and after > 0.5, (before, after)  # measured: 0.03 -> 0.69

@@ -1,8 +1,11 @@
-"""Batch streams: shuffled epochs over a task's examples, and a mixture across tasks."""
+"""Batch streams: shuffled epochs over a task's examples, a mixture across tasks, and batches
+prepared ahead of the training step."""
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -48,3 +51,54 @@ def eval_batches(task: Task, examples: Sequence[Example], tokenizer: Any, *, bat
     for start in range(0, len(examples), batch_size):
         index = list(range(start, min(start + batch_size, len(examples))))
         yield index, heads.encode(task.head, tokenizer, [examples[i] for i in index], max_length)
+
+
+class Prefetch:
+    """Batches prepared ahead of the step, on a background thread: the next ``depth`` batches are
+    built (tokenized, padded) and, for a CUDA device, copied into pinned memory while the GPU
+    trains on the current one, so that the host-to-device copy can be ``non_blocking``.
+
+    Tokenizing (HF's Rust tokenizers) and torch's kernels release the GIL, so the thread overlaps
+    with the step; ``close()`` stops it. The stream itself is consumed by the thread alone.
+    """
+
+    def __init__(self, batches: Iterator[dict[str, Any]], depth: int = 2, pin: bool = False) -> None:
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._fill, args=(batches, pin), daemon=True, name="stilts-prefetch")
+        self.thread.start()
+
+    def _fill(self, batches: Iterator[dict[str, Any]], pin: bool) -> None:
+        try:
+            for batch in batches:
+                if pin:
+                    batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                if not self._put(("batch", batch)):
+                    return
+            self._put(("end", None))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put(("error", error))
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Prefetch:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        kind, value = self.queue.get()
+        if kind == "error":
+            raise value
+        if kind == "end":
+            raise StopIteration
+        return value
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)

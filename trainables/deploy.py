@@ -18,12 +18,13 @@ import torch
 from torch import nn
 
 from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.trainables.device import trial_device
 from stiltsearch.trainables.model import (
     MultiTaskModel,
     keep_layers,
     load_encoder,
-    portable,
     rebuild,
+    weights,
 )
 from stiltsearch.trainables.params import APPLIERS, applies
 
@@ -70,12 +71,11 @@ def compile_encoder(model: Any, on: bool, device: torch.device) -> Any:
 
 def deploy(model: MultiTaskModel | dict[str, Any], knobs: Mapping[str, Any]) -> MultiTaskModel:
     """A fresh copy of the trained model (no training-time hooks) with every weights-stage knob
-    applied, on the module's own device (portable data: on CUDA if there is one)."""
-    if isinstance(model, dict):
-        data, device = model, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        data, device = portable(model), next(model.parameters()).device
-    deployed: nn.Module = rebuild(data).to(device)
+    applied, on the trial's device (:func:`~stiltsearch.trainables.device.trial_device`: its GPU
+    when it has one), whatever device the weights are on now."""
+    device = trial_device()
+    data = model if isinstance(model, dict) else weights(model)
+    deployed: nn.Module = rebuild(data, device)
     for knob in KNOBS:
         if knob.applies == "weights":
             deployed = APPLIERS[knob.name](deployed, knobs[knob.name], device)

@@ -19,16 +19,20 @@ def load_tokenizer(model: str | Path) -> Any:
 
 
 def load_encoder(model: str | Path, attention: str = "sdpa") -> Any:
-    """The bare encoder (no LM head) of an HF id or a saved directory; weights as saved.
+    """The bare encoder (no LM head) of an HF id or a saved directory, in fp32.
 
-    ``attention`` is transformers' ``attn_implementation`` ("sdpa" or "eager").
+    ``attention`` is transformers' ``attn_implementation`` ("sdpa" or "eager"). fp32 whatever the
+    directory's config says: transformers 5.23 loads in the saved ``dtype`` by default, and a
+    directory saved from a module trained in bf16 says bfloat16 even when its weights are the fp32
+    master copy. Training precision is the engine's business, serving precision the deploy's.
     """
     from transformers import AutoModel
 
     try:  # BERT-family encoders build an unused pooler unless told not to
-        return AutoModel.from_pretrained(str(model), add_pooling_layer=False, attn_implementation=attention)
+        return AutoModel.from_pretrained(str(model), add_pooling_layer=False, attn_implementation=attention,
+                                         dtype=torch.float32)
     except TypeError:  # encoders without a pooler (DeBERTa-v2, DistilBERT) take no such argument
-        return AutoModel.from_pretrained(str(model), attn_implementation=attention)
+        return AutoModel.from_pretrained(str(model), attn_implementation=attention, dtype=torch.float32)
 
 
 def keep_layers(encoder: Any, n: int) -> Any:
@@ -78,14 +82,29 @@ def portable(model: MultiTaskModel) -> dict[str, Any]:
             "state": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
 
 
-def rebuild(data: dict[str, Any]) -> MultiTaskModel:
-    """A fresh :class:`MultiTaskModel` (no training-time hooks) from :func:`portable` data."""
-    from transformers import AutoModel
+def rebuild(data: dict[str, Any], device: torch.device | str = "cpu") -> MultiTaskModel:
+    """A fresh fp32 :class:`MultiTaskModel` (no training-time hooks) on ``device`` from
+    :func:`portable` data (or the same with the state left where it is: on the GPU it trained on).
 
-    try:
-        encoder = AutoModel.from_config(data["config"], add_pooling_layer=False)
-    except TypeError:  # no pooler to leave out (see load_encoder)
-        encoder = AutoModel.from_config(data["config"])
-    model = MultiTaskModel(encoder, data["heads"])
+    The modules are allocated on ``device`` without their random initialisation (transformers'
+    ``no_init_weights``: every weight is then loaded, and a missing one is an error), so a deploy
+    costs one copy of the weights, not an init pass of the whole model (5-15 s at XLM-R-base shape
+    on a CPU) plus a round trip through host memory.
+    """
+    from transformers import AutoModel
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights(), torch.device(device):
+        try:
+            encoder = AutoModel.from_config(data["config"], add_pooling_layer=False, dtype=torch.float32)
+        except TypeError:  # no pooler to leave out (see load_encoder)
+            encoder = AutoModel.from_config(data["config"], dtype=torch.float32)
+        model = MultiTaskModel(encoder, data["heads"])
     model.load_state_dict({k: v.float() for k, v in data["state"].items()})
     return model.eval()
+
+
+def weights(model: MultiTaskModel) -> dict[str, Any]:
+    """Like :func:`portable`, but the state stays where it is (no copy): for a deploy in this process."""
+    return {"config": model.encoder.config, "heads": dict(model.head_specs),
+            "state": {k: v.detach() for k, v in model.state_dict().items()}}

@@ -24,7 +24,7 @@ from stiltsearch.trainables import data, plan
 from stiltsearch.trainables.engine import TrainingRun, from_rank0, world
 from stiltsearch.trainables.model import MultiTaskModel, load_encoder
 from stiltsearch.trainables.params import TrialParams, applies
-from stiltsearch.trainables.settings import TrialSettings
+from stiltsearch.trainables.settings import EngineSettings, TrialSettings
 from stiltsearch.trainables.tasks import get_task
 
 # phase2/cache value -> the ledger's word for what phase 2 did
@@ -37,7 +37,7 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
         "model": settings.model_path(params), "tasks": sorted(params.intermediate_tasks), "lr": params.intermediate_lr,
         "steps": settings.intermediate_steps, "seed": settings.seed, "batch": settings.batch_size,
         "max_length": settings.max_length, "temperature": settings.sampling_temperature,
-        "engine": asdict(settings.trained_with),
+        "engine": _engine_key(settings.trained_with),
         "seeded": 1,  # phase 2 starts from the seed itself (earlier entries drew after a speed measurement)
         "task_versions": {name: getattr(get_task(name), "version", 0) for name in sorted(params.intermediate_tasks)},
         # only what differs from the defaults, so that toy keys stay as they were
@@ -47,6 +47,13 @@ def phase2_key(settings: TrialSettings, params: TrialParams) -> str:
         **({"workers": settings.workers} if settings.workers > 1 else {}),  # ranks see different batches
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _engine_key(engine: EngineSettings) -> dict[str, Any]:
+    """The engine's settings as phase 2's key holds them: memory levers at their defaults left out,
+    so that keys written before they existed still match."""
+    levers = {"micro_batch": None, "gradient_checkpointing": False}
+    return {k: v for k, v in asdict(engine).items() if k not in levers or v != levers[k]}
 
 
 class IntermediateRun:
@@ -76,9 +83,10 @@ class IntermediateRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.run is not None:
-            self.run.engine.destroy()
+        if self.run is not None:  # stopped part-way (a rung's verdict, an error): the engine is released
+            self.run.close()
             self.run = None
+        self.model = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
         if self.lock is not None:
@@ -124,7 +132,7 @@ class IntermediateRun:
         steps = plan.phase2_steps(settings.recipes, sizes, settings.batch_size, settings.intermediate_steps)
         self.run = TrainingRun(self.model, data.mixture(streams, sizes, temperature=settings.sampling_temperature,
                                                         seed=settings.seed),
-                               steps=steps, lr=float(self.params.intermediate_lr), micro_batch_size=settings.batch_size,
+                               steps=steps, lr=float(self.params.intermediate_lr), batch_size=settings.batch_size,
                                settings=settings.trained_with)
         return self.run
 
@@ -143,9 +151,9 @@ class IntermediateRun:
         if world()[0] == 0:
             assert self.model is not None
             shutil.rmtree(encoder, ignore_errors=True)
-            # an fp32 copy of the weights: the module itself goes on training in its own precision
-            state = {k: v.float() for k, v in self.model.encoder.state_dict().items()}
-            self.model.encoder.save_pretrained(encoder, state_dict=state)
+            # an fp32 copy of the weights (bf16 training: the optimizer's fp32 master weights); the
+            # module itself goes on training in its own precision
+            self.model.encoder.save_pretrained(encoder, state_dict=run.master_state(self.model.encoder))
             self.tokenizer.save_pretrained(encoder)
         from_rank0(True)  # the others wait until rank 0 has saved it
         return str(encoder)
@@ -157,17 +165,20 @@ class IntermediateRun:
             return cached
         run = self._start()
         run.advance(run.steps)
+        assert self.model is not None
+        # fp32 master weights where bf16 training keeps them (a bf16 copy would round every weight)
+        state = run.master_state(self.model.encoder) if world()[0] == 0 else {}
         metrics = run.close().metrics("phase2")
         self.run = None
         if world()[0] == 0:
-            assert self.model is not None
             staging = self.root / f"{self.key}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
-            self.model.encoder.float().save_pretrained(staging)
+            self.model.encoder.save_pretrained(staging, state_dict=state)
             self.tokenizer.save_pretrained(staging)
             (staging / "phase2.json").write_text(json.dumps({"params": dict(self.params), "metrics": metrics}))
             staging.rename(self.target)
         from_rank0(True)  # the others wait until rank 0 has saved it
+        self.model = None  # saved: its memory goes back now, not when the trial ends
         self.result = str(self.target), {**metrics, "phase2/cache": "miss", "phase2/key": self.key}
         return self.result
 

@@ -23,6 +23,7 @@ import torch
 from stiltsearch.trainables import heads, objectives, scoring, speed, trialdir
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import build_encoder, deploy
+from stiltsearch.trainables.device import rng_devices
 from stiltsearch.trainables.engine import from_rank0, world
 from stiltsearch.trainables.model import MultiTaskModel, load_tokenizer, portable
 from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
@@ -115,7 +116,7 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
         start = time.perf_counter()
         # in a fork of torch's random state: a rung's heads and dropout draw nothing from the run that
         # goes on, so the trial's end is the same with rungs as without (tests/test_fidelity.py)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=rng_devices()):  # the GPU's generator too, where there is one
             per_task = {t.name: target_phase(settings, params, t, encoder_dir, tokenizer, budget)[1] for t in tasks}
         scored = known | scoring.breakdown(per_task, groups, nli_target(settings.target_tasks))
         scored |= objectives.values(scored)
@@ -142,6 +143,7 @@ def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], enc
         metrics |= phase3
         if task.name == served:  # before its scores: scores without the model mean "train again"
             ckpt.save_model(portable(model))
+        del model  # its memory goes back before the next target trains
         ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
         ckpt.log(f"phase3 {task.name} trained")
     return per_task, metrics

@@ -157,7 +157,7 @@ def _build(spec: ToyModelSpec, target: Path, engine: EngineSettings, progress: C
     progress(f"phase 1: pretraining the toy encoder ({spec.layers} layers x {spec.hidden}, vocab "
              f"{len(tokenizer)}) with MLM for {spec.mlm_steps} steps; cached afterwards")
     log = train(_MaskedLM(mlm), _mlm_batches(sentences, tokenizer, spec.mlm_batch_size, spec.seed),
-                steps=spec.mlm_steps, lr=spec.mlm_lr, micro_batch_size=spec.mlm_batch_size, settings=engine,
+                steps=spec.mlm_steps, lr=spec.mlm_lr, batch_size=spec.mlm_batch_size, settings=engine,
                 log_every=LOG_EVERY, progress=on_step)
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)

@@ -31,7 +31,11 @@ from stiltsearch.trainables.trialdir import trial_path
 if TYPE_CHECKING:
     from stiltsearch.trainables.checkpoint import TrialCheckpoint
 
-ZERO_STAGES = (0, 1, 2, 3)
+# ZeRO 3 is not offered: one trial is one rank, so it partitions nothing, and a ZeRO-3 module's
+# parameters are empty placeholders outside the engine's forward (a saved phase 2 was a 536 KB
+# encoder at XLM-R-base shape). Stages 1 and 2 also partition nothing alone; they are kept for
+# multi-worker trials, where they do.
+ZERO_STAGES = (0, 1, 2)
 TRAINING_PRECISIONS = ("fp32", "bf16")
 
 
@@ -50,11 +54,23 @@ class EngineSettings:
     gradient_clipping: float = 1.0  # set explicitly: DeepSpeed's default also clips, at 1.0
     warmup_fraction: float = 0.1  # linear warm-up over this share of the steps, then linear decay
     weight_decay: float = 0.01
+    # sequences per forward/backward pass; a larger step batch is accumulated over several passes
+    # (the update is the same, activation memory is the micro batch's). None: the whole batch at once
+    micro_batch: int | None = None
+    # recompute each layer's activations in backward: activation memory of ~one layer instead of all,
+    # for ~1/3 more compute (one extra forward)
+    gradient_checkpointing: bool = False
 
-    def deepspeed_config(self, micro_batch_size: int) -> dict[str, Any]:
+    def accumulation(self, batch_size: int) -> int:
+        """Forward/backward passes per optimizer step for a step of ``batch_size`` sequences."""
+        return 1 if self.micro_batch is None else max(1, math.ceil(batch_size / self.micro_batch))
+
+    def deepspeed_config(self, batch_size: int) -> dict[str, Any]:
+        """DeepSpeed's config for steps of ``batch_size`` sequences (per rank)."""
+        passes = self.accumulation(batch_size)
         return {
-            "train_micro_batch_size_per_gpu": micro_batch_size,
-            "gradient_accumulation_steps": 1,
+            "train_micro_batch_size_per_gpu": math.ceil(batch_size / passes),
+            "gradient_accumulation_steps": passes,
             "zero_optimization": {"stage": self.zero_stage},
             "gradient_clipping": self.gradient_clipping,
             "bf16": {"enabled": self.precision == "bf16"},
@@ -159,8 +175,10 @@ class Training:
     # {task: {epochs, batch_size}}: a task with an epoch recipe trains for its epochs, not the step budget
     recipes: Mapping[str, Recipe] = field(default_factory=dict)
     sampling_temperature: float = 1.0  # multi-task sampling; 1 = proportional to dataset size
-    zero_stage: int = 0  # DeepSpeed ZeRO stage
+    zero_stage: int = 0  # DeepSpeed ZeRO stage (0-2; see ZERO_STAGES)
     precision: str = "fp32"  # training precision: fp32 or bf16
+    micro_batch_size: int | None = None  # sequences per forward pass (gradient accumulation); None: whole batch
+    gradient_checkpointing: bool = False  # trade ~1/3 more compute for activation memory of one layer
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -177,13 +195,19 @@ class Training:
                   f"recipes.{task}.batch_size: must be >= 1, got {recipe.batch_size}")
         check(math.isfinite(self.sampling_temperature) and self.sampling_temperature > 0,
               f"sampling_temperature: must be a finite number > 0, got {self.sampling_temperature}")
-        check(self.zero_stage in ZERO_STAGES, f"zero_stage: {self.zero_stage}; allowed: 0, 1, 2, 3")
+        check(self.zero_stage != 3, "zero_stage: 3 is refused: a trial is one rank, so ZeRO 3 partitions nothing, and its "
+                                    "parameters are empty outside the engine (a saved phase 2 would be an empty encoder); use 0 (fastest "
+                                    "alone), 1 or 2")
+        check(self.zero_stage in ZERO_STAGES, f"zero_stage: {self.zero_stage}; allowed: {', '.join(map(str, ZERO_STAGES))}")
+        check(self.micro_batch_size is None or self.micro_batch_size >= 1,
+              f"micro_batch_size: must be >= 1 (or null for the whole batch), got {self.micro_batch_size}")
         check(0 <= self.seed < 2**32, f"seed: must be in 0..2**32-1 (torch's and numpy's seed range), got {self.seed}")
         check(self.precision in TRAINING_PRECISIONS,
               f"precision: {self.precision!r}; allowed: {', '.join(TRAINING_PRECISIONS)}")
 
     def engine_settings(self) -> EngineSettings:
-        return EngineSettings(zero_stage=self.zero_stage, precision=self.precision)
+        return EngineSettings(zero_stage=self.zero_stage, precision=self.precision, micro_batch=self.micro_batch_size,
+                              gradient_checkpointing=self.gradient_checkpointing)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +247,8 @@ class TrialSettings(Training):
         else:  # an explicit engine is the truth; the flat fields follow it
             object.__setattr__(self, "zero_stage", self.engine.zero_stage)
             object.__setattr__(self, "precision", self.engine.precision)
+            object.__setattr__(self, "micro_batch_size", self.engine.micro_batch)
+            object.__setattr__(self, "gradient_checkpointing", self.engine.gradient_checkpointing)
 
     @classmethod
     def compose(cls, training: Training, **rest: object) -> TrialSettings:

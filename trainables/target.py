@@ -64,7 +64,7 @@ def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, en
     from transformers import AutoConfig
 
     model = MultiTaskModel(build_encoder(encoder_dir, params), {})
-    deployed = deploy(model, params)
+    deployed = deploy(model, params)  # on the trial's device: its GPU embeds, not the host's CPU
     length = settings.length(task, params.max_seq_length)
     depth = int(AutoConfig.from_pretrained(encoder_dir).num_hidden_layers)  # before layers_kept cut it
     layer = retrieval.pooled_layer(task.pool_layer, depth, model.encoder.config.num_hidden_layers)
@@ -109,7 +109,7 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     stream = data.batches(task, examples, tokenizer, batch_size=batch, max_length=length,
                           seed=settings.seed + world()[0])
     steps = plan.phase3_steps(settings.recipes, task.name, len(examples), settings.batch_size, settings.target_steps)
-    run = TrainingRun(model, stream, steps=steps, lr=params.target_lr, micro_batch_size=batch,
+    run = TrainingRun(model, stream, steps=steps, lr=params.target_lr, batch_size=batch,
                       settings=settings.trained_with)
     run.advance(steps if budget >= 1 else math.ceil(budget * steps))
     log = run.close()

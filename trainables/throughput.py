@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from stiltsearch.trainables.device import rng_devices
 from stiltsearch.trainables.settings import MeterSettings
 
 __all__ = ["MeterSettings", "Throughput", "build_workload", "measure", "pass_seconds", "reference_pass"]
@@ -61,7 +62,7 @@ def reference_pass(device: torch.device) -> Callable[[], float]:
     """A function that runs one pass of the reference and returns its tokens/sec."""
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    with torch.random.fork_rng(devices=[]):  # leave the caller's random stream as it was
+    with torch.random.fork_rng(devices=rng_devices()):  # leave the caller's random streams as they were
         torch.manual_seed(0)
         encoder: Any = XLMRobertaModel(XLMRobertaConfig(**REFERENCE_SHAPE), add_pooling_layer=False)
         encoder = encoder.to(device).eval()
