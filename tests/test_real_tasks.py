@@ -543,3 +543,32 @@ def test_the_papers_config_runs_a_trial_on_every_target_of_each_benchmark(suite:
         for task in ("lareqa", "mewslix"):
             assert metrics[f"phase3/{task}/steps"] == 4 and metrics[f"phase3/{task}/loss_first"] > 0
     assert metrics["non_english_nli"] == pytest.approx((metrics["eval/xnli/de"] + metrics["eval/xnli/sw"]) / 2)
+
+
+def test_qa_targets_that_train_on_squad_share_one_fine_tuning_per_trial(data: dict[str, str], tiny_model: str,
+                                                                         tmp_path: Path) -> None:
+    """XQuAD, MLQA and TyDiQA all fine-tune on English SQuAD 1.1 with one recipe: a trial trains that
+    model once and scores each target with it, and each score is the one the target gets alone."""
+    import dataclasses
+
+    from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_ledger
+    from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
+    from stiltsearch.trainables.throughput import MeterSettings
+
+    languages = {"xquad": ("en", "de"), "mlqa": ("en", "de"), "tydiqa": ("en", "ar", "sw")}
+    settings = TrialSettings(model=tiny_model, target_tasks=tuple(languages), cache_dir=str(tmp_path / "cache"),
+                             data=data, eval_languages=languages, intermediate_steps=4, target_steps=4, batch_size=4,
+                             qa_max_length=48, meter=MeterSettings(warmup=0, repeats=1, max_sequences=16))
+    params = TrialParams(target_lr=1e-4, layers_kept=2, max_seq_length=32)
+    metrics = run_trial(settings, params, lambda _: None, TrialCheckpoint(tmp_path / "0001"))
+    ledger = read_ledger(tmp_path / "0001")
+    assert [line for line in ledger if line.startswith("phase3")] == [
+        "phase3 xquad trained", "phase3 mlqa scored with xquad's model", "phase3 tydiqa scored with xquad's model",
+        "phase3 xquad trained once, reused 2 times (mlqa, tydiqa)"]
+    assert metrics["phase3/mlqa/trained_with"] == metrics["phase3/tydiqa/trained_with"] == "xquad"
+    assert "phase3/mlqa/steps" not in metrics and metrics["phase3/xquad/steps"] == 4
+    for task in ("mlqa", "tydiqa"):
+        alone = run_trial(dataclasses.replace(settings, target_tasks=(task,)), params, lambda _: None)
+        assert alone[f"phase3/{task}/steps"] == 4
+        assert {k: v for k, v in alone.items() if k.startswith(f"eval/{task}")} == {
+            k: v for k, v in metrics.items() if k.startswith(f"eval/{task}")}

@@ -173,7 +173,7 @@ class TrainingRun:
         ensure_distributed()
         quiet_deepspeed()
         if settings.gradient_checkpointing:  # recompute activations in backward: less memory, ~1/3 more compute
-            encoder = getattr(model, "encoder", model)
+            encoder: Any = getattr(model, "encoder", model)  # an HF model
             # transformers 5.23's name (gradient_checkpointing_enable warns that it goes in v6)
             encoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         decay = [p for n, p in model.named_parameters() if p.ndim >= 2]

@@ -30,7 +30,15 @@ from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun, intermediate_phase, phase2_key
 from stiltsearch.trainables.settings import Training, TrialSettings
-from stiltsearch.trainables.target import embed, predict, retrieval_phase, target_phase
+from stiltsearch.trainables.target import (
+    embed,
+    predict,
+    retrieval_phase,
+    score_target,
+    shared_groups,
+    target_phase,
+    train_target,
+)
 from stiltsearch.trainables.tasks import nli_target
 from stiltsearch.trainables.tasks.base import Task
 from stiltsearch.trainables.throughput import (
@@ -95,6 +103,19 @@ def _phase2(phase2: IntermediateRun, ckpt: TrialCheckpoint, report: Report) -> t
     return encoder_dir, metrics
 
 
+def _rung_scores(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
+                 budget: float) -> dict[str, dict[str, float]]:
+    """Every target's score at ``budget`` of its phase 3, one fine-tuning per group of targets that
+    train the identical model (:func:`~.target.shared_groups`)."""
+    per_task: dict[str, dict[str, float]] = {}
+    for group in shared_groups(settings, params, tasks):
+        model, per_task[group[0].name], _ = target_phase(settings, params, group[0], encoder_dir, tokenizer, budget)
+        for task in group[1:]:
+            per_task[task.name] = score_target(settings, params, task, model, tokenizer, head=group[0].name)
+        del model
+    return per_task
+
+
 def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Any, phase2: IntermediateRun,
            known: dict[str, Any], ckpt: TrialCheckpoint, report: Report) -> None:
     """Score the trial at each rung of its budget (``settings.rungs``) and report it there.
@@ -117,7 +138,7 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
         # in a fork of torch's random state: a rung's heads and dropout draw nothing from the run that
         # goes on, so the trial's end is the same with rungs as without (tests/test_fidelity.py)
         with torch.random.fork_rng(devices=rng_devices()):  # the GPU's generator too, where there is one
-            per_task = {t.name: target_phase(settings, params, t, encoder_dir, tokenizer, budget)[1] for t in tasks}
+            per_task = _rung_scores(settings, params, tasks, encoder_dir, tokenizer, budget)
         scored = known | scoring.breakdown(per_task, groups, nli_target(settings.target_tasks))
         scored |= objectives.values(scored)
         ckpt.log(f"rung {rung} scored")
@@ -128,24 +149,42 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
 
 def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
             ckpt: TrialCheckpoint) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """Every target, each at most once per trial -> (scores per task, metrics). The served task's
-    trained model (the first target with a trained head) is saved in the checkpoint."""
+    """Every target, each at most once per trial -> (scores per task, metrics). Targets that would
+    fine-tune the identical model (:func:`~.target.shared_groups`) share one: it is trained for the
+    first and scored for each. The served task's trained model (the first target with a trained
+    head) is saved in the checkpoint."""
     served = served_task(tasks)
     per_task: dict[str, dict[str, float]] = {}
     metrics: dict[str, Any] = {}
-    for task in tasks:
-        saved = ckpt.get(f"phase3/{task.name}")
-        if saved is not None and (task.name != served or ckpt.load_model() is not None):
-            per_task[task.name], metrics = saved["scores"], metrics | saved["metrics"]
-            ckpt.log(f"phase3 {task.name} restored")
-            continue
-        model, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
-        metrics |= phase3
-        if task.name == served:  # before its scores: scores without the model mean "train again"
-            ckpt.save_model(portable(model))
-        del model  # its memory goes back before the next target trains
-        ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
-        ckpt.log(f"phase3 {task.name} trained")
+    for group in shared_groups(settings, params, tasks):
+        model: MultiTaskModel | None = None
+        source = group[0]
+        for task in group:
+            saved = ckpt.get(f"phase3/{task.name}")
+            if saved is not None and (task.name != served or ckpt.load_model() is not None):
+                per_task[task.name], metrics = saved["scores"], metrics | saved["metrics"]
+                ckpt.log(f"phase3 {task.name} restored")
+                continue
+            if model is not None:  # trained for the group's first target: scored, not trained again
+                per_task[task.name] = score_target(settings, params, task, model, tokenizer, head=source.name)
+                phase3 = {f"phase3/{task.name}/trained_with": source.name}
+                ckpt.log(f"phase3 {task.name} scored with {source.name}'s model")
+            elif not task.kind.trained:
+                _, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
+                ckpt.log(f"phase3 {task.name} trained")  # the ledger's word for a finished phase 3
+            else:
+                source = task
+                model, phase3 = train_target(settings, params, task, encoder_dir, tokenizer)
+                per_task[task.name] = score_target(settings, params, task, model, tokenizer)
+                if task.name == served:  # before its scores: scores without the model mean "train again"
+                    ckpt.save_model(portable(model))
+                ckpt.log(f"phase3 {task.name} trained")
+            metrics |= phase3
+            ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
+        if len(group) > 1 and model is not None:
+            others = [t.name for t in group if t is not source]
+            ckpt.log(f"phase3 {source.name} trained once, reused {len(others)} times ({', '.join(others)})")
+        del model  # its memory goes back before the next group trains
     return per_task, metrics
 
 

@@ -19,14 +19,16 @@ from stiltsearch.trainables.tasks.base import Task
 
 
 def predict(model: MultiTaskModel, task: Task, examples: Sequence[Any], tokenizer: Any, *, max_length: int,
-            batch_size: int = 128) -> list[Any]:
+            batch_size: int = 128, head: str | None = None) -> list[Any]:
+    """``task``'s predictions for ``examples`` through its head (or the head named ``head``)."""
+    head = head or task.name
     model.eval()
     device = next(model.parameters()).device
     predictions: list[Any] = [None] * len(examples)
     with torch.inference_mode():
         for index, batch in data.eval_batches(task, examples, tokenizer, batch_size=batch_size, max_length=max_length):
-            logits = model.logits(task.name, batch["input_ids"].to(device), batch["attention_mask"].to(device))
-            for i, p in zip(index, model.heads[task.name].decode(logits.float(), batch)):
+            logits = model.logits(head, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+            for i, p in zip(index, model.heads[head].decode(logits.float(), batch)):
                 predictions[i] = p
     return predictions
 
@@ -89,6 +91,31 @@ def retrieve(settings: TrialSettings, task: Task, vectors: retrieval.Vectors) ->
 
 
 
+def training_key(settings: TrialSettings, params: TrialParams, task: Task) -> str | None:
+    """What a trained target's phase-3 model depends on besides the encoder: targets with equal keys
+    fine-tune the identical model (XTREME's QA targets XQuAD, MLQA and TyDiQA all train on English
+    SQuAD 1.1 with one recipe), so a trial trains it once and scores each of them with it. None: a
+    target that trains nothing (BUCC, Tatoeba)."""
+    if not task.kind.trained:
+        return None
+    recipe = settings.recipes.get(task.name)
+    return repr((task.trains_on or task.name, task.head, task.labels, train_languages(params, task),
+                 (recipe.epochs, recipe.batch_size) if recipe else None, settings.length(task, params.max_seq_length)))
+
+
+def shared_groups(settings: TrialSettings, params: TrialParams, tasks: list[Task]) -> list[list[Task]]:
+    """The targets in groups that train one model (:func:`training_key`), in order of first appearance."""
+    groups: dict[str, list[Task]] = {}
+    for task in tasks:
+        groups.setdefault(training_key(settings, params, task) or f"untrained:{task.name}", []).append(task)
+    return list(groups.values())
+
+
+def train_languages(params: TrialParams, task: Task) -> tuple[str, ...]:
+    """English plus the trial's translate-train languages that ``task`` has training data in."""
+    return ("en",) + tuple(lang for lang in params.train_languages if lang in task.train_languages)
+
+
 @applies("train_languages", "target_lr", "max_seq_length")
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
                  tokenizer: Any, budget: float = 1.0) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
@@ -100,7 +127,14 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     """
     if not task.kind.trained:
         return retrieval_phase(settings, params, task, encoder_dir, tokenizer)
-    languages = ["en"] + [lang for lang in params.train_languages if lang in task.train_languages]
+    model, metrics = train_target(settings, params, task, encoder_dir, tokenizer, budget)
+    return model, score_target(settings, params, task, model, tokenizer), metrics
+
+
+def train_target(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str, tokenizer: Any,
+                 budget: float = 1.0) -> tuple[MultiTaskModel, dict[str, Any]]:
+    """A trained target's fine-tuning alone -> (the model, with a head named ``task.name``; metrics)."""
+    languages = train_languages(params, task)
     examples = [ex for lang in languages for ex in task.load("train", lang)]
     torch.manual_seed(settings.seed)  # as phase 2: independent of the targets trained before this one
     model = MultiTaskModel(build_encoder(encoder_dir, params), [task])
@@ -113,16 +147,23 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
                       settings=settings.trained_with)
     run.advance(steps if budget >= 1 else math.ceil(budget * steps))
     log = run.close()
-    deployed = deploy(model, params)  # scored as it will be served
-    scores: dict[str, float] = {}
+    return model, {**log.metrics(f"phase3/{task.name}"), f"phase3/{task.name}/train_languages": ",".join(languages),
+                   f"phase3/{task.name}/steps": run.done}
+
+
+def score_target(settings: TrialSettings, params: TrialParams, task: Task, model: MultiTaskModel, tokenizer: Any,
+                 head: str | None = None) -> dict[str, float]:
+    """A trained target's score per language, of ``model`` as deployed; ``head``: the name of the
+    head to read (another target's, when that target trained the model: :func:`training_key`)."""
+    head = head or task.name
+    deployed = deploy(model, params)  # scored as it will be served, on the trial's device
+    length = settings.length(task, params.max_seq_length)
     if task.kind.retrieves:  # a dual encoder: retrieval with the vectors it was trained to give
-        deployed.eval()
-        scores, _ = retrieve(settings, task, lambda texts: embed(deployed, texts, tokenizer, max_length=length,
-                                                                  head=task.name))
-    else:
-        for lang in settings.languages(task):
-            dev = task.load(settings.eval_split, lang)
-            scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length), dev, lang)["major"]
-    return model, scores, {**log.metrics(f"phase3/{task.name}"),
-                           f"phase3/{task.name}/train_languages": ",".join(languages),
-                           f"phase3/{task.name}/steps": run.done}
+        return retrieve(settings, task, lambda texts: embed(deployed, texts, tokenizer, max_length=length,
+                                                             head=head))[0]
+    scores: dict[str, float] = {}
+    for lang in settings.languages(task):
+        dev = task.load(settings.eval_split, lang)
+        scores[lang] = task.score(predict(deployed, task, dev, tokenizer, max_length=length, head=head), dev,
+                                  lang)["major"]
+    return scores

@@ -163,6 +163,10 @@ class Task(ABC):
     pool: ClassVar[str] = "mean"  # "mean" over real tokens, or "cls" (the first token, <s>)
     pool_layer: ClassVar[str] = "last"  # "last" or "middle"; never above the layers a deployment keeps
     benchmark: ClassVar[str] = "toy"  # "toy" (generated here) or "real" (read from the hub or files)
+    # the training data it fine-tunes on, when other targets fine-tune on the same ("": its own):
+    # targets with the same data, head, labels, languages, recipe and length train one model per
+    # trial (trainables/target.py: training_key)
+    trains_on: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("train", "dev", "test")  # the splits it has, by our names
 
     def __init__(self, data: Mapping[str, str] | None = None) -> None:

@@ -21,6 +21,7 @@ class ZeroShotQA(HubTask):
     labels = ("start", "end")
     metric = "squad"
     train_rows = SQUAD_TRAIN_ROWS
+    trains_on = "squad-1.1"  # XQuAD, MLQA and TyDiQA-GoldP: one fine-tuned model per trial
 
     def sources(self, split: str, language: str) -> list[Source]:
         if split == "train":
