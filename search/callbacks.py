@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,9 @@ class ProgressCallback(_Classifying):
     running and failed trials, elapsed time and an ETA from the trials finished so far)."""
 
     def __init__(self, total: int, objectives: list[str], start_done: int = 0, trials_dir: Path | None = None,
-                 live: bool | None = None) -> None:
+                 live: bool | None = None, extra: Callable[[], dict[str, str]] | None = None) -> None:
         super().__init__(objectives, trials_dir)
+        self.extra = extra  # more fields for the progress line (the budget's spent / limit)
         self.total = total
         self.done = start_done  # trials an earlier session finished
         self.failed = 0
@@ -103,7 +104,7 @@ class ProgressCallback(_Classifying):
         self.start = self.progress.start  # the console's clock is the progress line's
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks it never reads back; the console stays
-        return {"objectives": self.objectives, "trials_dir": self.trials_dir, "total": self.total}
+        return {"objectives": self.objectives, "trials_dir": self.trials_dir, "total": self.total, "extra": None}
 
     def _say(self, text: str) -> None:
         elapsed = time.monotonic() - self.start
@@ -114,7 +115,8 @@ class ProgressCallback(_Classifying):
         return time.monotonic() - self.started.pop(trial.trial_id, self.start)
 
     def _show(self) -> None:
-        self.progress.update(self.done + self.failed, running=len(self.started), failed=self.failed)
+        self.progress.update(self.done + self.failed, running=len(self.started), failed=self.failed,
+                             **(self.extra() if self.extra is not None else {}))
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.progress.close()

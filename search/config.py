@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from stiltsearch.search.coerce import ConfigError, coerce_value, from_dict
+from stiltsearch.search.cost import ACCELERATORS
 from stiltsearch.search.moasha import rung_budgets
 from stiltsearch.search.schedulers import SCHEDULERS
 from stiltsearch.search.uris import split_credentials, uri_problem
@@ -79,6 +80,22 @@ class SpaceConfig:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """``search.budget``: what the search may spend; no new trial starts once its projected spend
+    (what ended trials took, the running ones, and one more at the mean so far) would pass a limit.
+    A resumed search counts what earlier sessions spent."""
+
+    gpu_hours: float | None = None  # GPU-hours of trials: each trial's hours x its GPUs
+    wall_hours: float | None = None  # hours the driver ran, all sessions together
+
+    def __post_init__(self) -> None:
+        for name in ("gpu_hours", "wall_hours"):
+            value = getattr(self, name)
+            check(value is None or (math.isfinite(value) and value > 0),
+                  f"{name}: give a positive number of hours, or null for no limit, got {value}")
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     num_trials: int = 8  # the baseline (first trial) included
     max_concurrent: int = 2
@@ -95,8 +112,19 @@ class SearchSettings:
     # the fraction of new trials that reuse the trained phase 2 of the best trial so far, with new
     # phase-3 and deployment settings (search/sharing.py); 0: every trial samples its own phase 2
     share_phase2: float = 0.5
+    # the GPU model the dry run prices GPU-hours for (search/cost.py: ACCELERATORS), at ``mfu``, the
+    # share of its peak bf16 FLOP/s a trial is assumed to reach (0.4: a well-fed encoder fine-tune)
+    accelerator: str | None = None
+    mfu: float = 0.4
+    budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self) -> None:
+        check(self.accelerator is None or self.accelerator.lower() in ACCELERATORS,
+              f"accelerator: {self.accelerator!r} is not in the table; allowed: {', '.join(ACCELERATORS)} (or null)")
+        check(math.isfinite(self.mfu) and 0 < self.mfu <= 1,
+              f"mfu: give the assumed share of the accelerator's peak in (0, 1], got {self.mfu}")
+        check(self.budget.gpu_hours is None or self.gpus_per_worker > 0,
+              "budget.gpu_hours: this search's trials hold no GPU (gpus_per_worker: 0); limit it with budget.wall_hours")
         for name in ("num_trials", "max_concurrent", "cpus_per_trial", "workers_per_trial"):
             check(getattr(self, name) >= 1, f"{name}: must be >= 1, got {getattr(self, name)}")
         check(self.max_failures >= 0, f"max_failures: must be >= 0, got {self.max_failures}")
@@ -353,6 +381,23 @@ def _check_objectives(cfg: SearchConfig) -> None:
             _check(obj.min <= obj.max, f"objectives[{i}]: min {obj.min:g} is above max {obj.max:g}; give min <= max")
 
 
+def _check_devices(cfg: SearchConfig) -> None:
+    """Precision and device combinations that cannot work, refused before anything runs (a trial
+    would otherwise fail only after its speed measurement, and be retried ``max_failures`` times)."""
+    gpus = cfg.search.gpus_per_worker
+    precisions = cfg.space.precision
+    _check(gpus > 0 or "fp16" not in precisions,
+           "space.precision: fp16 needs a CUDA device, and this search's trials hold none (search.gpus_per_worker: 0); "
+           "use bf16 or int8, or give each trial a GPU")
+    _check(gpus == 0 or "int8" not in precisions,
+           "space.precision: int8 (dynamic quantization) runs on CPU only, and this search's trials run on GPUs "
+           "(search.gpus_per_worker > 0); use bf16 or fp16")
+    _check(gpus == int(gpus) or cfg.throughput.resource is not None,
+           f"search.gpus_per_worker: {gpus:g} shares a GPU between trials, and each trial times its tokens/sec where "
+           "it trains (throughput.resource: null), so the trials sharing it would slow each other's measurement; "
+           "give whole GPUs or route the measurement to a meter node (throughput.resource)")
+
+
 def validate(cfg: SearchConfig) -> None:
     """Cross-field checks; field types and each section's own fields were checked when it was read."""
     _check(NAME.fullmatch(cfg.name) is not None and len(cfg.name.encode()) <= 100,
@@ -364,6 +409,7 @@ def validate(cfg: SearchConfig) -> None:
     _check_models(cfg)
     _check_languages_and_data(cfg)
     _check_objectives(cfg)
+    _check_devices(cfg)
 
 
 def to_dict(cfg: SearchConfig) -> dict[str, Any]:

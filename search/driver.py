@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from stiltsearch.search import front as fronts
 from stiltsearch.search import preflight
+from stiltsearch.search.budget import Spend
 from stiltsearch.search.callbacks import MlflowCallback, ProgressCallback
 from stiltsearch.search.compose import (
     largest_model_settings,
@@ -234,13 +235,15 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 sync_finished(tracker, study, trials_dir(search_dir), names)
 
             published = [-math.inf, 0.0]  # monotonic time of the last publish, and what it took (s)
+            spend = Spend(study, cfg.search.budget, cfg.search.workers_per_trial * cfg.search.gpus_per_worker)
 
             def publish() -> fronts.Front:
                 start = time.monotonic()
                 front = fronts.from_study(study, names, directions)
                 tracker.tag_pareto(front.rank_of)
                 files = fronts.write_files(front, search_dir, search_dir.name)
-                tracker.log_search_results(front.summary(), front.history, files, fronts.description(front))
+                tracker.log_search_results(front.summary() | spend.metrics(), front.history, files,
+                                           fronts.description(front))
                 published[:] = [time.monotonic(), time.monotonic() - start]
                 return front
 
@@ -261,12 +264,15 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                     if (problem := unschedulable(cfg.search.cpus_per_trial, cfg.search.gpus_per_worker)) is not None:
                         print(f"warning: {problem}; trials wait until such a node joins", flush=True)
                     callbacks = [MlflowCallback(tracker, names, trials_dir(search_dir)),
-                                 ProgressCallback(n, names, start_done=finished, trials_dir=trials_dir(search_dir))]
-                    build_tuner(cfg, settings, search_dir, study, callbacks, trainable=trainable, on_told=refresh).fit()
+                                 ProgressCallback(n, names, start_done=finished, trials_dir=trials_dir(search_dir),
+                                                  extra=spend.postfix if spend.limited else None)]
+                    build_tuner(cfg, settings, search_dir, study, callbacks, trainable=trainable, on_told=refresh,
+                                spend=spend).fit()
+            spend.save()
             front = publish()
             _write_report(study, cfg, search_dir, tracker)
             finished = done(study)
-            interrupted = finished < n
+            interrupted = finished < n and spend.stopped is None
             status = "KILLED" if interrupted else "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -276,6 +282,9 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
     fronts.print_table(front)
     if interrupted:
         print(f"\ninterrupted: {finished} of {n} trials done; continue with: stiltsearch resume {search_dir}")
+    elif spend.stopped is not None and finished < n:
+        print(f"\nstopped by the budget after {finished} of {n} trials ({spend.stopped}); to go on, raise "
+              f"search.budget in {search_dir / 'config.yaml'}, then: stiltsearch resume {search_dir}")
     return SearchResult(search_dir=search_dir, front=front, num_trials=n, interrupted=interrupted,
                         delivered=delivered, tracking_uri=tracker.uri, experiment=cfg.mlflow.experiment or cfg.name,
                         parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir),

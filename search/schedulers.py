@@ -49,6 +49,17 @@ class Scheduler(ABC):
         """The scheduler of a search, knowing what its trials' directories recorded (a resume)."""
         return cls()
 
+    @classmethod
+    def reach(cls, cfg: SearchConfig) -> tuple[float, ...]:
+        """The expected share of trials that reach each rung of ``cfg.search.rungs`` and, last, the
+        end of training (the dry run's cost arithmetic): every trial reaches the end by default."""
+        return (1.0,) * (len(cfg.search.rungs) + 1)
+
+    @classmethod
+    def describe(cls, cfg: SearchConfig) -> str:
+        """One line for the dry run: when this scheduler stops a trial."""
+        return f"early stopping: none ({cls.name}): every trial runs to its end"
+
     @abstractmethod
     def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
         """``number``: the Optuna trial number; ``result``: what the trial just reported."""
@@ -98,6 +109,17 @@ class Moasha(Scheduler):
                 if rung < len(rungs.budgets) and len(verdict["values"]) == len(cfg.objective_names):
                     rungs.record(rung, int(directory.name), verdict["values"])
         return cls(cfg.objective_names, rungs)
+
+    @classmethod
+    def reach(cls, cfg: SearchConfig) -> tuple[float, ...]:
+        # the top 1 / reduction_factor of the trials at a rung go on to the next
+        return tuple(cfg.search.reduction_factor ** -k for k in range(len(cfg.search.rungs) + 1))
+
+    @classmethod
+    def describe(cls, cfg: SearchConfig) -> str:
+        rungs = ", ".join(f"{b:.3g}" for b in cfg.search.rungs)
+        return (f"early stopping ({cls.name}): each trial reports at {rungs} of its phase-2 and phase-3 steps; only "
+                f"the top 1/{cfg.search.reduction_factor:g} of the trials at a rung go on (by non-dominated rank)")
 
     def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
         found = rung_values(result, self.objectives)

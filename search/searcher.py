@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from stiltsearch.search import sharing
+from stiltsearch.search.budget import Spend
 from stiltsearch.search.study import (
     CONFIG_ATTR,
     CONFIRMS_ATTR,
@@ -49,7 +50,7 @@ class StudySearcher(Searcher):
 
     def __init__(self, study: optuna.Study, space: Space, objectives: Sequence[str], directions: Sequence[str],
                  num_trials: int, trials_dir: Path, on_told: Callable[[int], object] | None = None,
-                 share_phase2: float = 0.0) -> None:
+                 share_phase2: float = 0.0, spend: Spend | None = None) -> None:
         # Ray's annotations say one metric; a list is what a multi-objective searcher passes
         super().__init__(metric=list(objectives), mode=list(directions))  # type: ignore[arg-type]
         self.study = study
@@ -66,11 +67,12 @@ class StudySearcher(Searcher):
         # trials asked for so far, whatever their state (an enqueued baseline not yet asked is not one)
         self.asked = len(study.get_trials(deepcopy=False)) - count(study, TrialState.WAITING)
         self.shared = sharing.shared_count(study)  # of those, the ones that reuse a phase 2
+        self.spend = spend  # the search's budget: no new trial once its projected spend is over it
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its searcher into its experiment state, which is never read back here (the
         # study is the state); the live study and the driver's hook stay out of the pickle.
-        return {k: v for k, v in self.__dict__.items() if k not in ("study", "space", "on_told", "live")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("study", "space", "on_told", "live", "spend")}
 
     @property
     def remaining(self) -> int:
@@ -78,6 +80,11 @@ class StudySearcher(Searcher):
         return len(self.owed) + max(0, self.num_trials - self.done - len(self.owed) - len(self.live))
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
+        if self.spend is not None and self.spend.limited and self.spend.stopped is None \
+                and (reason := self.spend.stop_reason(len(self.live))) is not None:
+            print(f"budget: no new trial starts ({reason}); the running ones finish", flush=True)
+        if self.spend is not None and self.spend.stopped is not None:
+            return Searcher.FINISHED
         if self.owed:
             trial = trial_of(self.study, self.owed.pop(0))
         elif self.done + len(self.live) < self.num_trials:
@@ -121,6 +128,8 @@ class StudySearcher(Searcher):
             return
         tell(self.study, trial, outcome, self.objectives, result, directory)
         self.done += 1
+        if self.spend is not None:
+            self.spend.save()
         if self.on_told is not None:
             try:
                 self.on_told(trial.number)

@@ -89,8 +89,13 @@ def make_sampler(seed: int, num_trials: int, asked: int) -> optuna.samplers.Base
     """
     with warnings.catch_warnings():  # "multivariate/group: experimental" (since Optuna 2.2; stable in use)
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed + asked, n_startup_trials=min(10, max(3, num_trials // 2)),
+        return optuna.samplers.TPESampler(seed=seed + asked, n_startup_trials=startup_trials(num_trials),
                                           multivariate=True, group=True)
+
+
+def startup_trials(num_trials: int) -> int:
+    """Random trials (the baseline among them) before TPE models the results."""
+    return min(10, max(3, num_trials // 2))
 
 
 def study_directions(directions: Sequence[str]) -> list[optuna.study.StudyDirection]:

@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from stiltsearch.search.budget import Spend
 from stiltsearch.search.compose import space_spec
 from stiltsearch.search.config import SearchConfig
 from stiltsearch.search.layout import trials_dir
@@ -49,7 +50,8 @@ class TuneScheduler(FIFOScheduler):
 
 
 def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: Path, study: optuna.Study,
-                callbacks: list[Any], trainable: Any = None, on_told: Callable[[int], object] | None = None) -> Any:
+                callbacks: list[Any], trainable: Any = None, on_told: Callable[[int], object] | None = None,
+                spend: Spend | None = None) -> Any:
     """Ray Tune over the search's Optuna study (opened once per driver session by :func:`open_study`,
     whose in-memory mirror must be the only writer): multi-objective TPE; a new study's first trial
     is the baseline. A fresh Tuner per driver session (Ray's own experiment state is never restored).
@@ -75,7 +77,7 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     n = cfg.search.num_trials
     study.sampler = make_sampler(cfg.search.seed, n, len(study.get_trials(deepcopy=False)))
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), cfg.objective_names, cfg.directions,
-                             n, trials_dir(search_dir), on_told, cfg.search.share_phase2)
+                             n, trials_dir(search_dir), on_told, cfg.search.share_phase2, spend)
     trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)
     # A multi-worker trial holds a token CPU share itself (0 is refused) and its TorchTrainer asks for
     # the workers' resources; holding them in the trial too would leave none for the workers.

@@ -55,6 +55,9 @@ def test_the_paper_config_is_the_papers_setup() -> None:
     assert cfg.training.max_length == 256 and cfg.training.qa_max_length == 384
     low, high = cfg.space.intermediate_lr
     assert low <= 1e-5 <= high
+    # tokens/sec is an objective the trials differ in: the deployment knobs that set it are searched
+    assert all(len(cfg.space.choices[k]) >= 2 for k in ("layers_kept", "max_seq_length", "precision"))
+    assert cfg.search.accelerator == "h100" and cfg.search.budget.gpu_hours is not None
 
 
 def test_dry_run_prints_the_trial_plan_without_training(tmp_path: Path) -> None:
@@ -163,6 +166,14 @@ BAD = {
                                      "search.share_phase2: give the fraction of trials that reuse a trained phase 2, in [0, 1)"),
     "bound above bound": ("objectives:\n  - {name: tokens_per_sec, min: 10, max: 5}\n",
                           "objectives[0]: min 10 is above max 5"),
+    # precision and device combinations that cannot work (a trial would fail only after measuring)
+    "fp16 without a GPU": ("space:\n  precision: [bf16, fp16]\n", "space.precision: fp16 needs a CUDA device"),
+    "int8 on GPUs": ("search:\n  gpus_per_worker: 1\nspace:\n  precision: [bf16, int8]\n",
+                     "space.precision: int8 (dynamic quantization) runs on CPU only"),
+    "a shared GPU timed in the trial": ("search:\n  gpus_per_worker: 0.5\n",
+                                        "search.gpus_per_worker: 0.5 shares a GPU between trials"),
+    "zero 3": ("training:\n  zero_stage: 3\n", "training.zero_stage: 3 is refused"),
+    "micro batch 0": ("training:\n  micro_batch_size: 0\n", "training.micro_batch_size: must be >= 1"),
 }
 
 

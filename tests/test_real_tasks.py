@@ -499,7 +499,7 @@ GROUPS = {"xtreme": {"classification": ("xnli", "pawsx"), "structured_prediction
 @pytest.mark.parametrize("suite", ["xtreme", "xtreme-r"])
 def test_the_papers_config_runs_a_trial_on_every_target_of_each_benchmark(suite: str, data: dict[str, str],
                                                                           tiny_model: str, cache: Path) -> None:
-    """configs/paper.yaml as shipped (its intermediate tasks and recipes, ZeRO 1, bf16, its
+    """configs/paper.yaml as shipped (its intermediate tasks and recipes, ZeRO 0, bf16, micro-batches, its
     objectives; lengths cut to the tiny model's 128) on the fixture copies: one trial over every XTREME
     target, TyDiQA-GoldP included, and one over XTREME-R's, LAReQA and Mewsli-X with their
     dual-encoder phase 3. Every target and language is scored, the groups are the benchmark's, and
@@ -538,7 +538,9 @@ def test_the_papers_config_runs_a_trial_on_every_target_of_each_benchmark(suite:
     assert groups == set(GROUPS[suite])
     for group, members in GROUPS[suite].items():
         assert metrics[f"eval/group/{group}"] == pytest.approx(sum(metrics[f"eval/{t}"] for t in members) / len(members))
-    assert metrics["phase3/tydiqa/train_languages"] == "en"  # TyDiQA-GoldP is trained on SQuAD 1.1, as XTREME does
+    # TyDiQA-GoldP is trained on SQuAD 1.1, as XTREME does: by the model the trial trained once for its QA targets
+    source = metrics["phase3/tydiqa/trained_with"]
+    assert source in targets and metrics[f"phase3/{source}/train_languages"] == "en"
     if suite == "xtreme-r":
         for task in ("lareqa", "mewslix"):
             assert metrics[f"phase3/{task}/steps"] == 4 and metrics[f"phase3/{task}/loss_first"] > 0

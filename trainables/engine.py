@@ -156,8 +156,9 @@ class TrainingRun:
     ``model`` itself (fp32 training keeps the module in place; bf16 leaves it in bf16, and
     :meth:`master_state` has the fp32 master weights).
 
-    A step is one optimizer update over ``batch_size`` sequences: with ``settings.micro_batch`` it
-    is accumulated over ``ceil(batch_size / micro_batch)`` forward/backward passes (DeepSpeed's
+    A step is one optimizer update over ``batch_size`` examples (at most ``sequences`` sequences: a
+    multiple-choice example is one per choice): with ``settings.micro_batch`` it is accumulated
+    over ``ceil(sequences / micro_batch)`` forward/backward passes (DeepSpeed's
     gradient accumulation; the loss is scaled by it, so the update is the whole batch's). Batches
     are prepared ahead (:class:`Prefetch`); the loss is read back from the device once per logging
     window, not every step (reading it synchronises the GPU's stream).
@@ -165,7 +166,7 @@ class TrainingRun:
 
     def __init__(self, model: nn.Module, batches: Iterator[dict[str, Any]], *, steps: int, lr: float,
                  batch_size: int, settings: EngineSettings, log_every: int = 10,
-                 progress: Callable[[int, float], None] | None = None) -> None:
+                 progress: Callable[[int, float], None] | None = None, sequences: int | None = None) -> None:
         import deepspeed
 
         if steps <= 0:
@@ -183,9 +184,10 @@ class TrainingRun:
             lr=lr)
         # A client optimizer: DeepSpeed's own (FusedAdam, cpu_adam) is a C++/CUDA op it compiles on first use.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(steps, settings.warmup_fraction))
-        self.accumulation = settings.accumulation(batch_size)
+        self.accumulation = settings.accumulation(sequences or batch_size)
         self.engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=settings.deepspeed_config(batch_size)
+            model=model, optimizer=optimizer, lr_scheduler=scheduler,
+            config=settings.deepspeed_config(batch_size, sequences)
         )
         if world()[1] == 1 and settings.zero_stage == 0:
             # Alone, DeepSpeed would still flatten every gradient into one buffer (aten::cat) and

@@ -133,7 +133,9 @@ class IntermediateRun:
         self.run = TrainingRun(self.model, data.mixture(streams, sizes, temperature=settings.sampling_temperature,
                                                         seed=settings.seed),
                                steps=steps, lr=float(self.params.intermediate_lr), batch_size=settings.batch_size,
-                               settings=settings.trained_with)
+                               settings=settings.trained_with,
+                               sequences=max(plan.batch_size(settings.recipes, t.name, settings.batch_size)
+                                             * plan.sequences_per_example(t) for t in tasks))
         return self.run
 
     def at(self, budget: float) -> str:

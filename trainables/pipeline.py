@@ -29,13 +29,13 @@ from stiltsearch.trainables.model import MultiTaskModel, load_tokenizer, portabl
 from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun, intermediate_phase, phase2_key
+from stiltsearch.trainables.plan import shared_groups
 from stiltsearch.trainables.settings import Training, TrialSettings
 from stiltsearch.trainables.target import (
     embed,
     predict,
     retrieval_phase,
     score_target,
-    shared_groups,
     target_phase,
     train_target,
 )

@@ -54,20 +54,22 @@ class EngineSettings:
     gradient_clipping: float = 1.0  # set explicitly: DeepSpeed's default also clips, at 1.0
     warmup_fraction: float = 0.1  # linear warm-up over this share of the steps, then linear decay
     weight_decay: float = 0.01
-    # sequences per forward/backward pass; a larger step batch is accumulated over several passes
-    # (the update is the same, activation memory is the micro batch's). None: the whole batch at once
+    # most sequences per forward/backward pass (a multiple-choice example is one per choice); a
+    # step with more is accumulated over several passes (the update is the same, activation memory
+    # is the micro batch's). None: the whole batch at once
     micro_batch: int | None = None
     # recompute each layer's activations in backward: activation memory of ~one layer instead of all,
     # for ~1/3 more compute (one extra forward)
     gradient_checkpointing: bool = False
 
-    def accumulation(self, batch_size: int) -> int:
-        """Forward/backward passes per optimizer step for a step of ``batch_size`` sequences."""
-        return 1 if self.micro_batch is None else max(1, math.ceil(batch_size / self.micro_batch))
+    def accumulation(self, sequences: int) -> int:
+        """Forward/backward passes per optimizer step for a step of at most ``sequences`` sequences."""
+        return 1 if self.micro_batch is None else max(1, math.ceil(sequences / self.micro_batch))
 
-    def deepspeed_config(self, batch_size: int) -> dict[str, Any]:
-        """DeepSpeed's config for steps of ``batch_size`` sequences (per rank)."""
-        passes = self.accumulation(batch_size)
+    def deepspeed_config(self, batch_size: int, sequences: int | None = None) -> dict[str, Any]:
+        """DeepSpeed's config for steps of ``batch_size`` examples (per rank) holding at most
+        ``sequences`` sequences (default: one per example)."""
+        passes = self.accumulation(sequences or batch_size)
         return {
             "train_micro_batch_size_per_gpu": math.ceil(batch_size / passes),
             "gradient_accumulation_steps": passes,
@@ -177,7 +179,7 @@ class Training:
     sampling_temperature: float = 1.0  # multi-task sampling; 1 = proportional to dataset size
     zero_stage: int = 0  # DeepSpeed ZeRO stage (0-2; see ZERO_STAGES)
     precision: str = "fp32"  # training precision: fp32 or bf16
-    micro_batch_size: int | None = None  # sequences per forward pass (gradient accumulation); None: whole batch
+    micro_batch_size: int | None = None  # most sequences per forward pass (gradient accumulation); None: whole batch
     gradient_checkpointing: bool = False  # trade ~1/3 more compute for activation memory of one layer
     seed: int = 0
 
@@ -204,6 +206,10 @@ class Training:
         check(0 <= self.seed < 2**32, f"seed: must be in 0..2**32-1 (torch's and numpy's seed range), got {self.seed}")
         check(self.precision in TRAINING_PRECISIONS,
               f"precision: {self.precision!r}; allowed: {', '.join(TRAINING_PRECISIONS)}")
+
+    def length(self, task: Task, phase_length: int) -> int:
+        """Tokens per sequence for ``task`` in a phase whose length for other tasks is ``phase_length``."""
+        return plan.max_length(task.head, self.qa_max_length, phase_length)
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(zero_stage=self.zero_stage, precision=self.precision, micro_batch=self.micro_batch_size,
@@ -272,10 +278,6 @@ class TrialSettings(Training):
     def languages(self, task: Task) -> tuple[str, ...]:
         """The languages ``task`` is scored on in the eval split."""
         return plan.scored_languages(task.eval_languages(self.eval_split), self.eval_languages.get(task.name))
-
-    def length(self, task: Task, phase_length: int) -> int:
-        """Tokens per sequence for ``task`` in a phase whose length for other tasks is ``phase_length``."""
-        return plan.max_length(task.head, self.qa_max_length, phase_length)
 
     @applies("model")
     def model_path(self, params: TrialParams) -> str:

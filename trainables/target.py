@@ -14,6 +14,7 @@ from stiltsearch.trainables.deploy import build_encoder, deploy
 from stiltsearch.trainables.engine import TrainingRun, world
 from stiltsearch.trainables.model import MultiTaskModel
 from stiltsearch.trainables.params import TrialParams, applies
+from stiltsearch.trainables.plan import train_languages
 from stiltsearch.trainables.settings import TrialSettings
 from stiltsearch.trainables.tasks.base import Task
 
@@ -91,31 +92,6 @@ def retrieve(settings: TrialSettings, task: Task, vectors: retrieval.Vectors) ->
 
 
 
-def training_key(settings: TrialSettings, params: TrialParams, task: Task) -> str | None:
-    """What a trained target's phase-3 model depends on besides the encoder: targets with equal keys
-    fine-tune the identical model (XTREME's QA targets XQuAD, MLQA and TyDiQA all train on English
-    SQuAD 1.1 with one recipe), so a trial trains it once and scores each of them with it. None: a
-    target that trains nothing (BUCC, Tatoeba)."""
-    if not task.kind.trained:
-        return None
-    recipe = settings.recipes.get(task.name)
-    return repr((task.trains_on or task.name, task.head, task.labels, train_languages(params, task),
-                 (recipe.epochs, recipe.batch_size) if recipe else None, settings.length(task, params.max_seq_length)))
-
-
-def shared_groups(settings: TrialSettings, params: TrialParams, tasks: list[Task]) -> list[list[Task]]:
-    """The targets in groups that train one model (:func:`training_key`), in order of first appearance."""
-    groups: dict[str, list[Task]] = {}
-    for task in tasks:
-        groups.setdefault(training_key(settings, params, task) or f"untrained:{task.name}", []).append(task)
-    return list(groups.values())
-
-
-def train_languages(params: TrialParams, task: Task) -> tuple[str, ...]:
-    """English plus the trial's translate-train languages that ``task`` has training data in."""
-    return ("en",) + tuple(lang for lang in params.train_languages if lang in task.train_languages)
-
-
 @applies("train_languages", "target_lr", "max_seq_length")
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
                  tokenizer: Any, budget: float = 1.0) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
@@ -144,7 +120,7 @@ def train_target(settings: TrialSettings, params: TrialParams, task: Task, encod
                           seed=settings.seed + world()[0])
     steps = plan.phase3_steps(settings.recipes, task.name, len(examples), settings.batch_size, settings.target_steps)
     run = TrainingRun(model, stream, steps=steps, lr=params.target_lr, batch_size=batch,
-                      settings=settings.trained_with)
+                      settings=settings.trained_with, sequences=batch * plan.sequences_per_example(task))
     run.advance(steps if budget >= 1 else math.ceil(budget * steps))
     log = run.close()
     return model, {**log.metrics(f"phase3/{task.name}"), f"phase3/{task.name}/train_languages": ",".join(languages),
