@@ -117,12 +117,21 @@ class SearchSettings:
     accelerator: str | None = None
     mfu: float = 0.4
     budget: Budget = field(default_factory=Budget)
+    # a Ray custom resource each trial's worker holds one unit of (e.g. "stilts-trial"), declared on
+    # the nodes that train and not on the meter's node: with GPU trials and a routed meter
+    # (throughput.resource) the meter holds a GPU of its own, which no trial may take
+    trial_resource: str | None = None
+    # the phase-2 cache's cap in GiB (each entry is a saved encoder: ~2.2 GB at XLM-R Large); least
+    # recently used entries go past it, never one a trial is using. None: no cap
+    phase2_cache_gib: float | None = None
 
     def __post_init__(self) -> None:
         check(self.accelerator is None or self.accelerator.lower() in ACCELERATORS,
               f"accelerator: {self.accelerator!r} is not in the table; allowed: {', '.join(ACCELERATORS)} (or null)")
         check(math.isfinite(self.mfu) and 0 < self.mfu <= 1,
               f"mfu: give the assumed share of the accelerator's peak in (0, 1], got {self.mfu}")
+        check(self.phase2_cache_gib is None or (math.isfinite(self.phase2_cache_gib) and self.phase2_cache_gib > 0),
+              f"phase2_cache_gib: give a positive size in GiB, or null for no cap, got {self.phase2_cache_gib}")
         check(self.budget.gpu_hours is None or self.gpus_per_worker > 0,
               "budget.gpu_hours: this search's trials hold no GPU (gpus_per_worker: 0); limit it with budget.wall_hours")
         for name in ("num_trials", "max_concurrent", "cpus_per_trial", "workers_per_trial"):
@@ -392,6 +401,10 @@ def _check_devices(cfg: SearchConfig) -> None:
     _check(gpus == 0 or "int8" not in precisions,
            "space.precision: int8 (dynamic quantization) runs on CPU only, and this search's trials run on GPUs "
            "(search.gpus_per_worker > 0); use bf16 or fp16")
+    _check(gpus == 0 or cfg.throughput.resource is None or cfg.search.trial_resource is not None,
+           f"search.trial_resource: with GPU trials the routed meter (throughput.resource: {cfg.throughput.resource}) "
+           "holds a GPU of its own, and a trial that took the meter node's GPU would wait forever for its own "
+           "measurement; name a resource declared on the training nodes only (e.g. stilts-trial, as cluster/aws.yaml does)")
     _check(gpus == int(gpus) or cfg.throughput.resource is not None,
            f"search.gpus_per_worker: {gpus:g} shares a GPU between trials, and each trial times its tokens/sec where "
            "it trains (throughput.resource: null), so the trials sharing it would slow each other's measurement; "

@@ -30,6 +30,7 @@ from stiltsearch.search.compose import (
     trial_settings,
 )
 from stiltsearch.search.config import (
+    ConfigError,
     SearchConfig,
     load_config,
     to_dict,
@@ -51,6 +52,7 @@ from stiltsearch.search.layout import (
 from stiltsearch.search.models import resolve_models
 from stiltsearch.search.raysession import (
     MARKER_ENV,
+    missing_resource,
     ray_session,
     sigterm_as_sigint,
     stop_stray_processes,
@@ -256,10 +258,14 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 os.environ["TORCH_EXTENSIONS_DIR"] = str(cache / "torch_extensions")  # where DeepSpeed builds its C++ ops, if any
                 models = resolve_models(cfg, cache)
                 settings = dataclasses.replace(trial_settings(cfg, models, cache), trials_dir=str(trials_dir(search_dir)))
-                # a local Ray gets the meter resource (one measurement at a time); a cluster declares its own
-                meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else None
+                # a local Ray gets the meter resource (one measurement at a time) and the trials' own; a
+                # cluster declares its own (checked below)
+                meter = {cfg.throughput.resource: 1.0} if cfg.throughput.resource else {}
+                if cfg.search.trial_resource:
+                    meter[cfg.search.trial_resource] = float(cfg.search.max_concurrent * cfg.search.workers_per_trial)
                 # ray.init installs its own SIGTERM handler (it exits at once): ours goes back on top
-                with ray_session(search_dir, cache, address, meter), sigterm_as_sigint():
+                with ray_session(search_dir, cache, address, meter or None), sigterm_as_sigint():
+                    check_cluster_resources(cfg)
                     # a local Ray was checked before it started; a cluster may autoscale, so this is said, not refused
                     if (problem := unschedulable(cfg.search.cpus_per_trial, cfg.search.gpus_per_worker)) is not None:
                         print(f"warning: {problem}; trials wait until such a node joins", flush=True)
@@ -289,6 +295,19 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                         delivered=delivered, tracking_uri=tracker.uri, experiment=cfg.mlflow.experiment or cfg.name,
                         parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir),
                         front_view=tracker.view_url("front"), trials_view=tracker.view_url("trials"))
+
+
+def check_cluster_resources(cfg: SearchConfig) -> None:
+    """The custom resources the config names, against the live Ray: the meter's must be offered by
+    a running node (every trial would otherwise wait on its measurement forever); the trials' may
+    come with nodes an autoscaler adds (a warning)."""
+    if cfg.throughput.resource and missing_resource(cfg.throughput.resource):
+        raise ConfigError(f"throughput.resource: no node of this Ray offers {cfg.throughput.resource!r}, so no trial "
+                          "could be timed; start the meter node (cluster/aws.yaml keeps one running) or give the "
+                          "resource the cluster declares (cluster/aws.yaml, cluster/kuberay: stilts-meter)")
+    if cfg.search.trial_resource and missing_resource(cfg.search.trial_resource):
+        print(f"warning: no node of this Ray offers {cfg.search.trial_resource!r} (search.trial_resource) yet; "
+              "trials wait until such a node joins", flush=True)
 
 
 def _write_report(study: Any, cfg: SearchConfig, search_dir: Path, tracker: Tracker) -> None:

@@ -11,7 +11,6 @@ nothing is downloaded. Lines are built as data first (:func:`plan_lines`), print
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from stiltsearch.search import cost
@@ -37,14 +36,17 @@ def _sampled_params(cfg: SearchConfig, trials: int) -> list[dict[str, Any]]:
     import optuna
 
     from stiltsearch.search.compose import space_spec
-    from stiltsearch.search.study import study_directions
+    from stiltsearch.search.study import startup_trials, study_directions
     from stiltsearch.spaces import baseline_point, stilts_space
+    from stiltsearch.spaces.startup import balanced_rows
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = space_spec(cfg)
     study = optuna.create_study(directions=study_directions(cfg.directions),
                                 sampler=optuna.samplers.RandomSampler(seed=cfg.search.seed))
     study.enqueue_trial(baseline_point(spec))
+    for row in balanced_rows(spec, startup_trials(cfg.search.num_trials) - 1, cfg.search.seed):
+        study.enqueue_trial(row)  # the search's start-up design, as its searcher enqueues it
     return [stilts_space(study.ask(), spec) for _ in range(trials)]
 
 
@@ -209,10 +211,9 @@ def coverage_lines(cfg: SearchConfig) -> list[str]:
     lines = [f"coverage: {n} trials sample at most {min(n, grid):,} of the {grid:,} task x language subsets "
              f"({min(n, grid) / grid:.2%}); the search learns each task's and each language's effect, not every subset"]
     if draws:
-        lines.append(f"  the {len(draws)} start-up trials after the baseline: {len(subsets)} distinct task subsets; "
-                     f"each task in {min(in_task, default=0)}..{max(in_task, default=0)} of them, each language in "
-                     f"{min(in_lang, default=0)}..{max(in_lang, default=0)} (balanced: each in half, "
-                     f"{len(draws) // 2}..{math.ceil(len(draws) / 2)})")
+        lines.append(f"  the {len(draws)} start-up trials after the baseline (a balanced design, spaces/startup.py): "
+                     f"{len(subsets)} distinct task subsets; each task in {min(in_task, default=0)}..{max(in_task, default=0)} "
+                     f"of them, each language in {min(in_lang, default=0)}..{max(in_lang, default=0)}; then TPE")
     return lines
 
 

@@ -175,6 +175,13 @@ def unschedulable(cpus_per_worker: float, gpus_per_worker: float) -> str | None:
     return None
 
 
+def missing_resource(name: str) -> bool:
+    """Whether no live node of this Ray offers the custom resource ``name``."""
+    import ray
+
+    return not any(n.get("Resources", {}).get(name, 0) > 0 for n in ray.nodes() if n.get("Alive"))
+
+
 def stray_processes(search_dir: Path) -> list[Any]:
     """Processes of this machine still running for ``search_dir``."""
     import psutil

@@ -50,7 +50,8 @@ class StudySearcher(Searcher):
 
     def __init__(self, study: optuna.Study, space: Space, objectives: Sequence[str], directions: Sequence[str],
                  num_trials: int, trials_dir: Path, on_told: Callable[[int], object] | None = None,
-                 share_phase2: float = 0.0, spend: Spend | None = None) -> None:
+                 share_phase2: float = 0.0, spend: Spend | None = None,
+                 design: Sequence[dict[str, Any]] = ()) -> None:
         # Ray's annotations say one metric; a list is what a multi-objective searcher passes
         super().__init__(metric=list(objectives), mode=list(directions))  # type: ignore[arg-type]
         self.study = study
@@ -68,6 +69,7 @@ class StudySearcher(Searcher):
         self.asked = len(study.get_trials(deepcopy=False)) - count(study, TrialState.WAITING)
         self.shared = sharing.shared_count(study)  # of those, the ones that reuse a phase 2
         self.spend = spend  # the search's budget: no new trial once its projected spend is over it
+        self.design = list(design)  # the start-up trials' subset parameters (spaces/startup.py), after the baseline
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its searcher into its experiment state, which is never read back here (the
@@ -103,9 +105,13 @@ class StudySearcher(Searcher):
     def _ask(self) -> optuna.Trial:
         """A new trial from the sampler; when a share is due, over the phase 2 of :func:`sharing.source`."""
         source = None
-        # Enqueued trials (confirmations) come first from ask(); a share enqueued behind them would
-        # not be the trial asked for, so sharing waits until none are queued.
-        if sharing.due(self.asked, self.shared, self.share_phase2) and not count(self.study, TrialState.WAITING):
+        # Enqueued trials (the baseline, confirmations) come first from ask(); a start-up row or a
+        # share enqueued behind them would not be the trial asked for, so both wait until none are queued.
+        queued = count(self.study, TrialState.WAITING) > 0
+        if 1 <= self.asked <= len(self.design):  # a start-up trial: its subsets from the balanced design
+            if not queued:
+                self.study.enqueue_trial(self.design[self.asked - 1])
+        elif sharing.due(self.asked, self.shared, self.share_phase2) and not queued:
             source = sharing.source(self.study, self.directions)
         if source is not None:  # its phase-2 parameters are fixed; the sampler fills in the rest
             self.study.enqueue_trial(sharing.phase2_params(source))

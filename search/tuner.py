@@ -19,8 +19,9 @@ from stiltsearch.search.config import SearchConfig
 from stiltsearch.search.layout import trials_dir
 from stiltsearch.search.schedulers import SCHEDULERS, Scheduler
 from stiltsearch.search.searcher import StudySearcher
-from stiltsearch.search.study import make_sampler
+from stiltsearch.search.study import make_sampler, startup_trials
 from stiltsearch.spaces import stilts_space
+from stiltsearch.spaces.startup import balanced_rows
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.params import NUMBER_KEY
 from stiltsearch.trainables.settings import TrialSettings
@@ -77,13 +78,15 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     n = cfg.search.num_trials
     study.sampler = make_sampler(cfg.search.seed, n, len(study.get_trials(deepcopy=False)))
     searcher = StudySearcher(study, functools.partial(stilts_space, spec=spec), cfg.objective_names, cfg.directions,
-                             n, trials_dir(search_dir), on_told, cfg.search.share_phase2, spend)
+                             n, trials_dir(search_dir), on_told, cfg.search.share_phase2, spend,
+                             design=balanced_rows(spec, startup_trials(n) - 1, cfg.search.seed))
     trainable = trainable or tune.with_parameters(stilts_trainable, settings=settings)
     # A multi-worker trial holds a token CPU share itself (0 is refused) and its TorchTrainer asks for
     # the workers' resources; holding them in the trial too would leave none for the workers.
     one = cfg.search.workers_per_trial == 1
     gpus = {"gpu": cfg.search.gpus_per_worker} if cfg.search.gpus_per_worker else {}
-    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial, **gpus} if one else {"cpu": 0.01})
+    held = {cfg.search.trial_resource: 1} if cfg.search.trial_resource and one else {}  # a multi-worker trial's workers hold it
+    trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial, **gpus, **held} if one else {"cpu": 0.01})
     session = len(list(search_dir.glob("tune*")))
     return tune.Tuner(
         trainable,

@@ -97,3 +97,28 @@ def test_local_cluster_script_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     assert stop.returncode == 2 and "holds no cluster.json" in stop.stderr
     bad = subprocess.run([*cli, "start", str(tmp_path), "--workers", "0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--workers: give a number in 1..64, got 0" in bad.stderr
+
+
+def test_the_shipped_configs_name_resources_the_shipped_clusters_declare_and_no_trial_takes_the_meters_gpu() -> None:
+    """One name on both sides: a config's meter resource (throughput.resource) and trial resource
+    (search.trial_resource) are declared by the AWS launcher file and the KubeRay cluster alike, the
+    meter's node offers a GPU, and no node that offers the trial resource offers the meter's."""
+    from stiltsearch.search.config import load_config
+
+    aws = yaml.safe_load((CLUSTER / "aws.yaml").read_text())
+    aws_nodes = [t["resources"] for t in aws["available_node_types"].values()]
+    cluster = next(d for d in yaml.safe_load_all((CLUSTER / "kuberay" / "raycluster.yaml").read_text())
+                   if d and d["kind"] == "RayCluster")
+    kuberay_nodes = [{**json.loads(json.loads(g["rayStartParams"]["resources"])),
+                      "GPU": int(g["template"]["spec"]["containers"][0]["resources"]["limits"].get("nvidia.com/gpu", 0))}
+                     for g in cluster["spec"]["workerGroupSpecs"]]
+    routed = [load_config(p) for p in sorted((CLUSTER.parent / "configs").glob("*.yaml"))]
+    routed = [c for c in routed if c.throughput.resource]
+    assert routed, "a shipped config routes its measurements to a meter node"
+    for cfg in routed:
+        meter, trial = cfg.throughput.resource, cfg.search.trial_resource
+        for nodes in (aws_nodes, kuberay_nodes):
+            meters = [n for n in nodes if n.get(meter)]
+            assert meters and all(n.get("GPU", 0) >= 1 for n in meters), (cfg.name, meter)
+            assert any(n.get(trial) for n in nodes), (cfg.name, trial)
+            assert not any(n.get(trial) and n.get(meter) for n in nodes), cfg.name

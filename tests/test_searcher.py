@@ -115,3 +115,27 @@ def test_a_second_driver_on_the_same_search_is_refused(tmp_path: Path) -> None:
                 pass
     with driver_lock(tmp_path):  # released with its holder
         pass
+
+
+def test_start_up_trials_follow_the_balanced_design_then_the_sampler(tmp_path: Path) -> None:
+    from stiltsearch.search.compose import space_spec
+    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.spaces import baseline_point, stilts_space
+    from stiltsearch.spaces.startup import balanced_rows
+
+    spec = space_spec(SearchConfig())
+    design = balanced_rows(spec, 5, seed=0)
+    assert design == balanced_rows(spec, 5, seed=0) != balanced_rows(spec, 5, seed=1)  # seeded
+    factors = list(design[0])
+    assert len(factors) == len(spec["intermediate_tasks"]) + len(spec["languages"])
+    assert all(sum(row[f] for row in design) in (2, 3) for f in factors)  # each in half of the rows
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(f"sqlite:///{tmp_path / 'optuna.db'}", "s", DIRECTIONS, baseline_point(spec))
+    s = StudySearcher(study, lambda t: stilts_space(t, spec), OBJECTIVES, DIRECTIONS, 8, tmp_path / "trials",
+                      design=design)
+    configs = [s.suggest(f"t{i}") for i in range(7)]
+    assert configs[0]["intermediate_tasks"] == () and configs[0]["train_languages"] == ()  # the baseline
+    for row, trial in zip(design, study.get_trials()[1:6]):
+        assert {k: trial.params[k] for k in row} == row
+    assert {k: study.get_trials()[6].params[k] for k in factors} not in design  # then the sampler's own

@@ -147,12 +147,35 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
 
     model = MultiTaskModel(load_encoder(tiny_model), [get_task("toy_xnli")]).eval()
     workload = build_workload([[5] * 20] * 32, pad_id=1, batch_size=16, max_sequences=100)
-    with local_ray(num_cpus=1, resources={"meter": 1}, include_dashboard=False, log_to_driver=False):
-        result = _routed_meter("meter", 1, portable(model), TrialParams(precision="int8"), "toy_xnli", workload, METER)
+    from stiltsearch.trainables.trainable import meter_options
+
+    # a Ray that declares one GPU (Ray schedules by what it is told; no GPU is touched here)
+    with local_ray(num_cpus=1, num_gpus=1, resources={"meter": 1}, include_dashboard=False, log_to_driver=False):
+        result = _routed_meter("meter", 1, False, portable(model), TrialParams(precision="int8"), "toy_xnli", workload,
+                               METER)
 
         @ray.remote(resources={"meter": 1})
         def where() -> int:
             return os.getpid()
 
         assert ray.get(where.remote()) != os.getpid()  # the resource lives on a worker, not here
+
+        def seen() -> str:  # what a measurement task is given: a GPU with GPU trials, none (hidden) without
+            return os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+
+        assert ray.get(ray.remote(**meter_options("meter", True))(seen).remote()) == "0"
+        assert ray.get(ray.remote(**meter_options("meter", False))(seen).remote()) == ""
     assert result.tokens == 640 and result.tokens_per_sec > 0
+
+
+def test_a_meter_resource_no_live_node_offers_is_refused_at_start() -> None:
+    from stiltsearch.search.config import ConfigError, load_config
+    from stiltsearch.search.driver import check_cluster_resources
+    from stiltsearch.search.raysession import local_ray
+
+    cfg = load_config(None, **{"throughput.resource": "stilts-meter"})
+    with local_ray(num_cpus=1, resources={"meter": 1}, include_dashboard=False, log_to_driver=False):
+        with pytest.raises(ConfigError, match="^throughput.resource: no node of this Ray offers 'stilts-meter'"):
+            check_cluster_resources(cfg)
+    with local_ray(num_cpus=1, resources={"stilts-meter": 1}, include_dashboard=False, log_to_driver=False):
+        check_cluster_resources(cfg)

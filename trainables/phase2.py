@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from stiltsearch.trainables import data, plan
+from stiltsearch.trainables import data, phase2cache, plan
 from stiltsearch.trainables.engine import TrainingRun, from_rank0, world
 from stiltsearch.trainables.model import MultiTaskModel, load_encoder
 from stiltsearch.trainables.params import TrialParams, applies
@@ -108,6 +108,8 @@ class IntermediateRun:
                 fcntl.flock(self.lock, fcntl.LOCK_EX)
         if self.run is None and from_rank0((self.target / "phase2.json").exists()):
             record = json.loads((self.target / "phase2.json").read_text())
+            if world()[0] == 0:
+                phase2cache.touch(self.target)  # used now: the last to be evicted
             self.result = str(self.target), {**record["metrics"], "phase2/cache": "hit", "phase2/key": self.key}
             return self.result
         return None
@@ -148,7 +150,8 @@ class IntermediateRun:
         run = self._start()
         run.advance(math.ceil(budget * run.steps))
         if self.scratch is None:
-            self.scratch = Path(tempfile.mkdtemp(prefix=f"phase2-{self.key}-", dir=self.root))
+            phase2cache.sweep_orphans(self.root)  # what trials that died left of their own scratch
+            self.scratch = Path(tempfile.mkdtemp(prefix=phase2cache.scratch_prefix(self.key), dir=self.root))
         encoder = self.scratch / "encoder"
         if world()[0] == 0:
             assert self.model is not None
@@ -179,6 +182,8 @@ class IntermediateRun:
             self.tokenizer.save_pretrained(staging)
             (staging / "phase2.json").write_text(json.dumps({"params": dict(self.params), "metrics": metrics}))
             staging.rename(self.target)
+            if self.settings.phase2_cache_gib is not None:
+                phase2cache.evict(self.root, self.settings.phase2_cache_gib, keep=self.key)
         from_rank0(True)  # the others wait until rank 0 has saved it
         self.model = None  # saved: its memory goes back now, not when the trial ends
         self.result = str(self.target), {**metrics, "phase2/cache": "miss", "phase2/key": self.key}

@@ -240,6 +240,8 @@ class TrialSettings(Training):
     # budget fractions (< 1, smallest first) at which a trial is scored and reports to its scheduler
     # before its end: phases 2 and 3 trained that far (search/moasha.py); () = none (fifo)
     rungs: tuple[float, ...] = ()
+    # the phase-2 cache's cap in GiB: least-recently-used entries are evicted past it (None: no cap)
+    phase2_cache_gib: float | None = None
     # True: tokens/sec is measured again rather than read from the speed cache. A confirmation
     # (search/confirm.py) does so, so that the meter's run-to-run noise is in its error bars too.
     measure_again: bool = False

@@ -41,7 +41,8 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
     params = TrialParams.from_config(config, ignore=NOT_KNOBS)
     meter: dict[str, Any] = {}
     if settings.meter.resource is not None:
-        meter = {"meter": functools.partial(_routed_meter, settings.meter.resource, settings.threads),
+        meter = {"meter": functools.partial(_routed_meter, settings.meter.resource, settings.threads,
+                                            settings.gpus_per_worker > 0),
                  "meter_policy": f"routed: every measurement runs on a node with Ray resource "
                                  f"'{settings.meter.resource}'"}
     node = ray.get_runtime_context().get_node_id()  # which Ray node ran it (hosts may hold several)
@@ -67,22 +68,31 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
         raise
 
 
-def _routed_meter(resource: str, threads: int, model: Any, params: TrialParams, task: str, workload: list,
+def _routed_meter(resource: str, threads: int, gpu: bool, model: Any, params: TrialParams, task: str, workload: list,
                   meter: MeterSettings) -> Throughput:
     """Measure in a Ray task pinned to ``resource`` (the model and workload travel by object store).
 
     The task asks for no CPU: the trial that waits on it lends its own (asking for one could
     deadlock a node whose CPUs are all held by trials). One unit of the custom resource per node
-    means measurements on a node never overlap.
+    means measurements on a node never overlap. With GPU trials (``gpu``) it holds a GPU of its
+    own: Ray hides every GPU from a task that asks for none (``CUDA_VISIBLE_DEVICES=""``), so it
+    would otherwise time the model on the meter node's CPU. ``search.trial_resource`` keeps trials
+    off that GPU (search/config.py).
     """
     import ray
+
+    remote = ray.remote(**meter_options(resource, gpu))(_measure_in_task)
+    return ray.get(remote.remote(model, params, task, workload, meter, threads))
+
+
+def meter_options(resource: str, gpu: bool) -> dict[str, Any]:
+    """The routed meter task's Ray options: one unit of ``resource``, no CPU, a GPU when ``gpu``."""
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     # Tune runs a trial in a placement group that would capture this task and never offer the
     # resource; placement_group=None schedules it outside.
     outside = PlacementGroupSchedulingStrategy(placement_group=None)  # type: ignore[arg-type]  # None is documented
-    remote = ray.remote(num_cpus=0, resources={resource: 1}, scheduling_strategy=outside)(_measure_in_task)
-    return ray.get(remote.remote(model, params, task, workload, meter, threads))
+    return {"num_cpus": 0, "num_gpus": 1 if gpu else 0, "resources": {resource: 1}, "scheduling_strategy": outside}
 
 
 def _measure_in_task(model: Any, params: TrialParams, task: str, workload: list, meter: MeterSettings,

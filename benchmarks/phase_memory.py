@@ -1,0 +1,142 @@
+"""Memory back after every phase, at XLM-R-base shape on this CPU: the peak RSS of a whole trial
+(three trained targets, MOASHA rungs at 1/9 and 1/3: 10 DeepSpeed engines) against the peak of one
+phase alone, each in a fresh process, side by side with the trial as it ran before finished engines
+were released (``--before``: DeepSpeed's ``destroy()`` only, which leaves each engine, optimizer and
+model to Python's cycle collector). Target: the trial's peak within one phase's + 10 %.
+
+The model is XLM-R base's shape with random weights and a 250,002-piece tokenizer (``realshape.py``,
+built offline); the tasks are the toy world's. Steps are few: memory, not accuracy, is measured.
+
+    python benchmarks/phase_memory.py [--shape base] [--steps 3] [--no-before]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+TARGETS = ("toy_xnli", "toy_panx", "toy_xquad")
+GIB = 2 ** 30
+
+
+class Sampler:
+    """The process's resident set, sampled every 50 ms; the peak per labelled stretch."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.label = "start"
+        self.peaks: dict[str, float] = {}
+        self.stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            rss = self.process.memory_info().rss / GIB
+            self.peaks[self.label] = max(self.peaks.get(self.label, 0.0), rss)
+            time.sleep(0.05)
+
+    def mark(self, label: str) -> None:
+        self.label = label
+
+
+def _settings(model: str, cache: Path, steps: int, rungs: tuple[float, ...]) -> Any:
+    from stiltsearch.trainables.pipeline import TrialSettings
+    from stiltsearch.trainables.throughput import MeterSettings
+
+    return TrialSettings(model=model, target_tasks=TARGETS, cache_dir=str(cache), intermediate_steps=steps,
+                         target_steps=steps, batch_size=8, max_length=64, rungs=rungs, threads=2,
+                         eval_languages={t: ("en", "xa") for t in TARGETS},
+                         meter=MeterSettings(warmup=0, repeats=1, max_sequences=32))
+
+
+def child(kind: str, model: str, cache: Path, steps: int) -> dict[str, Any]:
+    """One measurement in this (fresh) process: "phase" (phase 2 alone), "trial" or "before"."""
+    import resource
+
+    import torch
+
+    from stiltsearch.trainables import engine, quiet_libraries
+    from stiltsearch.trainables.model import load_tokenizer
+    from stiltsearch.trainables.pipeline import TrialParams, intermediate_phase, run_trial
+
+    quiet_libraries()
+    torch.set_num_threads(2)
+    if kind == "before":  # the release as it was: DeepSpeed's destroy() alone
+        engine.release = lambda e: e.destroy()
+    sampler = Sampler()
+    params = TrialParams(intermediate_tasks=("toy_mnli",), intermediate_lr=1e-5, train_languages=("xa",),
+                         target_lr=1e-5, layers_kept=12, max_seq_length=64)
+    start = time.perf_counter()
+    if kind == "phase":
+        intermediate_phase(_settings(model, cache, steps, ()), params, load_tokenizer(model))
+    else:
+        labels = iter(["speed", *(f"rung {b:.3g}" for b in (1 / 9, 1 / 3)), "phase 2", "phase 3 (3 targets)"])
+
+        def report(metrics: dict[str, Any]) -> None:
+            sampler.mark(next(labels, "end"))
+
+        sampler.mark("speed")
+        run_trial(_settings(model, cache, steps, (1 / 9, 1 / 3)), params, report)
+    sampler.stop.set()
+    return {"kind": kind, "seconds": time.perf_counter() - start,
+            "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, "peaks": sampler.peaks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", default="base", choices=("base", "large"))
+    parser.add_argument("--steps", type=int, default=3, help="training steps of each phase")
+    parser.add_argument("--no-before", action="store_true", help="skip the trial without the release")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "stiltsearch" / "bench"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    cache = Path(args.cache)
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, args.model, cache / "run", args.steps)), flush=True)
+        return
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from realshape import build
+
+    import torch
+
+    print(f"building the {args.shape}-shaped model (random weights, 250,002-piece tokenizer) ...", flush=True)
+    model = str(build(args.shape, cache))
+    print(f"cpu: {torch.get_num_threads()} threads; trial: phase 2 on toy_mnli, phase 3 on {', '.join(TARGETS)}, "
+          f"rungs 1/9 and 1/3 (10 engines); {args.steps} steps a phase", flush=True)
+    results = {}
+    for kind in ("phase", "trial") + (() if args.no_before else ("before",)):
+        import shutil
+
+        shutil.rmtree(cache / "run", ignore_errors=True)  # no phase-2 cache hit: every run trains
+        done = subprocess.run([sys.executable, __file__, "--child", kind, "--model", model, "--steps", str(args.steps),
+                               "--cache", str(cache)], capture_output=True, text=True)
+        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            print(f"{kind}: failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+            continue
+        results[kind] = json.loads(line.removeprefix("RESULT "))
+        r = results[kind]
+        stretches = ", ".join(f"{k} {v:.2f}" for k, v in r["peaks"].items())
+        print(f"{kind:>6}: peak RSS {r['peak_gib']:.2f} GiB in {r['seconds']:.0f} s; peak per stretch (GiB): {stretches}",
+              flush=True)
+    if "phase" in results and "trial" in results:
+        ratio = results["trial"]["peak_gib"] / results["phase"]["peak_gib"]
+        verdict = "met" if ratio <= 1.10 else "missed"
+        print(f"trial peak / one phase's peak: {ratio:.2f} (target <= 1.10: {verdict})")
+    if "before" in results and "trial" in results:
+        print(f"without the release: peak {results['before']['peak_gib']:.2f} GiB, "
+              f"{results['before']['peak_gib'] / results['trial']['peak_gib']:.2f}x the trial's")
+
+
+if __name__ == "__main__":
+    main()
