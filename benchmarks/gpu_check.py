@@ -41,7 +41,7 @@ def throughput(model_dir: str, steps: int) -> None:
     attention = 12 * config.num_hidden_layers * config.hidden_size * seq
 
     class Loss(torch.nn.Module):  # a stand-in objective: the mean squared activation
-        def __init__(self) -> None:
+        def __init__(self, encoder: torch.nn.Module) -> None:
             super().__init__()
             self.encoder = encoder
 
@@ -50,7 +50,7 @@ def throughput(model_dir: str, steps: int) -> None:
 
     ids = torch.randint(5, 250000, (batch, seq))
     data = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    log = train(Loss(), iter(lambda: data, None), steps=steps, lr=1e-5, batch_size=batch,
+    log = train(Loss(encoder), iter(lambda: data, None), steps=steps, lr=1e-5, batch_size=batch,
                 settings=EngineSettings(precision="bf16"), log_every=steps)
     train_tps = log.tokens / log.seconds
     model = encoder.to(torch.bfloat16).eval()
@@ -71,7 +71,7 @@ def throughput(model_dir: str, steps: int) -> None:
            f"{peak.peak_bf16 / 1e12:.0f} TFLOP/s" if peak else "; MFU: device not in search/cost.py's table")
     print(f"[1] {name}: training {train_tps:,.0f} tokens/s (bf16, DeepSpeed, batch {batch} x {seq}, {steps} steps "
           f"with warm-up), inference {infer_tps:,.0f} tokens/s{mfu}", flush=True)
-    del encoder, model, Loss
+    del encoder, model
     torch.cuda.empty_cache()
 
 

@@ -59,6 +59,7 @@ from stiltsearch.search.raysession import (
     stray_processes,
     unschedulable,
 )
+from stiltsearch.search.resolve import OFFLINE, offline_for_trials, resolve_once
 from stiltsearch.search.study import (
     CONFIG_ATTR,
     ERROR_ATTR,
@@ -257,6 +258,9 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 cache = cache_dir()
                 os.environ["TORCH_EXTENSIONS_DIR"] = str(cache / "torch_extensions")  # where DeepSpeed builds its C++ ops, if any
                 models = resolve_models(cfg, cache)
+                # the model and hub datasets once, here (search/resolve.py); then the trials read that cache
+                # (a replaced trainable, as benchmarks and tests time the driver with, reads nothing)
+                offline = trainable is None and resolve_once(cfg) and offline_for_trials(address)
                 settings = dataclasses.replace(trial_settings(cfg, models, cache), trials_dir=str(trials_dir(search_dir)))
                 # a local Ray gets the meter resource (one measurement at a time) and the trials' own; a
                 # cluster declares its own (checked below)
@@ -264,7 +268,8 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 if cfg.search.trial_resource:
                     meter[cfg.search.trial_resource] = float(cfg.search.max_concurrent * cfg.search.workers_per_trial)
                 # ray.init installs its own SIGTERM handler (it exits at once): ours goes back on top
-                with ray_session(search_dir, cache, address, meter or None), sigterm_as_sigint():
+                with ray_session(search_dir, cache, address, meter or None, OFFLINE if offline else None), \
+                        sigterm_as_sigint():
                     check_cluster_resources(cfg)
                     # a local Ray was checked before it started; a cluster may autoscale, so this is said, not refused
                     if (problem := unschedulable(cfg.search.cpus_per_trial, cfg.search.gpus_per_worker)) is not None:
@@ -276,6 +281,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                                 spend=spend).fit()
             spend.save()
             front = publish()
+            tracker.log_served_models([n for n, rank in front.rank_of.items() if rank == 0], trials_dir(search_dir))
             _write_report(study, cfg, search_dir, tracker)
             finished = done(study)
             interrupted = finished < n and spend.stopped is None

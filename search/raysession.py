@@ -134,14 +134,14 @@ def local_ray(**init: Any) -> Iterator[None]:
 
 @contextmanager
 def ray_session(search_dir: Path, cache: Path, address: str | None = None,
-                resources: dict[str, float] | None = None) -> Iterator[None]:
+                resources: dict[str, float] | None = None, trial_env: dict[str, str] | None = None) -> Iterator[None]:
     """Ray for one driver session: a local instance (``address`` None; ``resources``: its custom
-    ones) or an existing cluster."""
+    ones) or an existing cluster; ``trial_env``: more environment for every trial process."""
     import ray
 
     os.environ[MARKER_ENV] = str(search_dir)
     env = {"TORCH_EXTENSIONS_DIR": str(cache / "torch_extensions"), "PYTHONWARNINGS": "ignore",
-           MARKER_ENV: str(search_dir)}
+           MARKER_ENV: str(search_dir), **(trial_env or {})}
     kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
                               "logging_level": logging.WARNING, "include_dashboard": False}
     with contextlib.ExitStack() as stack:

@@ -103,6 +103,10 @@ def trial_params(config: Mapping[str, Any]) -> dict[str, str]:
     return redact({k.name: k.show(config[k.name]) for k in KNOBS if k.name in config})
 
 
+SERVED_TAG = "stiltsearch.served_model"  # on a front trial's run: where its served model is
+SERVED_MODEL_LIMIT_MIB = 1024.0  # a larger served model is recorded by path, not uploaded
+
+
 class Tracker:
     """The search's MLflow experiment, its parent run, and one child run per trial number.
 
@@ -277,6 +281,28 @@ class Tracker:
                     self._log(self.children[number], tags={"pareto_rank": str(rank),
                                                             "pareto_optimal": str(rank == 0).lower()})
         self.outbox.put("pareto tags", write)
+
+    def log_served_models(self, front: Sequence[int], trials: Path, limit_mib: float = SERVED_MODEL_LIMIT_MIB) -> None:
+        """Each front trial's served model (its trial directory's ``served/``: config, heads and
+        weights) as its child run's ``served_model/`` artifacts, or, past ``limit_mib``, its path as
+        the tag ``stiltsearch.served_model`` (an XLM-R Large in fp32 is ~2.2 GB). Once per run."""
+        chosen = {n: trials / f"{n:04d}" / "served" for n in front}
+
+        def write() -> None:
+            for number, served in chosen.items():
+                run_id = self.children.get(number)
+                if run_id is None or not (served / "state.pt").exists():
+                    continue
+                if SERVED_TAG in self.client.get_run(run_id).data.tags:
+                    continue
+                size = sum(f.stat().st_size for f in served.iterdir() if f.is_file()) / 2 ** 20
+                if size <= limit_mib:
+                    self.client.log_artifacts(run_id, str(served), artifact_path="served_model")
+                    where = "artifact: served_model/"
+                else:
+                    where = f"path: {served} ({size:,.0f} MiB, over the {limit_mib:g} MiB artifact limit)"
+                self._log(run_id, tags={SERVED_TAG: where})
+        self.outbox.put("served models", write)
 
     def log_search_results(self, metrics: Mapping[str, float], history: list[float], files: list[Path],
                            note: str = "") -> None:

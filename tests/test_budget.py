@@ -168,3 +168,20 @@ def test_a_search_stops_starting_trials_at_its_budget_and_a_resume_honours_it(tm
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed False" in again.stdout and "budget: no new trial starts" in again.stdout
     assert len([t for t in study.get_trials() if t.state.name == "COMPLETE"]) == 1
+
+
+def test_the_driver_resolves_the_real_searchs_hub_model_and_splits_once() -> None:
+    """What a real search's trials would each download, listed for the driver to fetch once:
+    the hub model, every hub split of its tasks (none of a local copy), nothing for the toy world."""
+    from stiltsearch.search.resolve import hub_models, hub_sources, offline_for_trials
+
+    paper = load_config(Path(__file__).parents[1] / "configs" / "paper.yaml")
+    assert hub_models(paper) == ["xlm-roberta-large"]
+    sources = hub_sources(paper)
+    assert len(sources) == len(set(sources)) > 100
+    xnli = {(s.config, s.split) for s in sources if s.dataset == "facebook/xnli"}
+    assert ("de", "train") in xnli and ("sw", "validation") in xnli and ("ur", "train") not in xnli  # ur: not a searched language
+    local = load_config(Path(__file__).parents[1] / "configs" / "paper.yaml", data={"facebook/xnli": "/copies/xnli"})
+    assert not any(s.dataset == "facebook/xnli" for s in hub_sources(local))
+    assert hub_models(load_config(None)) == [] and hub_sources(load_config(None)) == []
+    assert offline_for_trials(None)

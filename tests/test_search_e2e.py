@@ -201,3 +201,18 @@ def test_resolving_the_toy_models_leaves_the_callers_torch_threads(search: dict,
         assert Path(model, "config.json").exists() and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_each_front_trials_served_model_is_in_mlflow(search: dict) -> None:
+    import torch
+
+    client, _, children = _runs(search["out"])
+    front = [r for r in children if r.data.tags.get("pareto_optimal") == "true"]
+    assert front
+    for run in front:
+        assert run.data.tags["stiltsearch.served_model"] == "artifact: served_model/"
+        names = {a.path for a in client.list_artifacts(run.info.run_id, "served_model")}
+        assert names == {"served_model/config.json", "served_model/heads.json", "served_model/state.pt"}
+        local = client.download_artifacts(run.info.run_id, "served_model/state.pt", str(search["out"] / run.info.run_id))
+        assert torch.load(local, weights_only=True)  # loads as the checkpoint does
+    assert all("stiltsearch.served_model" not in r.data.tags for r in children if r not in front)
