@@ -106,7 +106,7 @@ def _phase2(phase2: IntermediateRun, ckpt: TrialCheckpoint, report: Report) -> t
 def _rung_scores(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
                  budget: float) -> dict[str, dict[str, float]]:
     """Every target's score at ``budget`` of its phase 3, one fine-tuning per group of targets that
-    train the identical model (:func:`~.target.shared_groups`)."""
+    train the identical model (:func:`~.plan.shared_groups`)."""
     per_task: dict[str, dict[str, float]] = {}
     for group in shared_groups(settings, params, tasks):
         model, per_task[group[0].name], _ = target_phase(settings, params, group[0], encoder_dir, tokenizer, budget)
@@ -150,42 +150,48 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
 def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
             ckpt: TrialCheckpoint) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Every target, each at most once per trial -> (scores per task, metrics). Targets that would
-    fine-tune the identical model (:func:`~.target.shared_groups`) share one: it is trained for the
+    fine-tune the identical model (:func:`~.plan.shared_groups`) share one: it is trained for the
     first and scored for each. The served task's trained model (the first target with a trained
     head) is saved in the checkpoint."""
-    served = served_task(tasks)
     per_task: dict[str, dict[str, float]] = {}
     metrics: dict[str, Any] = {}
     for group in shared_groups(settings, params, tasks):
-        model: MultiTaskModel | None = None
-        source = group[0]
-        for task in group:
-            saved = ckpt.get(f"phase3/{task.name}")
-            if saved is not None and (task.name != served or ckpt.load_model() is not None):
-                per_task[task.name], metrics = saved["scores"], metrics | saved["metrics"]
-                ckpt.log(f"phase3 {task.name} restored")
-                continue
-            if model is not None:  # trained for the group's first target: scored, not trained again
-                per_task[task.name] = score_target(settings, params, task, model, tokenizer, head=source.name)
-                phase3 = {f"phase3/{task.name}/trained_with": source.name}
-                ckpt.log(f"phase3 {task.name} scored with {source.name}'s model")
-            elif not task.kind.trained:
-                _, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
-                ckpt.log(f"phase3 {task.name} trained")  # the ledger's word for a finished phase 3
-            else:
-                source = task
-                model, phase3 = train_target(settings, params, task, encoder_dir, tokenizer)
-                per_task[task.name] = score_target(settings, params, task, model, tokenizer)
-                if task.name == served:  # before its scores: scores without the model mean "train again"
-                    ckpt.save_model(portable(model))
-                ckpt.log(f"phase3 {task.name} trained")
-            metrics |= phase3
-            ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
-        if len(group) > 1 and model is not None:
-            others = [t.name for t in group if t is not source]
-            ckpt.log(f"phase3 {source.name} trained once, reused {len(others)} times ({', '.join(others)})")
-        del model  # its memory goes back before the next group trains
+        _phase3_group(settings, params, group, encoder_dir, tokenizer, ckpt, served_task(tasks), per_task, metrics)
     return per_task, metrics
+
+
+def _phase3_group(settings: TrialSettings, params: TrialParams, group: list[Task], encoder_dir: str, tokenizer: Any,
+                  ckpt: TrialCheckpoint, served: str, per_task: dict[str, dict[str, float]],
+                  metrics: dict[str, Any]) -> None:
+    """One group of :func:`_phase3`, into ``per_task`` and ``metrics``; its model is freed on return."""
+    model: MultiTaskModel | None = None
+    source = group[0]
+    for task in group:
+        saved = ckpt.get(f"phase3/{task.name}")
+        if saved is not None and (task.name != served or ckpt.load_model() is not None):
+            per_task[task.name] = saved["scores"]
+            metrics |= saved["metrics"]
+            ckpt.log(f"phase3 {task.name} restored")
+            continue
+        if model is not None:  # trained for the group's first target: scored, not trained again
+            per_task[task.name] = score_target(settings, params, task, model, tokenizer, head=source.name)
+            phase3: dict[str, Any] = {f"phase3/{task.name}/trained_with": source.name}
+            ckpt.log(f"phase3 {task.name} scored with {source.name}'s model")
+        elif not task.kind.trained:
+            _, per_task[task.name], phase3 = target_phase(settings, params, task, encoder_dir, tokenizer)
+            ckpt.log(f"phase3 {task.name} trained")  # the ledger's word for a finished phase 3
+        else:
+            source = task
+            model, phase3 = train_target(settings, params, task, encoder_dir, tokenizer)
+            per_task[task.name] = score_target(settings, params, task, model, tokenizer)
+            if task.name == served:  # before its scores: scores without the model mean "train again"
+                ckpt.save_model(portable(model))
+            ckpt.log(f"phase3 {task.name} trained")
+        metrics |= phase3
+        ckpt.put(f"phase3/{task.name}", {"scores": per_task[task.name], "metrics": phase3})
+    if len(group) > 1 and model is not None:
+        others = [t.name for t in group if t is not source]
+        ckpt.log(f"phase3 {source.name} trained once, reused {len(others)} times ({', '.join(others)})")
 
 
 def served_task(tasks: list[Task]) -> str:

@@ -75,9 +75,9 @@ def _routed_meter(resource: str, threads: int, gpu: bool, model: Any, params: Tr
     The task asks for no CPU: the trial that waits on it lends its own (asking for one could
     deadlock a node whose CPUs are all held by trials). One unit of the custom resource per node
     means measurements on a node never overlap. With GPU trials (``gpu``) it holds a GPU of its
-    own: Ray hides every GPU from a task that asks for none (``CUDA_VISIBLE_DEVICES=""``), so it
-    would otherwise time the model on the meter node's CPU. ``search.trial_resource`` keeps trials
-    off that GPU (search/config.py).
+    own: Ray 2.60 leaves ``CUDA_VISIBLE_DEVICES`` alone for a task that asks for no GPU, so such a
+    task sees every GPU of its node and times the model on the first, which a trial may be training
+    on at the time. ``search.trial_resource`` keeps trials off the meter's GPU (search/config.py).
     """
     import ray
 
