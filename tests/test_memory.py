@@ -151,3 +151,34 @@ def test_a_training_setting_reaches_the_engine_and_zero_3_is_refused() -> None:
     assert settings.trained_with == EngineSettings(micro_batch=4, gradient_checkpointing=True)
     with pytest.raises(ValueError, match="^zero_stage: 3 is refused"):
         Training(zero_stage=3)
+
+
+@pytest.mark.parametrize("settings", [EngineSettings(), EngineSettings(zero_stage=2, precision="bf16")],
+                         ids=["zero0", "zero2-bf16"])
+def test_a_parked_run_goes_on_exactly_where_it_stopped_and_holds_no_engine_meanwhile(
+        tiny_model: str, tmp_path: Path, settings: EngineSettings, no_collector: None) -> None:
+    """A rung parks phase 2 (DeepSpeed's checkpoint of weights, master weights, moments, schedule)
+    while its targets train: the engine and model are freed, and the run then ends on the weights
+    of the run that never stopped, to the bit."""
+    def model() -> MultiTaskModel:
+        torch.manual_seed(3)
+        return MultiTaskModel(load_encoder(tiny_model), [get_task("toy_xnli")])
+
+    whole = TrainingRun(model(), _batches(), steps=6, lr=1e-3, batch_size=8, settings=settings)
+    whole.advance(6)
+    expected = {k: v.detach().clone() for k, v in whole.model.state_dict().items()}
+    whole.close()
+
+    parked = TrainingRun(model(), _batches(), steps=6, lr=1e-3, batch_size=8, settings=settings,
+                         rebuild=lambda: MultiTaskModel(load_encoder(tiny_model), [get_task("toy_xnli")]))
+    parked.advance(2)
+    refs = [weakref.ref(parked.engine), weakref.ref(parked.model)]
+    parked.park(tmp_path / "parked")
+    assert [r() is None for r in refs] == [True, True] and (tmp_path / "parked").is_dir()
+    with torch.random.fork_rng():  # the rung's own work, forked as the pipeline forks it
+        torch.rand(100)
+    parked.advance(6)
+    assert not (tmp_path / "parked").exists() and parked.done == 6
+    for name, value in parked.model.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    parked.close()

@@ -65,9 +65,11 @@ class TrialCheckpoint:
             write_atomic(self.directory / "state.json", json.dumps(self._state))
 
     def save_model(self, data: dict[str, Any]) -> None:
-        """The served model as :func:`stiltsearch.trainables.model.portable` data."""
-        self._model = data
+        """The served model as :func:`stiltsearch.trainables.model.portable` data: kept in memory
+        only where there is no directory to write it to (at XLM-R Large it is 2.2 GB a trial would
+        otherwise hold through every later target)."""
         if self.directory is None or not self.writable:
+            self._model = data
             return
         staging = self.directory / "served.tmp"
         shutil.rmtree(staging, ignore_errors=True)
@@ -100,8 +102,7 @@ class TrialCheckpoint:
             if self.writable:
                 shutil.rmtree(served, ignore_errors=True)
             return None
-        self._model = {"config": config, "heads": heads, "state": state}  # read once per attempt
-        return self._model
+        return {"config": config, "heads": heads, "state": state}  # not kept: the caller checks and drops it
 
     def log(self, event: str) -> None:
         """Append one line to the ledger of what ran (:func:`.trialdir.log_event`)."""

@@ -11,16 +11,19 @@ import importlib
 import logging
 import math
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from stiltsearch.trainables.data import Prefetch
+from stiltsearch.trainables.device import rng_devices
 from stiltsearch.trainables.settings import EngineSettings
 
 __all__ = ["EngineSettings", "TrainLog", "TrainingRun", "ensure_distributed", "from_rank0", "release", "train",
@@ -166,13 +169,31 @@ class TrainingRun:
 
     def __init__(self, model: nn.Module, batches: Iterator[dict[str, Any]], *, steps: int, lr: float,
                  batch_size: int, settings: EngineSettings, log_every: int = 10,
-                 progress: Callable[[int, float], None] | None = None, sequences: int | None = None) -> None:
-        import deepspeed
-
+                 progress: Callable[[int, float], None] | None = None, sequences: int | None = None,
+                 rebuild: Callable[[], nn.Module] | None = None) -> None:
         if steps <= 0:
             raise ValueError(f"steps must be positive, got {steps}")
         ensure_distributed()
         quiet_deepspeed()
+        self.steps, self.lr, self.settings, self.log_every, self.progress = steps, lr, settings, log_every, progress
+        self.batch_size, self.sequences = batch_size, sequences
+        self.accumulation = settings.accumulation(sequences or batch_size)
+        self.rebuild = rebuild  # a fresh model of the same architecture, for a parked run to go on
+        self.parked: Path | None = None
+        self.model: Any = model  # what trains (None while parked): a new module after each park
+        self.engine: Any = self._engine(model)
+        self.device = self.engine.device
+        self.batches = Prefetch(batches, pin=self.device.type == "cuda")
+        self.done = 0  # steps trained so far
+        self.losses: list[float] = []
+        self.window: list[torch.Tensor] = []  # this window's losses, on the device until it is logged
+        self.tokens = 0
+        self.seconds = 0.0
+
+    def _engine(self, model: nn.Module) -> Any:
+        import deepspeed
+
+        settings = self.settings
         if settings.gradient_checkpointing:  # recompute activations in backward: less memory, ~1/3 more compute
             encoder: Any = getattr(model, "encoder", model)  # an HF model
             # transformers 5.23's name (gradient_checkpointing_enable warns that it goes in v6)
@@ -181,32 +202,45 @@ class TrainingRun:
         no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and LayerNorm
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=lr)
+            lr=self.lr)
         # A client optimizer: DeepSpeed's own (FusedAdam, cpu_adam) is a C++/CUDA op it compiles on first use.
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(steps, settings.warmup_fraction))
-        self.accumulation = settings.accumulation(sequences or batch_size)
-        self.engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler,
-            config=settings.deepspeed_config(batch_size, sequences)
-        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(self.steps, settings.warmup_fraction))
+        engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
+                                               config=settings.deepspeed_config(self.batch_size, self.sequences))
         if world()[1] == 1 and settings.zero_stage == 0:
             # Alone, DeepSpeed would still flatten every gradient into one buffer (aten::cat) and
             # all-reduce it with itself each step: ~0.9 ms a step on the 4-layer toy
             # (benchmarks/training_engine.py's profile). The sum over one rank is the gradient.
             # (ZeRO stages keep the call: their optimizers hook into it.)
-            self.engine.enable_backward_allreduce = False
-        self.device = self.engine.device
-        self.batches = Prefetch(batches, pin=self.device.type == "cuda")
-        self.steps, self.log_every, self.progress = steps, log_every, progress
-        self.done = 0  # steps trained so far
-        self.losses: list[float] = []
-        self.window: list[torch.Tensor] = []  # this window's losses, on the device until it is logged
-        self.tokens = 0
-        self.seconds = 0.0
+            engine.enable_backward_allreduce = False
+        return engine
+
+    def park(self, directory: Path) -> None:
+        """Save the run's whole state (weights, fp32 master weights, optimizer moments, schedule:
+        DeepSpeed's own checkpoint) under ``directory`` and free the engine and the model; the next
+        :meth:`advance` builds them again (``rebuild``) and goes on exactly where this stopped
+        (tests/test_memory.py). A multi-fidelity rung parks phase 2 while its targets train, so two
+        engines never hold memory at once."""
+        assert self.rebuild is not None, "a run parks only with a rebuild function"
+        self.engine.save_checkpoint(str(directory), tag="parked", save_latest=False)
+        release(self.engine)
+        self.engine, self.model, self.parked = None, None, directory
+
+    def _unpark(self) -> None:
+        assert self.rebuild is not None and self.parked is not None
+        with torch.random.fork_rng(devices=rng_devices()):  # building draws nothing from the run's stream
+            model = self.rebuild()
+        self.engine = self._engine(model)
+        self.engine.load_checkpoint(str(self.parked), tag="parked", load_optimizer_states=True,
+                                    load_lr_scheduler_states=True)
+        shutil.rmtree(self.parked, ignore_errors=True)
+        self.model, self.parked = model, None
 
     def advance(self, until: int) -> None:
         """Train steps ``done .. until - 1`` (``until`` is clipped to ``steps``)."""
         until = min(until, self.steps)
+        if self.engine is None:
+            self._unpark()
         engine = self.engine
         engine.train()
         start = time.perf_counter()
@@ -272,7 +306,10 @@ class TrainingRun:
         (:func:`release`): the trained weights stay in ``model``."""
         log = self.log()
         self.batches.close()
-        release(self.engine)
+        if self.engine is not None:
+            release(self.engine)
+        if self.parked is not None:
+            shutil.rmtree(self.parked, ignore_errors=True)
         self.engine = None
         return log
 

@@ -75,7 +75,6 @@ class IntermediateRun:
         self.target = self.root / self.key
         self.lock: Any = None
         self.run: TrainingRun | None = None
-        self.model: MultiTaskModel | None = None
         self.scratch: Path | None = None
         self.result: tuple[str, dict[str, Any]] | None = None
 
@@ -86,7 +85,6 @@ class IntermediateRun:
         if self.run is not None:  # stopped part-way (a rung's verdict, an error): the engine is released
             self.run.close()
             self.run = None
-        self.model = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
         if self.lock is not None:
@@ -129,13 +127,16 @@ class IntermediateRun:
         # each phase starts from the trial's seed (heads' init, dropout): its result does not depend on
         # what the process drew before (a speed measurement on a cache miss, another trial)
         torch.manual_seed(settings.seed)
-        self.model = MultiTaskModel(load_encoder(settings.model_path(self.params)), tasks)
+
+        def model() -> MultiTaskModel:
+            return MultiTaskModel(load_encoder(settings.model_path(self.params)), tasks)
+
         sizes = {n: len(e) for n, e in examples.items()}
         steps = plan.phase2_steps(settings.recipes, sizes, settings.batch_size, settings.intermediate_steps)
-        self.run = TrainingRun(self.model, data.mixture(streams, sizes, temperature=settings.sampling_temperature,
-                                                        seed=settings.seed),
+        self.run = TrainingRun(model(), data.mixture(streams, sizes, temperature=settings.sampling_temperature,
+                                                     seed=settings.seed),
                                steps=steps, lr=float(self.params.intermediate_lr), batch_size=settings.batch_size,
-                               settings=settings.trained_with,
+                               settings=settings.trained_with, rebuild=model,
                                sequences=max(plan.batch_size(settings.recipes, t.name, settings.batch_size)
                                              * plan.sequences_per_example(t) for t in tasks))
         return self.run
@@ -154,13 +155,15 @@ class IntermediateRun:
             self.scratch = Path(tempfile.mkdtemp(prefix=phase2cache.scratch_prefix(self.key), dir=self.root))
         encoder = self.scratch / "encoder"
         if world()[0] == 0:
-            assert self.model is not None
+            assert run.model is not None
             shutil.rmtree(encoder, ignore_errors=True)
             # an fp32 copy of the weights (bf16 training: the optimizer's fp32 master weights); the
             # module itself goes on training in its own precision
-            self.model.encoder.save_pretrained(encoder, state_dict=run.master_state(self.model.encoder))
+            run.model.encoder.save_pretrained(encoder, state_dict=run.master_state(run.model.encoder))
             self.tokenizer.save_pretrained(encoder)
         from_rank0(True)  # the others wait until rank 0 has saved it
+        if world()[1] == 1:  # parked while the rung's targets train: one engine in memory at a time
+            run.park(self.scratch / "parked")
         return str(encoder)
 
     def finish(self) -> tuple[str, dict[str, Any]]:
@@ -170,22 +173,23 @@ class IntermediateRun:
             return cached
         run = self._start()
         run.advance(run.steps)
-        assert self.model is not None
+        model = run.model
+        assert model is not None
         # fp32 master weights where bf16 training keeps them (a bf16 copy would round every weight)
-        state = run.master_state(self.model.encoder) if world()[0] == 0 else {}
+        state = run.master_state(model.encoder) if world()[0] == 0 else {}
         metrics = run.close().metrics("phase2")
         self.run = None
         if world()[0] == 0:
             staging = self.root / f"{self.key}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
-            self.model.encoder.save_pretrained(staging, state_dict=state)
+            model.encoder.save_pretrained(staging, state_dict=state)
             self.tokenizer.save_pretrained(staging)
             (staging / "phase2.json").write_text(json.dumps({"params": dict(self.params), "metrics": metrics}))
             staging.rename(self.target)
             if self.settings.phase2_cache_gib is not None:
                 phase2cache.evict(self.root, self.settings.phase2_cache_gib, keep=self.key)
         from_rank0(True)  # the others wait until rank 0 has saved it
-        self.model = None  # saved: its memory goes back now, not when the trial ends
+        del model, state  # saved: their memory goes back now, not when the trial ends
         self.result = str(self.target), {**metrics, "phase2/cache": "miss", "phase2/key": self.key}
         return self.result
 
