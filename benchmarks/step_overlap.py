@@ -1,5 +1,6 @@
 """Feeding the device: a training step's wall time with its batches prepared ahead on a thread
-(``data.Prefetch``), against preparing each batch inside the step as before, and against the two
+(``data.Prefetch``, what a trial does on CUDA), against preparing each batch inside the step (what
+it does on a CPU, where the thread would compete for the step's own cores), and against the two
 parts alone (preparing batches; training on batches already made). Target: the prefetched step
 within max(preparation, compute) + 10 %. Measured on this CPU with torch on one thread, so that the
 preparing thread has the other core; interleaved repeats, the median and the spread.
@@ -17,22 +18,6 @@ from pathlib import Path
 from typing import Any
 
 
-class Inline:
-    """The step as it was: the batch built inside ``next``, no thread."""
-
-    def __init__(self, batches: Any, **_: Any) -> None:
-        self.batches = batches
-
-    def __iter__(self) -> Inline:
-        return self
-
-    def __next__(self) -> Any:
-        return next(self.batches)
-
-    def close(self) -> None:
-        pass
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40)
@@ -43,7 +28,7 @@ def main() -> None:
 
     import torch
 
-    from stiltsearch.trainables import data, engine, quiet_libraries
+    from stiltsearch.trainables import data, quiet_libraries
     from stiltsearch.trainables.engine import EngineSettings, TrainingRun
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer
     from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
@@ -68,7 +53,7 @@ def main() -> None:
         return (time.perf_counter() - start) / args.steps
 
     def train(batches: Any, feeder: Any) -> float:
-        engine.Prefetch = feeder  # type: ignore[misc]  # the seam under test: how batches reach the step
+        data.feed = lambda b, device: feeder(b)  # the seam under test: how batches reach the step (CPU: inline)
         torch.manual_seed(0)
         model = MultiTaskModel(load_encoder(model_dir), [task])
         run = TrainingRun(model, batches, steps=args.steps + 2, lr=1e-4, batch_size=args.batch,
@@ -80,13 +65,13 @@ def main() -> None:
         run.close()
         return seconds
 
-    prefetch = data.Prefetch
+    prefetch = data.Prefetch  # forced here; a trial prefetches on CUDA only (data.feed)
     made = [b for _, b in zip(range(args.steps + 2), stream())]
     figures: dict[str, list[float]] = {"prepare": [], "compute": [], "inline": [], "prefetched": []}
     for _ in range(args.repeats):  # interleaved
         figures["prepare"].append(prepare())
         figures["compute"].append(train(iter(made), prefetch))
-        figures["inline"].append(train(stream(), Inline))
+        figures["inline"].append(train(stream(), data.Inline))
         figures["prefetched"].append(train(stream(), prefetch))
     median = {k: statistics.median(v) for k, v in figures.items()}
     for name, values in figures.items():

@@ -102,3 +102,28 @@ class Prefetch:
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
+
+
+class Inline:
+    """Batches built inside ``next``, on the training thread: the feed on a CPU, where a preparing
+    thread would compete for the cores the step itself runs on (a toy search runs one trial per
+    core) and for the GIL that a small model's Python-heavy step holds most of the time."""
+
+    def __init__(self, batches: Iterator[dict[str, Any]]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Inline:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self.batches)
+
+    def close(self) -> None:
+        pass
+
+
+def feed(batches: Iterator[dict[str, Any]], device: torch.device) -> Prefetch | Inline:
+    """How a training step gets its batches: prepared ahead on a thread and pinned for a CUDA
+    device (the CPU prepares while the GPU computes: benchmarks/step_overlap.py), built in the step on a CPU."""
+    return Prefetch(batches, pin=True) if device.type == "cuda" else Inline(batches)
+

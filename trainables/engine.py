@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stiltsearch.trainables.data import Prefetch
+from stiltsearch.trainables import data
 from stiltsearch.trainables.device import rng_devices
 from stiltsearch.trainables.settings import EngineSettings
 
@@ -163,7 +163,7 @@ class TrainingRun:
     multiple-choice example is one per choice): with ``settings.micro_batch`` it is accumulated
     over ``ceil(sequences / micro_batch)`` forward/backward passes (DeepSpeed's
     gradient accumulation; the loss is scaled by it, so the update is the whole batch's). Batches
-    are prepared ahead (:class:`Prefetch`); the loss is read back from the device once per logging
+    are prepared ahead on CUDA (:func:`~.data.feed`); the loss is read back from the device once per logging
     window, not every step (reading it synchronises the GPU's stream).
     """
 
@@ -183,7 +183,7 @@ class TrainingRun:
         self.model: Any = model  # what trains (None while parked): a new module after each park
         self.engine: Any = self._engine(model)
         self.device = self.engine.device
-        self.batches = Prefetch(batches, pin=self.device.type == "cuda")
+        self.batches = data.feed(batches, self.device)
         self.done = 0  # steps trained so far
         self.losses: list[float] = []
         self.window: list[torch.Tensor] = []  # this window's losses, on the device until it is logged
