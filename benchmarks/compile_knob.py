@@ -20,8 +20,8 @@ def main() -> None:
 
     import torch
 
-    from stiltsearch.search.compose import largest_model_settings
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.compose import largest_model_settings
+    from stiltsearch.search.config.schema import SearchConfig
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.deploy import deploy

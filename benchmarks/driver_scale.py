@@ -48,9 +48,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="Define-by-run function")
 
     from stiltsearch.cluster import local
-    from stiltsearch.search.config import MlflowConfig, SearchConfig, SearchSettings
+    from stiltsearch.search.config.schema import MlflowConfig, SearchConfig, SearchSettings
     from stiltsearch.search.driver import run_search
-    from stiltsearch.search.searcher import StudySearcher
+    from stiltsearch.search.study.searcher import StudySearcher
 
     out = sys.stdout
     completions: list[float] = []

@@ -6,16 +6,16 @@ asynchronous simulation of ``--workers`` trial slots, for three searches on the 
 
 - **FIFO + TPE** (today's default): every trial runs to its end; it is charged its full run
   without the rung scoring it did for the table (``rung/<k>/seconds``);
-- **MOASHA + TPE** (ours): the search's own sampler (``search/study.py: make_sampler``), the
+- **MOASHA + TPE** (ours): the search's own sampler (``search/study/core.py: make_sampler``), the
   search's own space (``stilts_space``) and the registered ``moasha`` scheduler
-  (``search/schedulers.py``, η = 3, smallest budget 1/9) decide; a trial stopped at rung k is
+  (``search/schedulers/base.py``, η = 3, smallest budget 1/9) decide; a trial stopped at rung k is
   charged up to its rung-k report, and told to the study as PRUNED;
 - **Syne Tune's MOASHA** (``syne-tune``, the peer): its ``MOASHA`` scheduler (non-dominated sort
   with an ε-net, one bracket, grace 1, max 9, η = 3) with its own random suggestions.
 
 A suggestion becomes the nearest configuration of the table not used yet in that search (the
 table is a sample of the same space), so a search never pays twice for one configuration. The
-hypervolume is the search's (``search/pareto.py``, from the declared references). Compute is
+hypervolume is the search's (``search/results/pareto.py``, from the declared references). Compute is
 trial-seconds (phase 1 excluded), summed over slots. For each seed, FIFO runs ``--fifo-trials``
 trials; each early-stopping search then runs until its front's hypervolume reaches FIFO's final
 one, or the table runs out (``never``). Figures are medians over seeds, with quartiles.
@@ -133,10 +133,10 @@ class OptunaSearch(Search):
         import optuna
         from record_rungs import recorded_config
 
-        from stiltsearch.search.compose import space_spec
-        from stiltsearch.search.config import load_config
-        from stiltsearch.search.schedulers import SCHEDULERS
-        from stiltsearch.search.study import make_sampler, study_directions
+        from stiltsearch.search.config.compose import space_spec
+        from stiltsearch.search.config.schema import load_config
+        from stiltsearch.search.schedulers.base import SCHEDULERS
+        from stiltsearch.search.study.core import make_sampler, study_directions
 
         space = recorded_config().space.choices  # the table's space
         cfg = load_config(space=dict(space), search={"scheduler": "moasha" if moasha else "fifo"},
@@ -227,7 +227,7 @@ def simulate(search: Search, records: list[Record], workers: int, stop: Callable
     """Run ``search`` over the table with ``workers`` asynchronous slots until ``stop(finished,
     hypervolume)`` or nothing is left -> the hypervolume after each finished trial, against the
     compute spent by then, and the trials started and stopped."""
-    from stiltsearch.search.pareto import hypervolume
+    from stiltsearch.search.results.pareto import hypervolume
     from stiltsearch.trainables.objectives import reference
 
     ref = tuple(reference(name) for name in OBJECTIVES)
@@ -293,7 +293,7 @@ def main() -> None:
 
     import optuna
 
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.schema import SearchConfig
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     records = load(args.table, args.charge)

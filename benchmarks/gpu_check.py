@@ -30,9 +30,10 @@ def throughput(model_dir: str, steps: int) -> None:
 
     import torch
 
-    from stiltsearch.search.cost import accelerator_of
-    from stiltsearch.trainables.engine import EngineSettings, train
+    from stiltsearch.search.planning.cost import accelerator_of
+    from stiltsearch.trainables.engine import train
     from stiltsearch.trainables.model import load_encoder
+    from stiltsearch.trainables.settings import EngineSettings
 
     encoder = load_encoder(model_dir).cuda()
     config = encoder.config
@@ -68,7 +69,7 @@ def throughput(model_dir: str, steps: int) -> None:
     peak = accelerator_of(name)
     train_flops, infer_flops = train_tps * (6 * non_embedding + attention), infer_tps * (2 * non_embedding + attention / 3)
     mfu = (f"; MFU training {train_flops / peak.peak_bf16:.1%}, inference {infer_flops / peak.peak_bf16:.1%} of "
-           f"{peak.peak_bf16 / 1e12:.0f} TFLOP/s" if peak else "; MFU: device not in search/cost.py's table")
+           f"{peak.peak_bf16 / 1e12:.0f} TFLOP/s" if peak else "; MFU: device not in search/planning/cost.py's table")
     print(f"[1] {name}: training {train_tps:,.0f} tokens/s (bf16, DeepSpeed, batch {batch} x {seq}, {steps} steps "
           f"with warm-up), inference {infer_tps:,.0f} tokens/s{mfu}", flush=True)
     del encoder, model
@@ -79,8 +80,9 @@ def trial(model_dir: str, cache: Path, steps: int) -> None:
     import torch
 
     from stiltsearch.trainables import target
-    from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
-    from stiltsearch.trainables.throughput import MeterSettings
+    from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.pipeline import run_trial
+    from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 
     devices: dict[str, set[str]] = {}
     for name in ("embed", "predict"):  # where evaluation and retrieval ran

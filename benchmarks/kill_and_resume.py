@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from stiltsearch.trainables.checkpoint import read_ledger
+from stiltsearch.trainables.trialdir import read_ledger
 
 DONE = ("throughput measured", "result restored")
 PHASE2 = ("phase2 trained", "phase2 cache-hit", "phase2 skipped", "phase2 restored")
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default=str(Path(__file__).parent.parent / "configs" / "toy.yaml"))
     parser.add_argument("--after", type=int, default=3, help="kill once this many trials have finished")
     args = parser.parse_args()
-    from stiltsearch.search.config import load_config
+    from stiltsearch.search.config.schema import load_config
     from stiltsearch.search.layout import cache_dir
 
     cfg = load_config(args.config)

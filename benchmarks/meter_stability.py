@@ -33,12 +33,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="untimed passes per measurement (default: the toy config's)")
     args = parser.parse_args()
 
-    from stiltsearch.search.compose import trial_settings
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.compose import trial_settings
+    from stiltsearch.search.config.schema import SearchConfig
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer
-    from stiltsearch.trainables.pipeline import TrialParams, throughput_workload
+    from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.pipeline import throughput_workload
     from stiltsearch.trainables.tasks import get_task
     from stiltsearch.trainables.throughput import measure
 

@@ -19,14 +19,15 @@ def main() -> None:
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.compose import space_spec, trial_settings
-    from stiltsearch.search.config import MlflowConfig, SearchConfig, SearchSettings
+    from stiltsearch.search.config.compose import space_spec, trial_settings
+    from stiltsearch.search.config.schema import MlflowConfig, SearchConfig, SearchSettings
     from stiltsearch.search.driver import run_search
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
     from stiltsearch.spaces import baseline_point, stilts_space
     from stiltsearch.trainables import quiet_libraries
-    from stiltsearch.trainables.pipeline import TrialParams, run_trial
+    from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.pipeline import run_trial
 
     quiet_libraries()
     with tempfile.TemporaryDirectory(prefix="stilts-overhead-") as tmp:

@@ -53,8 +53,7 @@ class Sampler:
 
 
 def _settings(model: str, cache: Path, steps: int, rungs: tuple[float, ...], targets: tuple[str, ...] = TARGETS) -> Any:
-    from stiltsearch.trainables.pipeline import TrialSettings
-    from stiltsearch.trainables.throughput import MeterSettings
+    from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 
     return TrialSettings(model=model, target_tasks=targets, cache_dir=str(cache), intermediate_steps=steps,
                          target_steps=steps, batch_size=8, max_length=64, rungs=rungs, threads=2,
@@ -73,7 +72,10 @@ def child(kind: str, model: str, cache: Path, steps: int) -> dict[str, Any]:
     from stiltsearch.trainables import engine, quiet_libraries
     from stiltsearch.trainables.checkpoint import TrialCheckpoint
     from stiltsearch.trainables.model import load_tokenizer
-    from stiltsearch.trainables.pipeline import TrialParams, intermediate_phase, run_trial, target_phase
+    from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.phase2 import intermediate_phase
+    from stiltsearch.trainables.pipeline import run_trial
+    from stiltsearch.trainables.target import target_phase
 
     quiet_libraries()
     torch.set_num_threads(2)

@@ -26,7 +26,8 @@ POSITIONS = 514  # 512 tokens + RoBERTa's offset of 2
 
 def toy_tokenizer_dir(cache: Path) -> Path:
     """A small toy model's directory (its tokenizer is what the toy tasks were written for)."""
-    from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
+    from stiltsearch.trainables.pretrain import ensure_toy_model
+    from stiltsearch.trainables.settings import ToyModelSpec
 
     spec = ToyModelSpec(layers=1, hidden=32, heads=2, intermediate=64, corpus_per_language=2000, mlm_steps=1,
                         mlm_batch_size=8)

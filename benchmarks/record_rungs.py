@@ -43,7 +43,7 @@ OBJECTIVE_KEYS = ("xtreme_score", "tokens_per_sec", "relative_speed", "latency_m
 def recorded_config() -> Any:
     """The default search (its space as of 2026-12, written out so that the table's draws stay
     the same if the defaults change), deployed in fp32 only."""
-    from stiltsearch.search.config import load_config
+    from stiltsearch.search.config.schema import load_config
 
     return load_config(space={"intermediate_lr": [1e-4, 1e-3], "target_lr": [1e-4, 1e-3], "layers_kept": [1, 2, 4],
                               "max_seq_length": [16, 32, 128], "precision": ["fp32"], "inference_batch_size": [64],
@@ -56,7 +56,7 @@ def configurations(count: int, seed: int) -> list[tuple[dict[str, Any], dict[str
     ``seed`` draws the same sets (the replay regenerates the raw ones this way)."""
     import optuna
 
-    from stiltsearch.search.compose import space_spec
+    from stiltsearch.search.config.compose import space_spec
     from stiltsearch.spaces import stilts_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -71,12 +71,12 @@ def configurations(count: int, seed: int) -> list[tuple[dict[str, Any], dict[str
 
 def record(index: int, sampled: dict[str, Any], intermediate_steps: int, target_steps: int, cache: str) -> dict[str, Any]:
     """Run one configuration to its end, noting each report's time."""
-    from stiltsearch.search.compose import trial_settings
+    from stiltsearch.search.config.compose import trial_settings
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
     from stiltsearch.trainables import pipeline, quiet_libraries
     from stiltsearch.trainables.objectives import RUNG
-    from stiltsearch.trainables.pipeline import TrialParams
+    from stiltsearch.trainables.params import TrialParams
 
     quiet_libraries()
     cfg = recorded_config()
@@ -121,8 +121,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data" / "toy_rungs.jsonl")
     args = parser.parse_args()
 
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
 
     resolve_models(recorded_config(), cache_dir())  # phase 1 once, here, not in each worker
     args.out.parent.mkdir(parents=True, exist_ok=True)

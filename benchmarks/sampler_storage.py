@@ -6,7 +6,7 @@ Prints ms per trial over the first and the last block, per storage and TPE kind.
     python benchmarks/sampler_storage.py [--trials 1000] [--block 100] [--running 32]
                                          [--storage search optuna memory] [--tpe independent group]
 
-Storages: ``search`` is what the driver uses (``search/storage.py``: SQLite with every trial
+Storages: ``search`` is what the driver uses (``search/study/storage.py``: SQLite with every trial
 mirrored in memory); ``optuna`` is SQLite through Optuna's own cache, which re-reads every running
 trial for each parameter TPE samples (what the driver did before); ``memory`` is Optuna's
 in-memory storage, the floor (no durability). ``--tpe search`` is whatever ``make_sampler`` builds.
@@ -26,10 +26,10 @@ from typing import Any
 def per_trial_ms(storage: str, tpe: str, trials: int, block: int, running: int) -> tuple[float, float]:
     import optuna
 
-    from stiltsearch.search import study as studies
-    from stiltsearch.search.compose import space_spec
-    from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.searcher import StudySearcher
+    from stiltsearch.search.config.compose import space_spec
+    from stiltsearch.search.config.schema import SearchConfig
+    from stiltsearch.search.study import core as studies
+    from stiltsearch.search.study.searcher import StudySearcher
     from stiltsearch.spaces import baseline_point, stilts_space
 
     cfg = SearchConfig()

@@ -18,9 +18,9 @@ from typing import Any
 
 import optuna
 
-from stiltsearch.search.compose import space_spec
-from stiltsearch.search.config import SearchConfig
-from stiltsearch.search.pareto import hypervolume_history
+from stiltsearch.search.config.compose import space_spec
+from stiltsearch.search.config.schema import SearchConfig
+from stiltsearch.search.results.pareto import hypervolume_history
 from stiltsearch.spaces import stilts_space
 
 TASK_EFFECT = {"toy_mnli": 6.0, "toy_anli": 4.0, "toy_qqp": 2.0, "toy_ccg": -1.5, "toy_hellaswag": 0.5}  # score points; others 0

@@ -23,10 +23,10 @@ def main() -> None:
     import optuna
     import torch
 
-    from stiltsearch.search.compose import largest_model_settings, space_spec
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.compose import largest_model_settings, space_spec
+    from stiltsearch.search.config.schema import SearchConfig
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
     from stiltsearch.spaces import stilts_space
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.deploy import build_encoder

@@ -29,9 +29,10 @@ def main() -> None:
     import torch
 
     from stiltsearch.trainables import data, quiet_libraries
-    from stiltsearch.trainables.engine import EngineSettings, TrainingRun
+    from stiltsearch.trainables.engine import TrainingRun
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer
-    from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
+    from stiltsearch.trainables.pretrain import ensure_toy_model
+    from stiltsearch.trainables.settings import EngineSettings, ToyModelSpec
     from stiltsearch.trainables.tasks import get_task
 
     quiet_libraries()

@@ -31,8 +31,8 @@ def main() -> None:
         objective_level(args.seeds, args.workers)
         return
 
-    from stiltsearch.search.compose import largest_model_settings
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.compose import largest_model_settings
+    from stiltsearch.search.config.schema import SearchConfig
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.trainables.probe import ground_truth, mean_and_se, synthetic_mean
 
@@ -72,10 +72,10 @@ def main() -> None:
 
 
 def objective_level(seeds: int, workers: int) -> None:
-    from stiltsearch.search.compose import space_spec, trial_settings
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.compose import space_spec, trial_settings
+    from stiltsearch.search.config.schema import SearchConfig
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
     from stiltsearch.spaces import baseline_point
     from stiltsearch.trainables.probe import mean_and_se, objective_ground_truth
 

@@ -29,7 +29,8 @@ Hook = Callable[[int, float], None]  # (steps done, loss): the engine's progress
 
 def plain_loop(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float, progress: Hook | None = None) -> float:
     """The floor: AdamW, the same schedule and clipping, nothing else. Returns seconds."""
-    from stiltsearch.trainables.engine import EngineSettings, _linear_schedule
+    from stiltsearch.trainables.engine import _linear_schedule
+    from stiltsearch.trainables.settings import EngineSettings
 
     settings = EngineSettings()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.weight_decay)
@@ -52,7 +53,8 @@ LOG_EVERY = 10  # steps between progress calls, in both loops (the engine's defa
 
 
 def ours(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float, progress: Hook | None = None) -> float:
-    from stiltsearch.trainables.engine import EngineSettings, train
+    from stiltsearch.trainables.engine import train
+    from stiltsearch.trainables.settings import EngineSettings
 
     log = train(model, iter(batches), steps=len(batches), lr=lr, batch_size=batches[0]["labels"].shape[0],
                 settings=EngineSettings(), log_every=LOG_EVERY, progress=progress)
@@ -127,7 +129,7 @@ def hf_trainer(model: torch.nn.Module, batches: list[dict[str, Any]], lr: float,
     from transformers import Trainer, TrainingArguments
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
-    from stiltsearch.trainables.engine import EngineSettings
+    from stiltsearch.trainables.settings import EngineSettings
 
     class AsDict(torch.nn.Module):  # Trainer reads outputs["loss"]
         def __init__(self) -> None:
@@ -174,8 +176,8 @@ def main() -> None:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
 
-    from stiltsearch.search.compose import largest_model_settings
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.compose import largest_model_settings
+    from stiltsearch.search.config.schema import SearchConfig
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.trainables import heads, quiet_libraries
     from stiltsearch.trainables.model import MultiTaskModel, load_encoder, load_tokenizer

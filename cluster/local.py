@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from stiltsearch.search.cli import OneLineParser  # argparse errors as one line, exit 2
-from stiltsearch.search.raysession import SINGLE_MACHINE_ENV, loopback_host
+from stiltsearch.search.launch.raysession import SINGLE_MACHINE_ENV, loopback_host
 
 STATE = "cluster.json"
 LOOPBACK = "127.0.0.1"

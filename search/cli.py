@@ -77,18 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a bad flag (2, its line already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     # Imports after parsing: `--help` and bad input answer in a second, before torch and Ray load.
-    from stiltsearch.search.config import ConfigError
+    from stiltsearch.search.config.coerce import ConfigError
 
     try:
         if args.command in ("run", "validate"):
             return _run_or_validate(args)
         if args.command == "pareto":
-            from stiltsearch.search.report import show_front
+            from stiltsearch.search.results.show import show_front
 
             show_front(args.target, tracking_uri=args.tracking_uri, out=args.out)
             return 0
         if args.command == "report":
-            from stiltsearch.search.report import show_report
+            from stiltsearch.search.results.show import show_report
 
             show_report(args.target, out=args.out)
             return 0
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from stiltsearch.search.layout import SearchError
-        from stiltsearch.search.tracking import TrackingUnavailable
+        from stiltsearch.search.tracking.tracker import TrackingUnavailable
 
         if isinstance(exc, (SearchError, TrackingUnavailable)):
             print(f"stiltsearch: error: {exc}", file=sys.stderr)
@@ -120,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 def _run_or_validate(args: argparse.Namespace) -> int:
     import os
 
-    from stiltsearch.search.config import load_config, to_dict
+    from stiltsearch.search.config.schema import load_config, to_dict
 
     cfg = load_config(args.config, **(_overrides(args) if args.command == "run" else {}))
     if args.command == "validate":
         import yaml
 
-        from stiltsearch.search import preflight
+        from stiltsearch.search.launch import preflight
 
         preflight.check(cfg, address=os.environ.get("RAY_ADDRESS"))  # what `run` checks before it creates anything
 
@@ -134,7 +134,7 @@ def _run_or_validate(args: argparse.Namespace) -> int:
         print(f"# {args.config}: valid", file=sys.stderr)
         return 0
     if args.dry_run:
-        from stiltsearch.search.dryrun import plan_lines
+        from stiltsearch.search.planning.dryrun import plan_lines
 
         print(f"dry run of {args.config or 'the embedded toy search'}: nothing is trained")
         print("\n".join(plan_lines(cfg, address=args.address or os.environ.get("RAY_ADDRESS"))))
@@ -150,7 +150,7 @@ def _resume(args: argparse.Namespace) -> Any:
     from stiltsearch.search.driver import resume_search
 
     if args.trials is not None and args.trials < 1:
-        from stiltsearch.search.config import ConfigError
+        from stiltsearch.search.config.coerce import ConfigError
 
         raise ConfigError("search.num_trials: --trials must be at least 1")
     return resume_search(args.search_dir, address=args.address or os.environ.get("RAY_ADDRESS"), num_trials=args.trials)

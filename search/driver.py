@@ -20,21 +20,23 @@ from typing import Any
 import yaml
 from optuna.trial import TrialState
 
-from stiltsearch.search import front as fronts
-from stiltsearch.search import preflight
-from stiltsearch.search.budget import Spend
-from stiltsearch.search.callbacks import MlflowCallback, ProgressCallback
-from stiltsearch.search.compose import (
-    largest_model_settings,
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.compose import (
     space_spec,
     trial_settings,
 )
-from stiltsearch.search.config import (
-    ConfigError,
-    SearchConfig,
-    load_config,
-    to_dict,
+from stiltsearch.search.config.schema import SearchConfig, load_config, to_dict
+from stiltsearch.search.launch import preflight
+from stiltsearch.search.launch.models import resolve_models
+from stiltsearch.search.launch.raysession import (
+    missing_resource,
+    ray_session,
+    sigterm_as_sigint,
+    stop_stray_processes,
+    unschedulable,
 )
+from stiltsearch.search.launch.resolve import OFFLINE, offline_for_trials, resolve_once
+from stiltsearch.search.launch.tuner import build_tuner
 from stiltsearch.search.layout import (
     CONFIG,
     SEARCH_FILE,
@@ -49,18 +51,9 @@ from stiltsearch.search.layout import (
     study_storage,
     trials_dir,
 )
-from stiltsearch.search.models import resolve_models
-from stiltsearch.search.raysession import (
-    MARKER_ENV,
-    missing_resource,
-    ray_session,
-    sigterm_as_sigint,
-    stop_stray_processes,
-    stray_processes,
-    unschedulable,
-)
-from stiltsearch.search.resolve import OFFLINE, offline_for_trials, resolve_once
-from stiltsearch.search.study import (
+from stiltsearch.search.planning.spend import Spend
+from stiltsearch.search.results import front as fronts
+from stiltsearch.search.study.core import (
     CONFIG_ATTR,
     ERROR_ATTR,
     INFEASIBLE_ATTR,
@@ -72,17 +65,14 @@ from stiltsearch.search.study import (
     owed,
     reconcile,
 )
-from stiltsearch.search.tracking import Tracker, default_tracking_uri
-from stiltsearch.search.tuner import build_tuner
-from stiltsearch.search.uris import address_problem
+from stiltsearch.search.tracking.callbacks import MlflowCallback, ProgressCallback
+from stiltsearch.search.tracking.tracker import Tracker, default_tracking_uri
+from stiltsearch.search.tracking.uris import address_problem
 from stiltsearch.spaces import baseline_point
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.outcome import Outcome
 
 # Names other modules and tests import from here (their homes are the modules above).
-__all__ = ["MARKER_ENV", "SearchError", "SearchResult", "build_tuner", "cache_dir", "confirm_search", "driver_lock",
-           "largest_model_settings", "report_locations", "resolve_models", "resume_search",
-           "run_search", "space_spec", "stop_stray_processes", "stray_processes", "study_storage", "trial_settings"]
 
 MLFLOW_FLUSH_S = 600.0  # at the end, how long to wait for an MLflow server that is away
 # A told trial republishes the front (pareto tags, CSV, two plots, MLflow artifacts: ~0.25 s of
@@ -181,7 +171,7 @@ def confirm_search(search_dir: str | Path, seeds: int, *, address: str | None = 
     unfinished (the front is not yet known)."""
     import optuna
 
-    from stiltsearch.search import confirm
+    from stiltsearch.search.results import confirm
 
     search_dir = _existing(search_dir)
     if not 1 <= seeds <= confirm.MAX_SEEDS:
@@ -258,7 +248,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
                 cache = cache_dir()
                 os.environ["TORCH_EXTENSIONS_DIR"] = str(cache / "torch_extensions")  # where DeepSpeed builds its C++ ops, if any
                 models = resolve_models(cfg, cache)
-                # the model and hub datasets once, here (search/resolve.py); then the trials read that cache
+                # the model and hub datasets once, here (search/launch/resolve.py); then the trials read that cache
                 # (a replaced trainable, as benchmarks and tests time the driver with, reads nothing)
                 offline = trainable is None and resolve_once(cfg) and offline_for_trials(address)
                 settings = dataclasses.replace(trial_settings(cfg, models, cache), trials_dir=str(trials_dir(search_dir)))
@@ -317,9 +307,9 @@ def check_cluster_resources(cfg: SearchConfig) -> None:
 
 
 def _write_report(study: Any, cfg: SearchConfig, search_dir: Path, tracker: Tracker) -> None:
-    """The report (search/findings.py) into ``<search dir>/report`` and the parent run; a report
+    """The report (search/results/findings.py) into ``<search dir>/report`` and the parent run; a report
     that cannot be made is said on the console and in MLflow, and the search still ends as it did."""
-    from stiltsearch.search.findings import report
+    from stiltsearch.search.results.findings import report
 
     try:
         result, files = report(study, cfg, trials_dir(search_dir), search_dir / "report", search_dir.name)

@@ -4,7 +4,7 @@
 
   config.yaml  the resolved config it runs (rewritten only by a resume that raises the trial count)
   search.json  where its MLflow runs are: tracking URI, experiment, parent run
-  optuna.db    the study, the source of truth (``search/study.py``)
+  optuna.db    the study, the source of truth (``search/study/core.py``)
   trials/      one directory per trial (``trainables/trialdir.py``)
   driver.lock  held by the driver that runs it
   tune*/       Ray Tune's storage for each driver session (never read back)

@@ -14,7 +14,7 @@ declaration says everything the rest of the code needs to know about it:
   :data:`stiltsearch.trainables.deploy.APPLIERS`; a test fails for a declared knob nothing applies);
 - ``label`` and :meth:`Knob.show`: how the console, the Pareto table and the dry run show it.
 
-The config (``search/config.py``), the space (:mod:`.stilts`), the baseline, ``TrialParams``, the
+The config (``search/config/schema.py``), the space (:mod:`.stilts`), the baseline, ``TrialParams``, the
 front, the console, MLflow and the dry run all read :data:`KNOBS`. A new deployment knob is one
 entry here plus the code that applies it, registered in ``trainables/deploy.py``.
 
@@ -52,7 +52,7 @@ class Knob:
     space_key: str = ""  # where the choices live in the config ("": ``space.<name>``)
     in_space_config: bool = True  # False: the choices come from elsewhere in the config (top-level lists)
     # phase 2's result depends on it (trainables/phase2.py: phase2_key): trials equal in every such
-    # knob can share one trained phase 2 (search/sharing.py)
+    # knob can share one trained phase 2 (search/study/sharing.py)
     phase2: bool = False
 
     @property

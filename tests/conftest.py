@@ -25,7 +25,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model(cache: Path) -> str:
     """A 2-layer, 64-wide toy XLM-R with a short MLM pretraining: seconds, not minutes."""
     from stiltsearch.trainables import quiet_libraries
-    from stiltsearch.trainables.pretrain import ToyModelSpec, ensure_toy_model
+    from stiltsearch.trainables.pretrain import ensure_toy_model
+    from stiltsearch.trainables.settings import ToyModelSpec
 
     quiet_libraries()
     spec = ToyModelSpec(layers=2, hidden=64, heads=2, intermediate=128, corpus_per_language=2000, mlm_steps=60,

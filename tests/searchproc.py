@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from stiltsearch.trainables.checkpoint import read_ledger
+from stiltsearch.trainables.trialdir import read_ledger
 
 TINY = """
 name: {name}

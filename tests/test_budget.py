@@ -14,9 +14,11 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 
-from stiltsearch.search.budget import WALL_ATTR, Spend
-from stiltsearch.search.config import Budget, ConfigError, load_config
-from stiltsearch.search.searcher import StudySearcher, open_study
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.schema import Budget, load_config
+from stiltsearch.search.planning.spend import WALL_ATTR, Spend
+from stiltsearch.search.study.core import open_study
+from stiltsearch.search.study.searcher import StudySearcher
 
 START = datetime.datetime(2026, 1, 1, 12, 0, 0)
 
@@ -87,7 +89,7 @@ def test_a_budget_is_checked_when_the_config_is_read(tmp_path: Path) -> None:
 
 
 def test_the_dry_run_prices_each_trial_and_the_search_for_the_declared_accelerator() -> None:
-    from stiltsearch.search.dryrun import plan_lines
+    from stiltsearch.search.planning.dryrun import plan_lines
 
     paper = load_config(Path(__file__).parents[1] / "configs" / "paper.yaml")
     text = "\n".join(plan_lines(paper, trials=2))
@@ -100,8 +102,8 @@ def test_the_dry_run_prices_each_trial_and_the_search_for_the_declared_accelerat
 def test_the_search_cost_follows_the_scheduler_and_the_shape(tmp_path: Path) -> None:
     """Arithmetic checked by hand on a one-target plan: FIFO trains everything once; MOASHA's
     expected cost is below it and its finisher's (which re-trains phase-3 prefixes at each rung) above."""
-    from stiltsearch.search import cost
-    from stiltsearch.search.dryrun import TrialPlan, trial_cost
+    from stiltsearch.search.planning import cost
+    from stiltsearch.search.planning.dryrun import TrialPlan, trial_cost
 
     path = tmp_path / "c.yaml"
     path.write_text("model: xlm-roberta-large\nintermediate_tasks: [mnli]\ntarget_tasks: [xnli]\nlanguages: []\n"
@@ -140,7 +142,7 @@ def test_a_search_stops_starting_trials_at_its_budget_and_a_resume_honours_it(tm
     script = tmp_path / "drive.py"
     script.write_text(
         "import sys, time\n"
-        "from stiltsearch.search.config import load_config\n"
+        "from stiltsearch.search.config.schema import load_config\n"
         "from stiltsearch.search.driver import resume_search, run_search\n"
         "def trainable(config):\n"
         "    from ray import tune\n"
@@ -173,7 +175,7 @@ def test_a_search_stops_starting_trials_at_its_budget_and_a_resume_honours_it(tm
 def test_the_driver_resolves_the_real_searchs_hub_model_and_splits_once() -> None:
     """What a real search's trials would each download, listed for the driver to fetch once:
     the hub model, every hub split of its tasks (none of a local copy), nothing for the toy world."""
-    from stiltsearch.search.resolve import hub_models, hub_sources, offline_for_trials
+    from stiltsearch.search.launch.resolve import hub_models, hub_sources, offline_for_trials
 
     paper = load_config(Path(__file__).parents[1] / "configs" / "paper.yaml")
     assert hub_models(paper) == ["xlm-roberta-large"]

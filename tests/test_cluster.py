@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from searchproc import finish, finished, in_flight_past_phase2, ledgers, search_dir, start, study_states, wait_for, write_config
+from searchproc import (
+    finish,
+    finished,
+    in_flight_past_phase2,
+    ledgers,
+    search_dir,
+    start,
+    study_states,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.cluster
 

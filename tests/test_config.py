@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stiltsearch.search.config import ConfigError, SearchConfig, load_config
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.schema import SearchConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +18,7 @@ def test_the_shipped_toy_config_is_the_default() -> None:
     config that names no objectives the XTREME score."""
     import dataclasses
 
-    from stiltsearch.search.config import Objective
+    from stiltsearch.search.config.schema import Objective
 
     embedded = load_config(None)
     assert load_config(ROOT / "configs" / "toy.yaml") == embedded

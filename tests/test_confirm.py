@@ -51,7 +51,7 @@ def _study(search_dir: Path):  # noqa: ANN202
 def test_each_front_point_and_the_baseline_runs_again_under_each_new_seed(confirmed: dict) -> None:
     from optuna.trial import TrialState
 
-    from stiltsearch.search.study import CONFIRMS_ATTR, SEED_ATTR
+    from stiltsearch.search.study.core import CONFIRMS_ATTR, SEED_ATTR
 
     trials = _study(confirmed["dir"]).get_trials(deepcopy=False)
     search, again = trials[:3], trials[3:]

@@ -16,7 +16,7 @@ import pytest
 from searchproc import count_events, finish, finished, ledgers, search_dir, start, study_states, wait_for, write_config
 from servers import free_port, start_mlflow_server, stop_server
 
-from stiltsearch.search.pareto import pareto_ranks
+from stiltsearch.search.results.pareto import pareto_ranks
 
 
 def _pids(directory: Path, number: int) -> list[tuple[int, str]]:

@@ -11,11 +11,13 @@ import pytest
 import torch
 
 from stiltsearch.trainables import trialdir
-from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_ledger
-from stiltsearch.trainables.engine import EngineSettings, TrainingRun, train
+from stiltsearch.trainables.checkpoint import TrialCheckpoint
+from stiltsearch.trainables.engine import TrainingRun, train
 from stiltsearch.trainables.objectives import rung_values
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
-from stiltsearch.trainables.throughput import MeterSettings
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.pipeline import run_trial
+from stiltsearch.trainables.settings import EngineSettings, MeterSettings, TrialSettings
+from stiltsearch.trainables.trialdir import read_ledger
 
 PARAMS = TrialParams(intermediate_tasks=("toy_mnli", "toy_squad2"), intermediate_lr=1e-3, train_languages=("xa",),
                      target_lr=1e-3, layers_kept=2, max_seq_length=32)

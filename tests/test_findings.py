@@ -1,4 +1,4 @@
-"""The report's data (search/findings.py) on a hand-made study whose answer is known, and its pages."""
+"""The report's data (search/results/findings.py) on a hand-made study whose answer is known, and its pages."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from stiltsearch.search.findings import findings, sentences, write_report
-from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR
+from stiltsearch.search.results.findings import findings, sentences, write_report
+from stiltsearch.search.study.core import CONFIG_ATTR, INFEASIBLE_ATTR
 
 NAMES, DIRECTIONS = ["xtreme_score", "tokens_per_sec"], ["max", "max"]
 START = datetime.datetime(2026, 12, 1, 12, 0, 0)
@@ -111,7 +111,7 @@ def test_the_page_is_self_contained_and_shows_each_trials_config(study: optuna.S
 def test_question_1_reads_non_english_nli_accuracy_from_the_trials_results(study: optuna.Study, tmp_path: Path) -> None:
     """At the baseline's non-English accuracy (mean over xa, xb), the fastest trial of each family
     that reaches it; per-language differences of the front points drawn against the baseline."""
-    from stiltsearch.search.findings import nli_target
+    from stiltsearch.search.results.findings import nli_target
     from stiltsearch.trainables import trialdir
 
     accuracy = {0: (70, 60), 1: (72, 62), 2: (50, 40), 3: (75, 66), 4: (60, 50), 5: (90, 90)}  # (xa, xb)
@@ -132,7 +132,7 @@ def test_question_1_reads_non_english_nli_accuracy_from_the_trials_results(study
 
 
 def _confirm(study: optuna.Study, number: int, confirms: int, seed: int, values: list[float]) -> None:
-    from stiltsearch.search.study import CONFIRMS_ATTR, SEED_ATTR
+    from stiltsearch.search.study.core import CONFIRMS_ATTR, SEED_ATTR
 
     original = study.get_trials(deepcopy=False)[confirms]
     study.add_trial(_trial(number, dict(original.params), dict(original.distributions), values,
@@ -177,7 +177,7 @@ def test_confirmations_give_means_deviations_and_what_dominates_beyond_noise(stu
 
 
 def test_a_confirmation_plan_is_the_front_and_the_baseline_under_new_seeds_never_twice(study: optuna.Study) -> None:
-    from stiltsearch.search import confirm
+    from stiltsearch.search.results import confirm
 
     front = confirm.confirmable(study, NAMES, DIRECTIONS)
     assert front == [0, 3, 4]  # the search's front over all its trials (3 and 4) and the baseline

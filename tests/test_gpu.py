@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from stiltsearch.trainables import target
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
-from stiltsearch.trainables.throughput import MeterSettings
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.pipeline import run_trial
+from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

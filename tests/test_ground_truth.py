@@ -30,8 +30,8 @@ CHANCE = 100 / 3  # three NLI labels
 @pytest.fixture(scope="module")
 def runs() -> dict[str, list[Outcome]]:
     """{probe label: one outcome per seed}, on the default search's largest toy model."""
-    from stiltsearch.search.config import SearchConfig
-    from stiltsearch.search.compose import largest_model_settings
+    from stiltsearch.search.config.compose import largest_model_settings
+    from stiltsearch.search.config.schema import SearchConfig
     from stiltsearch.search.layout import cache_dir
 
     return ground_truth(largest_model_settings(SearchConfig(), cache_dir()), SEEDS, workers=2)
@@ -99,10 +99,10 @@ def test_5_deployment_knobs_trade_speed_for_score(runs: dict[str, list[Outcome]]
 
 @pytest.fixture(scope="module")
 def trials() -> dict[str, list[Outcome]]:
-    from stiltsearch.search.compose import space_spec, trial_settings
-    from stiltsearch.search.config import load_config
+    from stiltsearch.search.config.compose import space_spec, trial_settings
+    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
     from stiltsearch.spaces import baseline_point
     from stiltsearch.trainables.probe import objective_ground_truth
 

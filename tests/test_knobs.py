@@ -10,10 +10,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from stiltsearch.search import front as fronts
-from stiltsearch.search.compose import space_spec
-from stiltsearch.search.config import SearchConfig, to_dict
-from stiltsearch.search.tracking import trial_params
+from stiltsearch.search.config.compose import space_spec
+from stiltsearch.search.config.schema import SearchConfig, to_dict
+from stiltsearch.search.results import front as fronts
+from stiltsearch.search.tracking.tracker import trial_params
 from stiltsearch.spaces import KNOBS, baseline_point, stilts_space
 from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
 from stiltsearch.trainables.params import APPLIERS, TrialParams
@@ -78,7 +78,7 @@ def test_pareto_csv_the_console_and_mlflow_show_every_knob(tmp_path: Path) -> No
 
 
 def test_the_dry_run_shows_every_knob() -> None:
-    from stiltsearch.search.dryrun import plan_lines
+    from stiltsearch.search.planning.dryrun import plan_lines
 
     text = "\n".join(plan_lines(SearchConfig(), trials=2))
     for knob in SPACE_CONFIG_KNOBS:

@@ -16,11 +16,12 @@ import pytest
 import torch
 
 from stiltsearch.trainables import engine as engine_module
-from stiltsearch.trainables.engine import EngineSettings, TrainingRun
+from stiltsearch.trainables.engine import TrainingRun
 from stiltsearch.trainables.model import MultiTaskModel, load_encoder
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.pipeline import run_trial
+from stiltsearch.trainables.settings import EngineSettings, MeterSettings, TrialSettings
 from stiltsearch.trainables.tasks import get_task
-from stiltsearch.trainables.throughput import MeterSettings
 
 
 def _batches(size: int = 8, length: int = 12) -> Iterator[dict[str, Any]]:

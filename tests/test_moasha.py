@@ -1,4 +1,4 @@
-"""The multi-objective successive-halving rule (search/moasha.py) on hand-made rung records: who
+"""The multi-objective successive-halving rule (search/schedulers/rungs.py) on hand-made rung records: who
 goes on, the tie-break inside a front, the reduction factor and the smallest budget."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stiltsearch.search.moasha import Rungs, contributions, order, rung_budgets
+from stiltsearch.search.schedulers.rungs import Rungs, contributions, order, rung_budgets
 
 
 def test_rungs_sit_at_geometric_fractions_of_the_budget() -> None:
@@ -57,8 +57,8 @@ def test_a_minimised_objective_ranks_smaller_first_and_eta_sets_the_share_kept()
 
 
 def test_the_registered_scheduler_judges_rung_reports_and_a_resume_rebuilds_its_records(tmp_path: Path) -> None:
-    from stiltsearch.search.config import load_config
-    from stiltsearch.search.schedulers import SCHEDULERS
+    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.schedulers.base import SCHEDULERS
     from stiltsearch.trainables import trialdir
     from stiltsearch.trainables.objectives import at_rung
 

@@ -72,8 +72,8 @@ def test_a_moasha_search_prunes_at_a_rung_and_the_study_mlflow_and_front_agree(s
 @pytest.mark.timeout(1800)
 def test_a_moasha_search_killed_after_pruning_resumes_without_running_a_pruned_trial(
         tmp_path: Path, cache: Path) -> None:
-    from stiltsearch.search.config import load_config
-    from stiltsearch.search.schedulers import SCHEDULERS
+    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.schedulers.base import SCHEDULERS
 
     n = 8
     config = write_config(tmp_path, "killed", n, search=MOASHA, space=SPACE)

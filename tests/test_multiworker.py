@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_ledger
-from stiltsearch.trainables.engine import EngineSettings
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
-from stiltsearch.trainables.throughput import MeterSettings
+from stiltsearch.trainables.checkpoint import TrialCheckpoint
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.pipeline import run_trial
+from stiltsearch.trainables.settings import EngineSettings, MeterSettings, TrialSettings
+from stiltsearch.trainables.trialdir import read_ledger
 
 pytestmark = pytest.mark.cluster
 
@@ -23,7 +24,7 @@ PARAMS = TrialParams(intermediate_tasks=("toy_mnli", "toy_ccg"), intermediate_lr
 
 @pytest.fixture(scope="module")
 def runs(tiny_model: str, cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from stiltsearch.search.raysession import local_ray
+    from stiltsearch.search.launch.raysession import local_ray
     from stiltsearch.trainables.distributed import run_distributed_trial
 
     base = TrialSettings(model=tiny_model, target_tasks=("toy_xnli", "toy_panx"), cache_dir=str(cache),

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from stiltsearch.search import front as fronts
-from stiltsearch.search import pareto
-from stiltsearch.search.config import ConfigError, load_config
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.schema import load_config
+from stiltsearch.search.results import front as fronts
+from stiltsearch.search.results import pareto
 from stiltsearch.trainables import objectives
 
 POINTS = [(60.0, 12.0), (55.0, 4.0), (70.0, 30.0), (50.0, 20.0)]  # (score, latency ms)

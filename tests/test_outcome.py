@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 
 import pytest
 
-from stiltsearch.search.schedulers import CONTINUE, SCHEDULERS, Decision, Scheduler
+from stiltsearch.search.schedulers.base import CONTINUE, SCHEDULERS, Decision, Scheduler
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.outcome import Outcome, classify
 
@@ -76,7 +76,7 @@ def test_pruned_trials_end_pruned_everywhere_and_a_resume_never_runs_them(
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.config import load_config
+    from stiltsearch.search.config.schema import load_config
     from stiltsearch.search.driver import resume_search, run_search
 
     config = tmp_path / "prune.yaml"
@@ -115,8 +115,8 @@ def test_stiltsearch_pareto_imports_neither_ray_nor_torch(tmp_path: Path) -> Non
     import optuna
     import yaml
 
-    from stiltsearch.search.config import SearchConfig, to_dict
-    from stiltsearch.search.study import CONFIG_ATTR, open_study
+    from stiltsearch.search.config.schema import SearchConfig, to_dict
+    from stiltsearch.search.study.core import CONFIG_ATTR, open_study
 
     search_dir = tmp_path / "toy-20260101-000000"
     search_dir.mkdir()
@@ -158,7 +158,7 @@ def test_infeasible_trials_teach_the_sampler_and_stay_off_the_front(tmp_path: Pa
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.config import load_config
+    from stiltsearch.search.config.schema import load_config
     from stiltsearch.search.driver import run_search
 
     config = tmp_path / "bounded.yaml"

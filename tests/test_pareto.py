@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stiltsearch.search.pareto import dominates, hypervolume, hypervolume_history, nondominated, pareto_ranks
+from stiltsearch.search.results.pareto import dominates, hypervolume, hypervolume_history, nondominated, pareto_ranks
 
 MAX2 = ("max", "max")
 

@@ -1,4 +1,4 @@
-"""The console's progress line (search/progress.py): a live tqdm bar on a terminal, plain lines
+"""The console's progress line (search/tracking/progress.py): a live tqdm bar on a terminal, plain lines
 elsewhere, an ETA from the units finished in this session; and phase 1 showing its steps."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stiltsearch.search import progress as progress_module
-from stiltsearch.search.progress import Progress
+from stiltsearch.search.tracking import progress as progress_module
+from stiltsearch.search.tracking.progress import Progress
 
 
 class Clock:
@@ -72,8 +72,8 @@ def test_live_bar_draws_on_its_stream_and_prints_events_above_it(clock: Clock, c
 
 
 def test_phase_1_shows_its_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from stiltsearch.search.config import load_config
-    from stiltsearch.search.models import resolve_models
+    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.launch.models import resolve_models
 
     (tmp_path / "tiny.yaml").write_text("space: {layers_kept: [1]}\ntoy_model: {layers: [1], hidden: 32, heads: 2, "
                                         "mlm_steps: 40, mlm_batch_size: 16, corpus_per_language: 300}\n")

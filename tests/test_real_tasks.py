@@ -8,13 +8,21 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import ClassLabel, Dataset, Features, Value
+from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies, write_laser_tatoeba, write_mewslix, write_ud27
 
 from stiltsearch.trainables import heads, hub
 from stiltsearch.trainables.tasks import PAPER_INTERMEDIATE, SUITES, TASKS, get_task
+from stiltsearch.trainables.tasks.base import (
+    BitextExample,
+    ChoiceExample,
+    DualExample,
+    MentionExample,
+    PairExample,
+    PooledQAExample,
+    SpanExample,
+    TagExample,
+)
 from stiltsearch.trainables.tasks.udpos import UPOS
-from stiltsearch.trainables.tasks.base import (BitextExample, ChoiceExample, DualExample, MentionExample, PairExample,
-                                               PooledQAExample, SpanExample, TagExample)
-from realdata import CCG_TAGS, CONTEXT, write_ccg, write_hub_copies, write_laser_tatoeba, write_mewslix, write_ud27
 
 SQUAD_SENTENCE = "Its chair , Maria Lopez , proposed a new budget ."  # CONTEXT's sentence holding the answer
 REAL = sorted(name for name, cls in TASKS.items() if cls.benchmark == "real")
@@ -161,8 +169,8 @@ def test_xtreme_rs_files_say_what_is_missing_in_one_line(data: dict[str, str], t
 
 
 def test_a_config_needs_xtreme_rs_files_only_for_the_languages_it_evaluates(tmp_path: Path) -> None:
-    from stiltsearch.search.config import load_config
-    from stiltsearch.search.preflight import missing_resources
+    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.launch.preflight import missing_resources
 
     base = {"model": "xlm-roberta-base", "intermediate_tasks": ["mnli"], "target_tasks": ["udpos_xr", "tatoeba_xr"], "languages": ["de"],
             "objectives": [{"name": "xtreme_score", "direction": "max"}],
@@ -406,9 +414,10 @@ def test_a_trial_runs_the_real_tasks_from_local_copies_on_a_local_model(data: di
     """The whole pipeline on real-task loaders: a model given as a directory, phase 2 on two English
     tasks (one by its epoch recipe), phase 3 on a target of each head kind, BUCC and Tatoeba by
     retrieval; every per-language, per-task and group score lands in the metrics."""
-    from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
+    from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.pipeline import run_trial
     from stiltsearch.trainables.plan import Recipe
-    from stiltsearch.trainables.throughput import MeterSettings
+    from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 
     languages = {"xnli": ("en", "de", "sw"), "panx": ("en", "de"), "xquad": ("en", "de"), "xcopa": ("et", "sw"),
                  "bucc2018": ("de", "fr"), "tatoeba": ("de", "sw"), "lareqa": ("en", "de"),
@@ -504,13 +513,12 @@ def test_the_papers_config_runs_a_trial_on_every_target_of_each_benchmark(suite:
     target, TyDiQA-GoldP included, and one over XTREME-R's, LAReQA and Mewsli-X with their
     dual-encoder phase 3. Every target and language is scored, the groups are the benchmark's, and
     the XTREME score is the mean over the targets."""
-    from stiltsearch.search.compose import trial_settings
-    from stiltsearch.search.config import load_config
-    from stiltsearch.search.models import resolve_models
-    from stiltsearch.trainables.pipeline import TrialParams, run_trial
-
-    from stiltsearch.search.config import ConfigError, _datasets, read_yaml
-    from stiltsearch.search.models import check_models
+    from stiltsearch.search.config.coerce import ConfigError
+    from stiltsearch.search.config.compose import trial_settings
+    from stiltsearch.search.config.schema import _datasets, load_config, read_yaml
+    from stiltsearch.search.launch.models import check_models, resolve_models
+    from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.pipeline import run_trial
 
     targets = SUITES[suite]
     paper = Path(__file__).resolve().parents[1] / "configs" / "paper.yaml"
@@ -553,9 +561,11 @@ def test_qa_targets_that_train_on_squad_share_one_fine_tuning_per_trial(data: di
     model once and scores each target with it, and each score is the one the target gets alone."""
     import dataclasses
 
-    from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_ledger
-    from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
-    from stiltsearch.trainables.throughput import MeterSettings
+    from stiltsearch.trainables.checkpoint import TrialCheckpoint
+    from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.pipeline import run_trial
+    from stiltsearch.trainables.settings import MeterSettings, TrialSettings
+    from stiltsearch.trainables.trialdir import read_ledger
 
     languages = {"xquad": ("en", "de"), "mlqa": ("en", "de"), "tydiqa": ("en", "ar", "sw")}
     settings = TrialSettings(model=tiny_model, target_tasks=tuple(languages), cache_dir=str(tmp_path / "cache"),

@@ -9,10 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from searchproc import (count_events, finish, finished, in_flight_past_phase2, ledgers, search_dir, start, study_states,
-                        wait_for, write_config)
+from searchproc import (
+    count_events,
+    finish,
+    finished,
+    in_flight_past_phase2,
+    ledgers,
+    search_dir,
+    start,
+    study_states,
+    wait_for,
+    write_config,
+)
 
-from stiltsearch.search.pareto import pareto_ranks
+from stiltsearch.search.results.pareto import pareto_ranks
 
 N = 10
 pytestmark = pytest.mark.slow
@@ -20,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, Any]:
-    from stiltsearch.search.raysession import stray_processes
+    from stiltsearch.search.launch.raysession import stray_processes
 
     out = tmp_path_factory.mktemp("resume")
     config = write_config(out, "resume", N)
@@ -61,7 +71,7 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
 def _private_ray_dirs_of(pid: int) -> list[Path]:
     import tempfile
 
-    from stiltsearch.search.raysession import OWNER_FILE, TEMP_PREFIX
+    from stiltsearch.search.launch.raysession import OWNER_FILE, TEMP_PREFIX
 
     return [path for path in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*")
             if (path / OWNER_FILE).is_file() and (path / OWNER_FILE).read_text() == str(pid)]
@@ -69,7 +79,7 @@ def _private_ray_dirs_of(pid: int) -> list[Path]:
 
 def _resume_and_stop(out: Path, cache: Path, directory: Path, log_name: str, after: int, sig: int) -> dict[str, Any]:
     """`stiltsearch resume`, then ``sig`` once ``after`` trials finished and another is past phase 2."""
-    from stiltsearch.search.raysession import stray_processes
+    from stiltsearch.search.launch.raysession import stray_processes
 
     log = out / log_name
     proc = start(["resume", str(directory)], out, cache, log)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stiltsearch.search.pareto import nondominated
+from stiltsearch.search.results.pareto import nondominated
 
 TINY = """
 name: e2e
@@ -107,7 +107,7 @@ def test_mlflow_opens_on_the_runs_with_the_front_described_and_two_saved_views(s
     tests/test_browser.py)."""
     import json
 
-    from stiltsearch.search.tracking import NOTE, VIEW_TAG_PREFIX
+    from stiltsearch.search.tracking.tracker import NOTE, VIEW_TAG_PREFIX
 
     client, parents, children = _runs(search["out"])
     experiment = client.get_experiment_by_name("e2e")
@@ -191,8 +191,8 @@ def test_resolving_the_toy_models_leaves_the_callers_torch_threads(search: dict,
     survive it, cached or not. A benchmark once timed at 2 threads while it said 1."""
     import torch
 
-    from stiltsearch.search.config import load_config
-    from stiltsearch.search.models import resolve_models
+    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.launch.models import resolve_models
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -14,7 +14,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from stiltsearch.search.searcher import ERROR_ATTR, StudySearcher, open_study, reconcile
+from stiltsearch.search.study.core import ERROR_ATTR, open_study, reconcile
+from stiltsearch.search.study.searcher import StudySearcher
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 
 OBJECTIVES, DIRECTIONS = ["score", "speed"], ["max", "max"]
@@ -86,7 +87,7 @@ def test_reconcile_tells_trials_that_finished_while_no_driver_listened(tmp_path:
 
 
 def test_stray_processes_of_a_search_are_found_and_stopped(tmp_path: Path) -> None:
-    from stiltsearch.search.raysession import MARKER_ENV, stop_stray_processes, stray_processes
+    from stiltsearch.search.launch.raysession import MARKER_ENV, stop_stray_processes, stray_processes
 
     env = {**os.environ, MARKER_ENV: str(tmp_path)}
     stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
@@ -118,8 +119,8 @@ def test_a_second_driver_on_the_same_search_is_refused(tmp_path: Path) -> None:
 
 
 def test_start_up_trials_follow_the_balanced_design_then_the_sampler(tmp_path: Path) -> None:
-    from stiltsearch.search.compose import space_spec
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.compose import space_spec
+    from stiltsearch.search.config.schema import SearchConfig
     from stiltsearch.spaces import baseline_point, stilts_space
     from stiltsearch.spaces.startup import balanced_rows
 

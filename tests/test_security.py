@@ -29,7 +29,7 @@ LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 DRIVER = '''
 import json, os, sys
 from pathlib import Path
-from stiltsearch.search.config import load_config
+from stiltsearch.search.config.schema import load_config
 from stiltsearch.search.driver import run_search
 
 record, driver = Path(sys.argv[2]), os.getpid()
@@ -130,7 +130,7 @@ def test_no_secret_reaches_a_file_the_store_or_the_console(guarded: dict[str, An
 
 
 def test_a_finished_search_leaves_no_process_no_temp_dir_and_nothing_world_writable(guarded: dict[str, Any]) -> None:
-    from stiltsearch.search.raysession import stray_processes
+    from stiltsearch.search.launch.raysession import stray_processes
 
     assert stray_processes(guarded["search"]) == []
     assert guarded["new_temp"] == set(), "left in the temp dir"
@@ -146,7 +146,7 @@ def test_a_dead_drivers_private_ray_dir_is_swept_and_nothing_else() -> None:
     import shutil
     import subprocess
 
-    from stiltsearch.search.raysession import OWNER_FILE, TEMP_PREFIX, sweep_stale_temp_dirs
+    from stiltsearch.search.launch.raysession import OWNER_FILE, TEMP_PREFIX, sweep_stale_temp_dirs
 
     gone = subprocess.Popen(["true"])
     gone.wait()

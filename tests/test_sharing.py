@@ -1,4 +1,4 @@
-"""Phase-2 sharing (search/sharing.py) on a real SQLite study over the real STILTs space: which
+"""Phase-2 sharing (search/study/sharing.py) on a real SQLite study over the real STILTs space: which
 trials reuse a trained phase 2, whose, and that the reuse is a phase-2 cache hit by key."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from typing import Any
 import optuna
 import pytest
 
-from stiltsearch.search import sharing
-from stiltsearch.search.compose import space_spec
-from stiltsearch.search.config import SearchConfig
-from stiltsearch.search.searcher import StudySearcher, open_study
+from stiltsearch.search.config.compose import space_spec
+from stiltsearch.search.config.schema import SearchConfig
+from stiltsearch.search.study import sharing
+from stiltsearch.search.study.core import open_study
+from stiltsearch.search.study.searcher import StudySearcher
 from stiltsearch.spaces import baseline_point, stilts_space
 from stiltsearch.spaces.knobs import KNOBS, PHASE2_KNOBS
 from stiltsearch.trainables.params import NUMBER_KEY, TrialParams

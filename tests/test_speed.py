@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_ledger
+from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.outcome import INFEASIBLE, Outcome, classify
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
-from stiltsearch.trainables.settings import MeterSettings
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.pipeline import run_trial
+from stiltsearch.trainables.settings import MeterSettings, TrialSettings
+from stiltsearch.trainables.trialdir import read_ledger
 
 PARAMS = TrialParams(intermediate_tasks=("toy_mnli",), intermediate_lr=1e-3, target_lr=1e-3, layers_kept=2,
                      max_seq_length=64)

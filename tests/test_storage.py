@@ -1,4 +1,4 @@
-"""The driver's study storage (search/storage.py): an in-memory mirror of a real SQLite study that
+"""The driver's study storage (search/study/storage.py): an in-memory mirror of a real SQLite study that
 must always equal what the database holds, and that TPE reads instead of the database."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from stiltsearch.search.storage import MirroredStorage
-from stiltsearch.search.study import open_study, study_directions
+from stiltsearch.search.study.core import open_study, study_directions
+from stiltsearch.search.study.storage import MirroredStorage
 
 FIELDS = ("number", "state", "values", "datetime_start", "datetime_complete", "params", "distributions",
           "user_attrs", "system_attrs", "intermediate_values")

@@ -12,7 +12,8 @@ import torch
 
 from stiltsearch.trainables.deploy import apply_precision
 from stiltsearch.trainables.model import keep_layers, load_encoder
-from stiltsearch.trainables.throughput import MeterSettings, build_workload, measure
+from stiltsearch.trainables.settings import MeterSettings
+from stiltsearch.trainables.throughput import build_workload, measure
 
 METER = MeterSettings(warmup=1, repeats=5)
 
@@ -139,10 +140,10 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
 
     import ray
 
-    from stiltsearch.search.raysession import local_ray
+    from stiltsearch.search.launch.raysession import local_ray
     from stiltsearch.trainables.model import MultiTaskModel, portable
-    from stiltsearch.trainables.tasks import get_task
     from stiltsearch.trainables.params import TrialParams
+    from stiltsearch.trainables.tasks import get_task
     from stiltsearch.trainables.trainable import _routed_meter
 
     model = MultiTaskModel(load_encoder(tiny_model), [get_task("toy_xnli")]).eval()
@@ -170,9 +171,10 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
 
 
 def test_a_meter_resource_no_live_node_offers_is_refused_at_start() -> None:
-    from stiltsearch.search.config import ConfigError, load_config
+    from stiltsearch.search.config.coerce import ConfigError
+    from stiltsearch.search.config.schema import load_config
     from stiltsearch.search.driver import check_cluster_resources
-    from stiltsearch.search.raysession import local_ray
+    from stiltsearch.search.launch.raysession import local_ray
 
     cfg = load_config(None, **{"throughput.resource": "stilts-meter"})
     with local_ray(num_cpus=1, resources={"meter": 1}, include_dashboard=False, log_to_driver=False):

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import torch
 
-from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_ledger
-from stiltsearch.trainables.engine import EngineSettings, train
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
-from stiltsearch.trainables.throughput import MeterSettings
+from stiltsearch.trainables.checkpoint import TrialCheckpoint
+from stiltsearch.trainables.engine import train
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.pipeline import run_trial
+from stiltsearch.trainables.settings import EngineSettings, MeterSettings, TrialSettings
+from stiltsearch.trainables.trialdir import read_ledger
 
 PARAMS = TrialParams(intermediate_tasks=("toy_mnli", "toy_squad2", "toy_ccg"), intermediate_lr=1e-3,
                      train_languages=("xa",), target_lr=1e-3, layers_kept=2, max_seq_length=64)
@@ -286,9 +288,9 @@ def test_a_dual_encoder_learns_to_retrieve() -> None:
     """On the default search's 2-layer toy encoder (phase 1 as the search runs it), 150 steps of
     the in-batch softmax lift top-1 retrieval over 64 pairs it has not seen from chance to most.
     (The tests' tiny fixture encoder is too weakly pretrained for its <s> vector to learn this.)"""
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.schema import SearchConfig
+    from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
-    from stiltsearch.search.models import resolve_models
     from stiltsearch.trainables import data
     from stiltsearch.trainables.tasks.lareqa import LAReQA
 

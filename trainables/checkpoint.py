@@ -27,14 +27,10 @@ import torch
 from stiltsearch.trainables.trialdir import (
     log_event,
     log_failure,
-    read_ledger,
     read_result,
-    trial_path,
     write_atomic,
     write_result,
 )
-
-__all__ = ["TrialCheckpoint", "read_ledger", "read_result", "trial_path"]
 
 
 class TrialCheckpoint:

@@ -12,8 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stiltsearch.trainables.checkpoint import TrialCheckpoint, read_result
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings, run_trial
+from stiltsearch.trainables.checkpoint import TrialCheckpoint
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.pipeline import run_trial
+from stiltsearch.trainables.settings import TrialSettings
+from stiltsearch.trainables.trialdir import read_result
 
 
 def run_distributed_trial(settings: TrialSettings, params: TrialParams, directory: Path) -> dict[str, Any]:

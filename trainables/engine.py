@@ -26,9 +26,6 @@ from stiltsearch.trainables import data
 from stiltsearch.trainables.device import rng_devices
 from stiltsearch.trainables.settings import EngineSettings
 
-__all__ = ["EngineSettings", "TrainLog", "TrainingRun", "ensure_distributed", "from_rank0", "release", "train",
-           "world"]
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -154,7 +151,7 @@ class TrainingRun:
     The learning-rate schedule (linear warmup, then linear decay to 0) is defined over the whole
     ``steps``, so training to step ``k`` and later on to ``steps`` is step for step the run that
     goes to ``steps`` at once: a segment is a prefix of the full run. That is what lets a
-    multi-fidelity scheduler look at a trial part-way (``search/moasha.py``) and let it go on
+    multi-fidelity scheduler look at a trial part-way (``search/schedulers/rungs.py``) and let it go on
     without starting over. ``model(**batch)`` must return the loss; the trained weights are in
     ``model`` itself (fp32 training keeps the module in place; bf16 leaves it in bf16, and
     :meth:`master_state` has the fp32 master weights).

@@ -16,7 +16,7 @@ from stiltsearch.spaces.knobs import BY_NAME, KNOBS, Values
 F = TypeVar("F", bound=Callable[..., Any])
 
 NUMBER_KEY = "trial_number"  # the Tune config key that carries the Optuna trial number (not a knob)
-# A confirmation (search/confirm.py) re-runs an earlier trial's knobs under another training seed:
+# A confirmation (search/results/confirm.py) re-runs an earlier trial's knobs under another training seed:
 SEED_KEY = "training_seed"  # its seed of phases 2 and 3, in place of training.seed (not a knob)
 CONFIRMS_KEY = "confirms"  # the number of the trial it re-runs (not a knob)
 NOT_KNOBS = (NUMBER_KEY, SEED_KEY, CONFIRMS_KEY)  # the Tune config keys the searcher adds beside the knobs

@@ -28,28 +28,17 @@ from stiltsearch.trainables.engine import from_rank0, world
 from stiltsearch.trainables.model import MultiTaskModel, load_tokenizer, portable
 from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
 from stiltsearch.trainables.params import TrialParams, applies
-from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun, intermediate_phase, phase2_key
+from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun
 from stiltsearch.trainables.plan import shared_groups
-from stiltsearch.trainables.settings import Training, TrialSettings
+from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 from stiltsearch.trainables.target import (
-    embed,
-    predict,
-    retrieval_phase,
     score_target,
     target_phase,
     train_target,
 )
 from stiltsearch.trainables.tasks import nli_target
 from stiltsearch.trainables.tasks.base import Task
-from stiltsearch.trainables.throughput import (
-    MeterSettings,
-    Throughput,
-    build_workload,
-    measure,
-)
-
-__all__ = ["Meter", "Report", "Training", "TrialParams", "TrialSettings", "embed", "intermediate_phase", "measure_here",
-           "phase2_key", "predict", "retrieval_phase", "run_trial", "target_phase", "throughput_workload"]
+from stiltsearch.trainables.throughput import Throughput, build_workload, measure
 
 # report(metrics) -> None: the one way a trial talks to whatever runs it.
 Report = Callable[[dict[str, Any]], None]

@@ -22,10 +22,8 @@ import torch
 from torch import nn
 
 from stiltsearch.trainables import toyworld
-from stiltsearch.trainables.engine import EngineSettings, train
-from stiltsearch.trainables.settings import PRETRAIN_RECIPE, ToyModels, ToyModelSpec
-
-__all__ = ["ToyModelSpec", "ToyModels", "ensure_toy_model", "train_tokenizer"]
+from stiltsearch.trainables.engine import train
+from stiltsearch.trainables.settings import PRETRAIN_RECIPE, EngineSettings, ToyModelSpec
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # XLM-R's ids 0..3, mask last
 

@@ -14,7 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from stiltsearch.trainables.pipeline import TrialParams, TrialSettings
+from stiltsearch.trainables.params import TrialParams
+from stiltsearch.trainables.settings import TrialSettings
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,9 @@ def run(probe: Probe, measure_speed: bool = False) -> Outcome:
 
     from stiltsearch.trainables import quiet_libraries
     from stiltsearch.trainables.model import load_tokenizer, portable
-    from stiltsearch.trainables.pipeline import (
-        intermediate_phase,
-        measure_here,
-        target_phase,
-        throughput_workload,
-    )
+    from stiltsearch.trainables.phase2 import intermediate_phase
+    from stiltsearch.trainables.pipeline import measure_here, throughput_workload
+    from stiltsearch.trainables.target import target_phase
     from stiltsearch.trainables.tasks import get_task
 
     quiet_libraries()
@@ -192,6 +190,3 @@ def _depth(model: str) -> int:
     return int(AutoConfig.from_pretrained(model).num_hidden_layers)
 
 
-__all__ = ["HELPFUL", "UNRELATED", "Outcome", "Probe", "ground_truth", "ground_truth_probes", "mean_and_se",
-           "objective_ground_truth", "objective_probes", "random_init_copy", "run", "run_all", "run_trial_probe",
-           "synthetic_mean"]

@@ -2,7 +2,7 @@
 meter, the toy models, :class:`Training` (the ``training:`` section of a config) and
 :class:`TrialSettings` (a ``Training`` plus the models, targets, data, engine and meter).
 
-The search config composes these classes instead of mirroring them (``search/config.py``:
+The search config composes these classes instead of mirroring them (``search/config/schema.py``:
 ``training: Training``, ``throughput: MeterSettings``, ``toy_model: ToyModels``), so a default lives
 in one place. Each checks its own fields in ``__post_init__``; the message is one line starting
 with the field's name, which the config loader prefixes with its section.
@@ -238,12 +238,12 @@ class TrialSettings(Training):
     # {objective: (least, most)}: a trial outside is infeasible; one whose speed is outside is never trained
     bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     # budget fractions (< 1, smallest first) at which a trial is scored and reports to its scheduler
-    # before its end: phases 2 and 3 trained that far (search/moasha.py); () = none (fifo)
+    # before its end: phases 2 and 3 trained that far (search/schedulers/rungs.py); () = none (fifo)
     rungs: tuple[float, ...] = ()
     # the phase-2 cache's cap in GiB: least-recently-used entries are evicted past it (None: no cap)
     phase2_cache_gib: float | None = None
     # True: tokens/sec is measured again rather than read from the speed cache. A confirmation
-    # (search/confirm.py) does so, so that the meter's run-to-run noise is in its error bars too.
+    # (search/results/confirm.py) does so, so that the meter's run-to-run noise is in its error bars too.
     measure_again: bool = False
 
     def __post_init__(self) -> None:

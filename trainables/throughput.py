@@ -30,8 +30,6 @@ import torch
 from stiltsearch.trainables.device import rng_devices
 from stiltsearch.trainables.settings import MeterSettings
 
-__all__ = ["MeterSettings", "Throughput", "build_workload", "measure", "pass_seconds", "reference_pass"]
-
 
 @dataclass(frozen=True)
 class Throughput:

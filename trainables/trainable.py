@@ -19,14 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from stiltsearch.trainables import quiet_libraries
-from stiltsearch.trainables.params import NOT_KNOBS, NUMBER_KEY, SEED_KEY
-from stiltsearch.trainables.pipeline import (
-    TrialParams,
-    TrialSettings,
-    measure_here,
-    run_trial,
-)
-from stiltsearch.trainables.throughput import MeterSettings, Throughput
+from stiltsearch.trainables.params import NOT_KNOBS, NUMBER_KEY, SEED_KEY, TrialParams
+from stiltsearch.trainables.pipeline import measure_here, run_trial
+from stiltsearch.trainables.settings import MeterSettings, TrialSettings
+from stiltsearch.trainables.throughput import Throughput
 
 
 def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
@@ -77,7 +73,7 @@ def _routed_meter(resource: str, threads: int, gpu: bool, model: Any, params: Tr
     means measurements on a node never overlap. With GPU trials (``gpu``) it holds a GPU of its
     own: Ray 2.60 leaves ``CUDA_VISIBLE_DEVICES`` alone for a task that asks for no GPU, so such a
     task sees every GPU of its node and times the model on the first, which a trial may be training
-    on at the time. ``search.trial_resource`` keeps trials off the meter's GPU (search/config.py).
+    on at the time. ``search.trial_resource`` keeps trials off the meter's GPU (search/config/schema.py).
     """
     import ray
 

@@ -37,9 +37,9 @@ target's phase-3 steps, the two phases that cost the GPU-hours. At rung ``k`` (b
   full phase-2 encoder at every rung, and only phase 3 is cut.
 
 The scheduler's verdict at each rung is written to the trial's ``rungs.json`` by the driver
-(``search/tuner.py``); a resumed search rebuilds the rungs' records from these, and a restarted
+(``search/launch/tuner.py``); a resumed search rebuilds the rungs' records from these, and a restarted
 trial does not score again a rung it passed. A stopped trial ends PRUNED in the study (Optuna's TPE
-then counts it among its "bad" trials, ``search/study.py: make_sampler``), FINISHED in MLflow with
+then counts it among its "bad" trials, ``search/study/core.py: make_sampler``), FINISHED in MLflow with
 ``stopped_at_rung`` and its ``rung/<k>/<objective>`` metrics, and off the front. A multi-worker
 trial reports only its end, so ``moasha`` asks for ``workers_per_trial: 1``.
 """
@@ -50,7 +50,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from stiltsearch.search.pareto import pareto_ranks
+from stiltsearch.search.results.pareto import pareto_ranks
 
 Point = tuple[float, ...]
 

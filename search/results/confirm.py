@@ -30,8 +30,8 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import TrialState
 
-from stiltsearch.search import front as fronts
-from stiltsearch.search.study import CONFIRMS_ATTR, SEED_ATTR, done, is_confirmation
+from stiltsearch.search.results import front as fronts
+from stiltsearch.search.study.core import CONFIRMS_ATTR, SEED_ATTR, done, is_confirmation
 
 MAX_SEEDS = 100  # --seeds above this is a typo rather than a plan (each seed is a whole trial per point)
 

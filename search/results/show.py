@@ -1,5 +1,5 @@
 """``stiltsearch pareto`` and ``stiltsearch report``: the current front of a search, and its report
-(search/findings.py), running or not, from what it left behind.
+(search/results/findings.py), running or not, from what it left behind.
 
 A search directory is read through its Optuna study (the source of truth); an MLflow experiment
 through its latest search's child runs (for stores one can reach but not the directory of).
@@ -12,14 +12,14 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from stiltsearch.search import front as fronts
-from stiltsearch.search.config import ConfigError
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.results import front as fronts
 from stiltsearch.spaces.knobs import KNOBS
 
 
 def show_front(target: str, *, tracking_uri: str | None = None, out: str | None = None) -> fronts.Front:
     """Print the front and its hypervolume, write table and plots; returns the front."""
-    from stiltsearch.search.uris import writable_dir_problem
+    from stiltsearch.search.tracking.uris import writable_dir_problem
 
     if out is not None and (problem := writable_dir_problem(Path(out))) is not None:
         raise ConfigError(f"--out: {problem}; give a directory this user can write")
@@ -45,11 +45,11 @@ def show_front(target: str, *, tracking_uri: str | None = None, out: str | None 
 
 
 def show_report(target: str, *, out: str | None = None) -> list[Path]:
-    """``stiltsearch report DIR``: write the report (search/findings.py) of a search directory,
+    """``stiltsearch report DIR``: write the report (search/results/findings.py) of a search directory,
     running or not, and print its answer; returns the files."""
-    from stiltsearch.search.findings import report, sentences
     from stiltsearch.search.layout import trials_dir
-    from stiltsearch.search.uris import writable_dir_problem
+    from stiltsearch.search.results.findings import report, sentences
+    from stiltsearch.search.tracking.uris import writable_dir_problem
 
     path = Path(target)
     if not path.is_dir():
@@ -78,7 +78,7 @@ def _open_study(directory: Path) -> tuple[Any, Any]:
     its config."""
     import optuna
 
-    from stiltsearch.search.config import load_config
+    from stiltsearch.search.config.schema import load_config
     from stiltsearch.search.layout import SearchError, check_study_file, study_storage
 
     if not (directory / "optuna.db").exists() or not (directory / "config.yaml").is_file():
@@ -97,8 +97,8 @@ def _open_study(directory: Path) -> tuple[Any, Any]:
 def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front, str]:
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.tracking import default_tracking_uri
-    from stiltsearch.search.uris import store_problem, uri_problem, use_credentials
+    from stiltsearch.search.tracking.tracker import default_tracking_uri
+    from stiltsearch.search.tracking.uris import store_problem, uri_problem, use_credentials
 
     uri = use_credentials(tracking_uri or default_tracking_uri())
     if (problem := uri_problem(uri) or store_problem(uri, create=False)) is not None:  # reading makes no store

@@ -3,7 +3,7 @@
 As Syne Tune keeps them apart: the searcher (the Optuna study) chooses what to try, a scheduler
 decides when a running trial stops, and Ray runs it. A scheduler here is Ray-free: it sees each
 result a trial reports and answers with a :class:`Decision`; the Ray seam
-(:class:`stiltsearch.search.tuner.TuneScheduler`) records a stop in the trial's directory
+(:class:`stiltsearch.search.launch.tuner.TuneScheduler`) records a stop in the trial's directory
 (``pruned.json``: the trial ends PRUNED everywhere, see ``trainables/outcome.py``) before Tune
 stops it. A new scheduler is one class here, registered with :func:`register`.
 """
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from stiltsearch.search.moasha import Rungs
+from stiltsearch.search.schedulers.rungs import Rungs
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import reference, rung_values
 
 if TYPE_CHECKING:
-    from stiltsearch.search.config import SearchConfig
+    from stiltsearch.search.config.schema import SearchConfig
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class Fifo(Scheduler):
 
 @register
 class Moasha(Scheduler):
-    """Multi-objective asynchronous successive halving (:mod:`stiltsearch.search.moasha`): at each
+    """Multi-objective asynchronous successive halving (:mod:`stiltsearch.search.schedulers.rungs`): at each
     rung of its budget a trial goes on only if it ranks in the top ``1 / search.reduction_factor``
     of the trials that reached that rung, by non-dominated sorting and hypervolume contribution."""
 

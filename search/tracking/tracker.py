@@ -1,12 +1,12 @@
 """MLflow, written from one place: the driver (Ray-free; the Tune callbacks that feed it are
-:mod:`stiltsearch.search.callbacks`).
+:mod:`stiltsearch.search.tracking.callbacks`).
 
 One experiment per search name, one parent run per search, one child run per trial (tag
 ``mlflow.parentRunId`` and ``stiltsearch.trial_number``, the Optuna trial number). Trials never talk
 to MLflow themselves: what they report through Ray reaches the driver, and :class:`MlflowCallback`
 writes it here. Runs are addressed by id through ``MlflowClient`` (no global "active run" state).
 
-Exactness across failures: every write goes through an :class:`~stiltsearch.search.outbox.Outbox`
+Exactness across failures: every write goes through an :class:`~stiltsearch.search.tracking.outbox.Outbox`
 (in order, retried while the server is away, so trials never wait on MLflow and nothing is dropped);
 a resumed search attaches to its parent run and finds each trial's run by its number (never a
 second run for one trial); each metric key is logged once per run, so a trial that reports its
@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stiltsearch.search.outbox import Outbox
-from stiltsearch.search.uris import store_problem, unreachable, use_credentials
+from stiltsearch.search.tracking.outbox import Outbox
+from stiltsearch.search.tracking.uris import store_problem, unreachable, use_credentials
 from stiltsearch.spaces.knobs import KNOBS
 from stiltsearch.trainables.objectives import OBJECTIVES, RUNG_PREFIX
 from stiltsearch.trainables.outcome import Outcome
@@ -219,7 +219,7 @@ class Tracker:
             return
         tags = {"mlflow.parentRunId": self.parent_id or "", "stiltsearch.kind": "trial",
                 "stiltsearch.trial_number": str(number)}
-        if CONFIRMS_KEY in config:  # a confirmation: the trial it re-runs, under which seed (search/confirm.py)
+        if CONFIRMS_KEY in config:  # a confirmation: the trial it re-runs, under which seed (search/results/confirm.py)
             tags |= {"stiltsearch.confirms": str(config[CONFIRMS_KEY]), "stiltsearch.seed": str(config[SEED_KEY])}
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:03d}", tags=tags)
         self.children[number] = run.info.run_id
@@ -336,7 +336,7 @@ class Tracker:
         self.outbox.put("pareto results", write)
 
     def log_report(self, files: list[Path], metrics: Mapping[str, float], problem: str | None = None) -> None:
-        """The search's report (search/findings.py) as the parent run's ``report/`` artifacts and its
+        """The search's report (search/results/findings.py) as the parent run's ``report/`` artifacts and its
         figures as metrics; or, when it could not be written, why (tag ``stiltsearch.report``)."""
         import shutil
         import tempfile

@@ -10,8 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from stiltsearch.search.config import ConfigError, SearchConfig
-from stiltsearch.search.progress import Progress
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.schema import SearchConfig
+from stiltsearch.search.tracking.progress import Progress
 
 # Depths of common encoders, so a dry run or a config check needs neither the hub nor a download.
 KNOWN_DEPTHS = {"xlm-roberta-base": 12, "xlm-roberta-large": 24, "xlm-roberta-xl": 36, "xlm-roberta-xxl": 48,

@@ -17,8 +17,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from stiltsearch.search import pareto, plots
-from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
+from stiltsearch.search.results import pareto, plots
+from stiltsearch.search.study.core import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
 from stiltsearch.spaces.knobs import KNOBS, describe, row
 from stiltsearch.trainables.objectives import reference
 

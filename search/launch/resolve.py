@@ -17,7 +17,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from stiltsearch.search.config import ConfigError, SearchConfig
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.trainables import plan
 from stiltsearch.trainables.hub import DataUnavailable, Source, load_rows
 from stiltsearch.trainables.tasks import get_task

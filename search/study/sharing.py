@@ -36,8 +36,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from stiltsearch.search import pareto
-from stiltsearch.search.study import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
+from stiltsearch.search.results import pareto
+from stiltsearch.search.study.core import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
 from stiltsearch.spaces.knobs import PHASE2_KNOBS
 
 SHARED_ATTR = "phase2_from"  # user attribute: the trial whose phase 2 this one reuses

@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from stiltsearch.search.coerce import ConfigError, coerce_value, from_dict
-from stiltsearch.search.cost import ACCELERATORS
-from stiltsearch.search.moasha import rung_budgets
-from stiltsearch.search.schedulers import SCHEDULERS
-from stiltsearch.search.uris import split_credentials, uri_problem
+from stiltsearch.search.config.coerce import ConfigError, coerce_value, from_dict
+from stiltsearch.search.planning.cost import ACCELERATORS
+from stiltsearch.search.schedulers.base import SCHEDULERS
+from stiltsearch.search.schedulers.rungs import rung_budgets
+from stiltsearch.search.tracking.uris import split_credentials, uri_problem
 from stiltsearch.spaces import knobs
 from stiltsearch.trainables import objectives as declared_objectives
 from stiltsearch.trainables.settings import MeterSettings, ToyModels, Training, check
@@ -104,15 +104,15 @@ class SearchSettings:
     gpus_per_worker: float = 0.0  # GPUs of each of a trial's workers (a one-worker trial: of the trial)
     max_failures: int = 1  # retries of a trial whose worker died (Ray FailureConfig)
     seed: int = 0  # Optuna sampler seed
-    scheduler: str = "fifo"  # when to stop a trial early: a name in search/schedulers.py
+    scheduler: str = "fifo"  # when to stop a trial early: a name in search/schedulers/base.py
     # a multi-fidelity scheduler's (moasha) rungs: at min_budget * reduction_factor**k of a trial's
     # training budget, below 1 (1/9 and 1/3 for the defaults); the top 1/reduction_factor go on
     reduction_factor: float = 3.0
     min_budget: float = 1 / 9
     # the fraction of new trials that reuse the trained phase 2 of the best trial so far, with new
-    # phase-3 and deployment settings (search/sharing.py); 0: every trial samples its own phase 2
+    # phase-3 and deployment settings (search/study/sharing.py); 0: every trial samples its own phase 2
     share_phase2: float = 0.5
-    # the GPU model the dry run prices GPU-hours for (search/cost.py: ACCELERATORS), at ``mfu``, the
+    # the GPU model the dry run prices GPU-hours for (search/planning/cost.py: ACCELERATORS), at ``mfu``, the
     # share of its peak bf16 FLOP/s a trial is assumed to reach (0.4: a well-fed encoder fine-tune)
     accelerator: str | None = None
     mfu: float = 0.4
@@ -161,7 +161,7 @@ class SearchSettings:
 class MlflowConfig:
     # None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db. Credentials in the URI
     # (http://user:password@host) are moved to MLflow's own MLFLOW_TRACKING_USERNAME/PASSWORD and
-    # never written anywhere (search/tracking.py)
+    # never written anywhere (search/tracking/tracker.py)
     tracking_uri: str | None = None
     experiment: str | None = None  # None: the search name
 
@@ -438,6 +438,6 @@ def to_dict(cfg: SearchConfig) -> dict[str, Any]:
 
     tree = dataclasses.asdict(cfg)
     tree["space"] = dict(cfg.space.choices)
-    if cfg.mlflow.tracking_uri:  # credentials are never written (search/uris.py)
+    if cfg.mlflow.tracking_uri:  # credentials are never written (search/tracking/uris.py)
         tree["mlflow"]["tracking_uri"] = split_credentials(cfg.mlflow.tracking_uri)[0]
     return dict(plain(tree))

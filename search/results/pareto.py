@@ -1,7 +1,7 @@
 """The Pareto front as data: non-dominated trials, non-dominated-sorting ranks, hypervolume.
 
 Pure functions over plain points (one tuple of objective values per trial); rendering and logging
-live elsewhere (:mod:`stiltsearch.search.plots`, :mod:`stiltsearch.search.tracking`).
+live elsewhere (:mod:`stiltsearch.search.results.plots`, :mod:`stiltsearch.search.tracking.tracker`).
 """
 
 from __future__ import annotations

@@ -13,13 +13,13 @@ from typing import Any
 import optuna
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from stiltsearch.search.budget import Spend
-from stiltsearch.search.compose import space_spec
-from stiltsearch.search.config import SearchConfig
+from stiltsearch.search.config.compose import space_spec
+from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.layout import trials_dir
-from stiltsearch.search.schedulers import SCHEDULERS, Scheduler
-from stiltsearch.search.searcher import StudySearcher
-from stiltsearch.search.study import make_sampler, startup_trials
+from stiltsearch.search.planning.spend import Spend
+from stiltsearch.search.schedulers.base import SCHEDULERS, Scheduler
+from stiltsearch.search.study.core import make_sampler, startup_trials
+from stiltsearch.search.study.searcher import StudySearcher
 from stiltsearch.spaces import stilts_space
 from stiltsearch.spaces.startup import balanced_rows
 from stiltsearch.trainables import trialdir
@@ -28,7 +28,7 @@ from stiltsearch.trainables.settings import TrialSettings
 
 
 class TuneScheduler(FIFOScheduler):
-    """The Ray seam of a :class:`~stiltsearch.search.schedulers.Scheduler`: it asks the scheduler
+    """The Ray seam of a :class:`~stiltsearch.search.schedulers.base.Scheduler`: it asks the scheduler
     about each result and, on a stop, records the decision in the trial's directory before Tune
     stops the trial, so every part of the search classifies it PRUNED."""
 

@@ -35,9 +35,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from stiltsearch.search import pareto
-from stiltsearch.search.front import is_baseline
-from stiltsearch.search.study import CONFIG_ATTR, CONFIRMS_ATTR, INFEASIBLE_ATTR, SEED_ATTR, is_confirmation
+from stiltsearch.search.results import pareto
+from stiltsearch.search.results.front import is_baseline
+from stiltsearch.search.study.core import CONFIG_ATTR, CONFIRMS_ATTR, INFEASIBLE_ATTR, SEED_ATTR, is_confirmation
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables.objectives import reference
 

@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from stiltsearch.search.storage import MirroredStorage
+from stiltsearch.search.study.storage import MirroredStorage
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import reference
 from stiltsearch.trainables.outcome import CONSTRAINT, DONE_STATES, INFEASIBLE, Outcome, classify
@@ -37,7 +37,7 @@ CONFIG_ATTR = "config"  # user attribute: the structured config the trainable re
 ERROR_ATTR = "error"  # user attribute: the last line of a failed trial's error
 RUNG_ATTR = "stopped_at_rung"  # user attribute: the rung at which a scheduler pruned the trial
 INFEASIBLE_ATTR = "infeasible"  # user attribute: which bound an infeasible trial missed
-CONFIRMS_ATTR = CONFIRMS_KEY  # user attribute of a confirmation: the trial it re-runs (search/confirm.py)
+CONFIRMS_ATTR = CONFIRMS_KEY  # user attribute of a confirmation: the trial it re-runs (search/results/confirm.py)
 SEED_ATTR = SEED_KEY  # user attribute of a confirmation: its training seed
 CONSTRAINT_NAME = "bounds"  # the trial's Optuna constraint: how far outside the objectives' bounds (<= 0: inside)
 DONE = tuple(TrialState[name] for name in DONE_STATES)

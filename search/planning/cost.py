@@ -1,6 +1,6 @@
 """What a search will cost before it runs: tokens, FLOPs and GPU-hours per trial and for the search.
 
-Pure arithmetic over the trial plan (:mod:`stiltsearch.search.dryrun` builds it from the same step
+Pure arithmetic over the trial plan (:mod:`stiltsearch.search.planning.dryrun` builds it from the same step
 rules a trial uses, ``trainables/plan.py``), the model's shape and a declared accelerator
 (``search.accelerator``, one of :data:`ACCELERATORS`) at a stated model-FLOPs utilisation
 (``search.mfu``). FLOPs per token follow the PaLM paper's appendix B: ``6 N + 12 L H S`` to train

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from stiltsearch.search.config import SearchConfig
-from stiltsearch.search.models import model_depths, resolve_models
+from stiltsearch.search.config.schema import SearchConfig
+from stiltsearch.search.launch.models import model_depths, resolve_models
 from stiltsearch.spaces import SpaceSpec
 from stiltsearch.trainables.settings import TrialSettings
 

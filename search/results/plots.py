@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from stiltsearch.search.pareto import Point
+from stiltsearch.search.results.pareto import Point
 
 
 def plot_front(points: Sequence[Point], ranks: Sequence[int], labels: Sequence[str], axes: tuple[str, str],

@@ -12,9 +12,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from stiltsearch.search.config import ConfigError, SearchConfig
-from stiltsearch.search.models import check_models
-from stiltsearch.search.uris import address_problem, store_problem, uri_problem, writable_dir_problem
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.schema import SearchConfig
+from stiltsearch.search.launch.models import check_models
+from stiltsearch.search.tracking.uris import address_problem, store_problem, uri_problem, writable_dir_problem
 from stiltsearch.trainables.tasks import TASKS
 from stiltsearch.trainables.tasks.real import HubTask
 
@@ -59,7 +60,7 @@ def environment_problems(cfg: SearchConfig, address: str | None) -> list[str]:
     """What stops ``cfg`` on this machine before anything is created: the output directory, the MLflow
     store, the Ray address, and (for a local Ray) whether one trial fits the machine at all; a trial
     that never fits would wait forever (a cluster's nodes are checked when the driver joins it)."""
-    from stiltsearch.search.tracking import default_tracking_uri
+    from stiltsearch.search.tracking.tracker import default_tracking_uri
 
     problems = []
     if (problem := writable_dir_problem(Path(cfg.output_dir))) is not None:

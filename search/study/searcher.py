@@ -16,27 +16,21 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from stiltsearch.search import sharing
-from stiltsearch.search.budget import Spend
-from stiltsearch.search.study import (
+from stiltsearch.search.planning.spend import Spend
+from stiltsearch.search.study import sharing
+from stiltsearch.search.study.core import (
     CONFIG_ATTR,
     CONFIRMS_ATTR,
-    ERROR_ATTR,
     SEED_ATTR,
     count,
     done,
-    open_study,
     owed,
-    reconcile,
     tell,
     trial_of,
 )
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.outcome import Outcome, classify
 from stiltsearch.trainables.params import CONFIRMS_KEY, NUMBER_KEY, SEED_KEY
-from stiltsearch.trainables.trialdir import failure_reason
-
-__all__ = ["CONFIG_ATTR", "ERROR_ATTR", "StudySearcher", "failure_reason", "open_study", "reconcile"]
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -96,7 +90,7 @@ class StudySearcher(Searcher):
         # Re-running the space on a trial that has parameters returns them unchanged (Optuna
         # returns a parameter already suggested), so an owed trial gets exactly its old config.
         config = {**self.space(trial), NUMBER_KEY: trial.number}
-        if CONFIRMS_ATTR in trial.user_attrs:  # a confirmation (search/confirm.py): its seed goes to the trainable
+        if CONFIRMS_ATTR in trial.user_attrs:  # a confirmation (search/results/confirm.py): its seed goes to the trainable
             config |= {CONFIRMS_KEY: int(trial.user_attrs[CONFIRMS_ATTR]), SEED_KEY: int(trial.user_attrs[SEED_ATTR])}
         trial.set_user_attr(CONFIG_ATTR, _plain(config))
         self.live[trial_id] = trial

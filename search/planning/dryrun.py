@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from stiltsearch.search import cost
-from stiltsearch.search.config import SearchConfig
-from stiltsearch.search.preflight import missing_resources
-from stiltsearch.search.schedulers import SCHEDULERS
+from stiltsearch.search.config.schema import SearchConfig
+from stiltsearch.search.launch.preflight import missing_resources
+from stiltsearch.search.planning import cost
+from stiltsearch.search.schedulers.base import SCHEDULERS
 from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
 from stiltsearch.trainables import plan
 from stiltsearch.trainables.params import TrialParams
@@ -35,8 +35,8 @@ def _sampled_params(cfg: SearchConfig, trials: int) -> list[dict[str, Any]]:
     """The baseline's and the first random trials' parameters, as the searcher would draw them."""
     import optuna
 
-    from stiltsearch.search.compose import space_spec
-    from stiltsearch.search.study import startup_trials, study_directions
+    from stiltsearch.search.config.compose import space_spec
+    from stiltsearch.search.study.core import startup_trials, study_directions
     from stiltsearch.spaces import baseline_point, stilts_space
     from stiltsearch.spaces.startup import balanced_rows
 
@@ -86,7 +86,7 @@ class TrialPlan:
                           f"{pairs} (task, language) sets, {cfg.throughput.repeats} timed passes")
 
     def _layers(self) -> int:
-        from stiltsearch.search.models import model_depths
+        from stiltsearch.search.launch.models import model_depths
 
         depths = model_depths(self.cfg)
         return depths.get(self.params.get("model") or "", max(depths.values()))
@@ -137,7 +137,7 @@ def _shape(cfg: SearchConfig, params: dict[str, Any]) -> cost.Shape | None:
     if cfg.model == "toy":
         hidden = cfg.toy_model.hidden
         return cost.Shape(max(cfg.toy_model.layers), hidden, 4 * hidden)
-    from stiltsearch.search.models import model_name
+    from stiltsearch.search.launch.models import model_name
 
     chosen = params.get("model") or ""
     model = next((m for m in cfg.models if model_name(m) == chosen), cfg.model)
@@ -167,7 +167,7 @@ def cost_lines(cfg: SearchConfig) -> list[str]:
     draws = _sampled_params(cfg, COST_DRAWS)
     costs = [c for c in (trial_cost(cfg, p) for p in draws) if c is not None]
     if not costs:
-        return [f"cost: unknown (the shape of {cfg.model!r} is neither in a local config.json nor in search/cost.py's "
+        return [f"cost: unknown (the shape of {cfg.model!r} is neither in a local config.json nor in search/planning/cost.py's "
                 "table); give a local directory"]
     accelerator, mfu, n = _accelerator(cfg), cfg.search.mfu, cfg.search.num_trials
     expected = cost.search_cost([e for e, _ in costs], n)
@@ -198,7 +198,7 @@ def _hours(flops: float, accelerator: cost.Accelerator, mfu: float) -> str:
 def coverage_lines(cfg: SearchConfig) -> list[str]:
     """How the search's trials cover the task and language subsets (each task and each language is
     a yes/no factor, so its effect is estimable once it is in and out of enough trials)."""
-    from stiltsearch.search.study import startup_trials
+    from stiltsearch.search.study.core import startup_trials
 
     n = cfg.search.num_trials
     startup = startup_trials(n)
@@ -219,7 +219,7 @@ def coverage_lines(cfg: SearchConfig) -> list[str]:
 
 def plan_lines(cfg: SearchConfig, trials: int = 3, address: str | None = None) -> list[str]:
     """The whole dry-run report as lines."""
-    from stiltsearch.search.models import model_depths
+    from stiltsearch.search.launch.models import model_depths
 
     objectives = ", ".join(f"{o.name} ({o.direction})" for o in cfg.objectives)
     depths = model_depths(cfg)

@@ -16,8 +16,8 @@ from typing import Any
 
 from ray.tune import Callback
 
-from stiltsearch.search.progress import Progress
-from stiltsearch.search.tracking import Tracker
+from stiltsearch.search.tracking.progress import Progress
+from stiltsearch.search.tracking.tracker import Tracker
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import rung_values
