@@ -48,7 +48,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="Define-by-run function")
 
     from stiltsearch.cluster import local
-    from stiltsearch.search.config.schema import MlflowConfig, SearchConfig, SearchSettings
+    from stiltsearch.search.config.schema import SearchConfig
+    from stiltsearch.search.config.sections import MlflowConfig, SearchSettings
     from stiltsearch.search.driver import run_search
     from stiltsearch.search.study.searcher import StudySearcher
 

@@ -134,8 +134,8 @@ class OptunaSearch(Search):
         from record_rungs import recorded_config
 
         from stiltsearch.search.config.compose import space_spec
-        from stiltsearch.search.config.schema import load_config
-        from stiltsearch.search.schedulers.base import SCHEDULERS
+        from stiltsearch.search.config.reading import load_config
+        from stiltsearch.search.schedulers import registry
         from stiltsearch.search.study.core import make_sampler, study_directions
 
         space = recorded_config().space.choices  # the table's space
@@ -145,7 +145,7 @@ class OptunaSearch(Search):
         self.table, self.spec, self.uses_rungs = table, space_spec(cfg), moasha
         self.study = optuna.create_study(directions=study_directions(DIRECTIONS),
                                          sampler=make_sampler(seed, num_trials, 0))
-        self.scheduler = SCHEDULERS[cfg.search.scheduler].from_config(cfg, Path(tempfile.mkdtemp()))
+        self.scheduler = registry.build(cfg.search.scheduler, cfg.objective_names, cfg.directions, Path(tempfile.mkdtemp()))
 
     def propose(self) -> tuple[Any, int] | None:
         import optuna

@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default=str(Path(__file__).parent.parent / "configs" / "toy.yaml"))
     parser.add_argument("--after", type=int, default=3, help="kill once this many trials have finished")
     args = parser.parse_args()
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.layout import cache_dir
 
     cfg = load_config(args.config)

@@ -20,7 +20,8 @@ def main() -> None:
     from mlflow.tracking import MlflowClient
 
     from stiltsearch.search.config.compose import space_spec, trial_settings
-    from stiltsearch.search.config.schema import MlflowConfig, SearchConfig, SearchSettings
+    from stiltsearch.search.config.schema import SearchConfig
+    from stiltsearch.search.config.sections import MlflowConfig, SearchSettings
     from stiltsearch.search.driver import run_search
     from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir

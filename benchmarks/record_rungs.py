@@ -43,7 +43,7 @@ OBJECTIVE_KEYS = ("xtreme_score", "tokens_per_sec", "relative_speed", "latency_m
 def recorded_config() -> Any:
     """The default search (its space as of 2026-12, written out so that the table's draws stay
     the same if the defaults change), deployed in fp32 only."""
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
 
     return load_config(space={"intermediate_lr": [1e-4, 1e-3], "target_lr": [1e-4, 1e-3], "layers_kept": [1, 2, 4],
                               "max_seq_length": [16, 32, 128], "precision": ["fp32"], "inference_batch_size": [64],

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_or_validate(args: argparse.Namespace) -> int:
     import os
 
-    from stiltsearch.search.config.schema import load_config, to_dict
+    from stiltsearch.search.config.reading import load_config, to_dict
 
     cfg = load_config(args.config, **(_overrides(args) if args.command == "run" else {}))
     if args.command == "validate":

@@ -25,7 +25,8 @@ from stiltsearch.search.config.compose import (
     space_spec,
     trial_settings,
 )
-from stiltsearch.search.config.schema import SearchConfig, load_config, to_dict
+from stiltsearch.search.config.reading import load_config, to_dict
+from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.launch import preflight
 from stiltsearch.search.launch.models import resolve_models
 from stiltsearch.search.launch.raysession import (

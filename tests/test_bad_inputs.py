@@ -47,7 +47,7 @@ def _trainable() -> Callable[[dict[str, Any]], None]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> dict[str, Path]:
     """A real search of 3 trials (real Ray, Optuna, MLflow; a trainable that reports at once)."""
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.driver import run_search
 
     root = tmp_path_factory.mktemp("finished")

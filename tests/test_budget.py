@@ -15,7 +15,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from stiltsearch.search.config.coerce import ConfigError
-from stiltsearch.search.config.schema import Budget, load_config
+from stiltsearch.search.config.reading import load_config
+from stiltsearch.search.config.sections import Budget
 from stiltsearch.search.planning.spend import WALL_ATTR, Spend
 from stiltsearch.search.study.core import open_study
 from stiltsearch.search.study.searcher import StudySearcher
@@ -142,7 +143,7 @@ def test_a_search_stops_starting_trials_at_its_budget_and_a_resume_honours_it(tm
     script = tmp_path / "drive.py"
     script.write_text(
         "import sys, time\n"
-        "from stiltsearch.search.config.schema import load_config\n"
+        "from stiltsearch.search.config.reading import load_config\n"
         "from stiltsearch.search.driver import resume_search, run_search\n"
         "def trainable(config):\n"
         "    from ray import tune\n"

@@ -103,7 +103,7 @@ def test_the_shipped_configs_name_resources_the_shipped_clusters_declare_and_no_
     """One name on both sides: a config's meter resource (throughput.resource) and trial resource
     (search.trial_resource) are declared by the AWS launcher file and the KubeRay cluster alike, the
     meter's node offers a GPU, and no node that offers the trial resource offers the meter's."""
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
 
     aws = yaml.safe_load((CLUSTER / "aws.yaml").read_text())
     aws_nodes = [t["resources"] for t in aws["available_node_types"].values()]

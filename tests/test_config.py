@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stiltsearch.search.config.coerce import ConfigError
-from stiltsearch.search.config.schema import SearchConfig, load_config
+from stiltsearch.search.config.reading import load_config
+from stiltsearch.search.config.schema import SearchConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +19,7 @@ def test_the_shipped_toy_config_is_the_default() -> None:
     config that names no objectives the XTREME score."""
     import dataclasses
 
-    from stiltsearch.search.config.schema import Objective
+    from stiltsearch.search.config.sections import Objective
 
     embedded = load_config(None)
     assert load_config(ROOT / "configs" / "toy.yaml") == embedded
@@ -161,6 +162,13 @@ BAD = {
                            "search.reduction_factor: must be a finite number > 1"),
     "whole budget as the smallest": ("search:\n  scheduler: moasha\n  min_budget: 1.0\n",
                                      "search.min_budget: give the smallest rung as a fraction of a trial's budget in (0, 1)"),
+    "nested: a field of another scheduler": ("search:\n  scheduler: {name: fifo, reduction_factor: 3}\n",
+                                             "search.scheduler.reduction_factor: unknown field; allowed here: "),
+    "nested: no name": ("search:\n  scheduler: {reduction_factor: 3}\n", "search.scheduler.name: None; allowed: fifo, moasha"),
+    "nested: reduction factor 1": ("search:\n  scheduler: {name: moasha, reduction_factor: 1}\n",
+                                   "search.scheduler.reduction_factor: must be a finite number > 1"),
+    "nested and flat at once": ("search:\n  scheduler: {name: moasha}\n  min_budget: 0.5\n",
+                                "search.min_budget: give it under search.scheduler (the nested form), not beside it"),
     "moasha on a multi-worker trial": ("search:\n  scheduler: moasha\n  workers_per_trial: 2\n",
                                        "search.scheduler: moasha needs workers_per_trial: 1"),
     "every trial shares a phase 2": ("search:\n  share_phase2: 1\n",
@@ -177,6 +185,26 @@ BAD = {
     "micro batch 0": ("training:\n  micro_batch_size: 0\n", "training.micro_batch_size: must be >= 1"),
 }
 
+
+
+
+def test_a_scheduler_is_given_by_name_nested_with_its_settings_or_in_the_flat_form_of_earlier_releases() -> None:
+    from stiltsearch.search.config.reading import to_dict
+    from stiltsearch.search.schedulers.fifo import FifoSettings
+    from stiltsearch.search.schedulers.moasha import MoashaSettings
+
+    nested = load_config(search={"scheduler": {"name": "moasha", "reduction_factor": 4, "min_budget": 0.25}})
+    flat = load_config(search={"scheduler": "moasha", "reduction_factor": 4, "min_budget": 0.25})
+    assert nested == flat and nested.search.scheduler == MoashaSettings(reduction_factor=4, min_budget=0.25)
+    assert nested.search.scheduler.rungs == pytest.approx((0.25,))
+    assert load_config(search={"scheduler": "moasha"}).search.scheduler == MoashaSettings()
+    # fifo never read the flat keys: an earlier release's config.yaml (every field written) reads as fifo
+    assert load_config(search={"scheduler": "fifo", "reduction_factor": 3, "min_budget": 1 / 9}).search.scheduler \
+        == FifoSettings()
+    # written back in the nested form, which reads as the same config
+    written = to_dict(nested)["search"]["scheduler"]
+    assert written == {"name": "moasha", "reduction_factor": 4.0, "min_budget": 0.25}
+    assert load_config(search={"scheduler": written}) == nested
 
 @pytest.mark.parametrize("text,message", BAD.values(), ids=BAD.keys())
 def test_bad_input_is_one_line_naming_the_field(tmp_path: Path, text: str, message: str) -> None:

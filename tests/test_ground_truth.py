@@ -7,7 +7,7 @@ Slow: 21 fine-tuning runs (about 8 minutes on 2 cores), plus phase 1 if it is no
 from __future__ import annotations
 
 import statistics
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -100,7 +100,7 @@ def test_5_deployment_knobs_trade_speed_for_score(runs: dict[str, list[Outcome]]
 @pytest.fixture(scope="module")
 def trials() -> dict[str, list[Outcome]]:
     from stiltsearch.search.config.compose import space_spec, trial_settings
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.launch.models import resolve_models
     from stiltsearch.search.layout import cache_dir
     from stiltsearch.spaces import baseline_point

@@ -11,7 +11,8 @@ import optuna
 import pytest
 
 from stiltsearch.search.config.compose import space_spec
-from stiltsearch.search.config.schema import SearchConfig, to_dict
+from stiltsearch.search.config.reading import to_dict
+from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.results import front as fronts
 from stiltsearch.search.tracking.tracker import trial_params
 from stiltsearch.spaces import KNOBS, baseline_point, stilts_space

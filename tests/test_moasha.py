@@ -57,16 +57,16 @@ def test_a_minimised_objective_ranks_smaller_first_and_eta_sets_the_share_kept()
 
 
 def test_the_registered_scheduler_judges_rung_reports_and_a_resume_rebuilds_its_records(tmp_path: Path) -> None:
-    from stiltsearch.search.config.schema import load_config
-    from stiltsearch.search.schedulers.base import SCHEDULERS
+    from stiltsearch.search.config.reading import load_config
+    from stiltsearch.search.schedulers import registry
     from stiltsearch.trainables import trialdir
     from stiltsearch.trainables.objectives import at_rung
 
     cfg = load_config(search={"scheduler": "moasha"})
-    assert cfg.search.rungs == pytest.approx((1 / 9, 1 / 3))
-    assert load_config().search.rungs == ()  # fifo: trials report at no rung
+    assert cfg.search.scheduler.rungs == pytest.approx((1 / 9, 1 / 3))
+    assert load_config().search.scheduler.rungs == ()  # fifo: trials report at no rung
     trials = tmp_path / "trials"
-    scheduler = SCHEDULERS["moasha"].from_config(cfg, trials)
+    scheduler = registry.build(cfg.search.scheduler, cfg.objective_names, cfg.directions, trials)
 
     def report(rung: int, score: float, speed: float) -> dict:
         return {**at_rung(rung, {cfg.objective_names[0]: score, "tokens_per_sec": speed, "phase2/seconds": 3.0}, ()),
@@ -79,7 +79,7 @@ def test_the_registered_scheduler_judges_rung_reports_and_a_resume_rebuilds_its_
     for number, decision in ((0, first), (1, scheduler.decide(1, report(0, 50.0, 900.0)))):
         trialdir.record_rung(trialdir.trial_path(trials, number), 0, list(decision.values), goes_on=not decision.stop)
     # a new driver session: the same verdict for the next arrival as if it had never stopped
-    resumed = SCHEDULERS["moasha"].from_config(cfg, trials)
+    resumed = registry.build(cfg.search.scheduler, cfg.objective_names, cfg.directions, trials)
     assert resumed.rungs.recorded == scheduler.rungs.recorded
     assert resumed.decide(2, report(0, 55.0, 950.0)).stop == scheduler.decide(2, report(0, 55.0, 950.0)).stop
     assert trialdir.read_rungs(trialdir.trial_path(trials, 1)) == {0: {"values": [50.0, 900.0], "goes_on": False}}

@@ -72,8 +72,8 @@ def test_a_moasha_search_prunes_at_a_rung_and_the_study_mlflow_and_front_agree(s
 @pytest.mark.timeout(1800)
 def test_a_moasha_search_killed_after_pruning_resumes_without_running_a_pruned_trial(
         tmp_path: Path, cache: Path) -> None:
-    from stiltsearch.search.config.schema import load_config
-    from stiltsearch.search.schedulers.base import SCHEDULERS
+    from stiltsearch.search.config.reading import load_config
+    from stiltsearch.search.schedulers import registry
 
     n = 8
     config = write_config(tmp_path, "killed", n, search=MOASHA, space=SPACE)
@@ -105,5 +105,5 @@ def test_a_moasha_search_killed_after_pruning_resumes_without_running_a_pruned_t
     assert {k: after[k].count("attempt started") for k in pruned_before} == starts_before  # none re-run
     # the resumed scheduler held every rung verdict of the first session
     cfg = load_config(config)
-    rebuilt = SCHEDULERS["moasha"].from_config(cfg, directory / "trials")
+    rebuilt = registry.build(cfg.search.scheduler, cfg.objective_names, cfg.directions, directory / "trials")
     assert pruned_before <= set(rebuilt.rungs.recorded[0])  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stiltsearch.search.config.coerce import ConfigError
-from stiltsearch.search.config.schema import load_config
+from stiltsearch.search.config.reading import load_config
 from stiltsearch.search.results import front as fronts
 from stiltsearch.search.results import pareto
 from stiltsearch.trainables import objectives

@@ -8,12 +8,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import pytest
 
-from stiltsearch.search.schedulers.base import CONTINUE, SCHEDULERS, Decision, Scheduler
+from stiltsearch.search.schedulers.base import CONTINUE, Decision, Scheduler, SchedulerSettings
+from stiltsearch.search.schedulers.registry import SCHEDULERS
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.outcome import Outcome, classify
 
@@ -39,10 +42,15 @@ def test_a_pruned_mark_in_the_trial_directory_makes_it_pruned(tmp_path: Path) ->
     assert trialdir.read_pruned(directory) == {"rung": 1, "metrics": {"phase": 2}}
 
 
+@dataclass(frozen=True)
+class StopOddSettings(SchedulerSettings):
+    name = "test-stop-odd"
+
+
 class StopOddTrials(Scheduler):
     """Stops every odd-numbered trial at its first report (rung 0); the others run to the end."""
 
-    name = "test-stop-odd"
+    Settings = StopOddSettings
 
     def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
         return Decision(stop=True, rung=0) if number % 2 == 1 and result.get("phase") == 2 else CONTINUE
@@ -50,9 +58,9 @@ class StopOddTrials(Scheduler):
 
 @pytest.fixture
 def stop_odd() -> Iterator[str]:
-    SCHEDULERS[StopOddTrials.name] = StopOddTrials
-    yield StopOddTrials.name
-    del SCHEDULERS[StopOddTrials.name]
+    SCHEDULERS[StopOddSettings.name] = StopOddTrials
+    yield StopOddSettings.name
+    del SCHEDULERS[StopOddSettings.name]
 
 
 def two_report_trainable() -> Any:
@@ -76,7 +84,7 @@ def test_pruned_trials_end_pruned_everywhere_and_a_resume_never_runs_them(
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.driver import resume_search, run_search
 
     config = tmp_path / "prune.yaml"
@@ -115,7 +123,8 @@ def test_stiltsearch_pareto_imports_neither_ray_nor_torch(tmp_path: Path) -> Non
     import optuna
     import yaml
 
-    from stiltsearch.search.config.schema import SearchConfig, to_dict
+    from stiltsearch.search.config.reading import to_dict
+    from stiltsearch.search.config.schema import SearchConfig
     from stiltsearch.search.study.core import CONFIG_ATTR, open_study
 
     search_dir = tmp_path / "toy-20260101-000000"
@@ -158,7 +167,7 @@ def test_infeasible_trials_teach_the_sampler_and_stay_off_the_front(tmp_path: Pa
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.driver import run_search
 
     config = tmp_path / "bounded.yaml"

@@ -72,7 +72,7 @@ def test_live_bar_draws_on_its_stream_and_prints_events_above_it(clock: Clock, c
 
 
 def test_phase_1_shows_its_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.launch.models import resolve_models
 
     (tmp_path / "tiny.yaml").write_text("space: {layers_kept: [1]}\ntoy_model: {layers: [1], hidden: 32, heads: 2, "

@@ -169,7 +169,7 @@ def test_xtreme_rs_files_say_what_is_missing_in_one_line(data: dict[str, str], t
 
 
 def test_a_config_needs_xtreme_rs_files_only_for_the_languages_it_evaluates(tmp_path: Path) -> None:
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.launch.preflight import missing_resources
 
     base = {"model": "xlm-roberta-base", "intermediate_tasks": ["mnli"], "target_tasks": ["udpos_xr", "tatoeba_xr"], "languages": ["de"],
@@ -515,7 +515,8 @@ def test_the_papers_config_runs_a_trial_on_every_target_of_each_benchmark(suite:
     the XTREME score is the mean over the targets."""
     from stiltsearch.search.config.coerce import ConfigError
     from stiltsearch.search.config.compose import trial_settings
-    from stiltsearch.search.config.schema import _datasets, load_config, read_yaml
+    from stiltsearch.search.config.reading import load_config, read_yaml
+    from stiltsearch.search.config.schema import _datasets
     from stiltsearch.search.launch.models import check_models, resolve_models
     from stiltsearch.trainables.params import TrialParams
     from stiltsearch.trainables.pipeline import run_trial

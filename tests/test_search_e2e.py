@@ -191,7 +191,7 @@ def test_resolving_the_toy_models_leaves_the_callers_torch_threads(search: dict,
     survive it, cached or not. A benchmark once timed at 2 threads while it said 1."""
     import torch
 
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.launch.models import resolve_models
 
     before = torch.get_num_threads()

@@ -110,10 +110,9 @@ def test_stray_processes_of_a_search_are_found_and_stopped(tmp_path: Path) -> No
 def test_a_second_driver_on_the_same_search_is_refused(tmp_path: Path) -> None:
     from stiltsearch.search.layout import SearchError, driver_lock
 
-    with driver_lock(tmp_path):
-        with pytest.raises(SearchError, match=f"another driver \\(pid {os.getpid()}\\)"):
-            with driver_lock(tmp_path):
-                pass
+    with driver_lock(tmp_path), pytest.raises(SearchError, match=f"another driver \\(pid {os.getpid()}\\)"):
+        with driver_lock(tmp_path):
+            pass
     with driver_lock(tmp_path):  # released with its holder
         pass
 

@@ -29,7 +29,7 @@ LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 DRIVER = '''
 import json, os, sys
 from pathlib import Path
-from stiltsearch.search.config.schema import load_config
+from stiltsearch.search.config.reading import load_config
 from stiltsearch.search.driver import run_search
 
 record, driver = Path(sys.argv[2]), os.getpid()

@@ -25,11 +25,11 @@ from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import build_encoder, deploy
 from stiltsearch.trainables.device import rng_devices
 from stiltsearch.trainables.engine import from_rank0, world
+from stiltsearch.trainables.groups import shared_groups
 from stiltsearch.trainables.model import MultiTaskModel, load_tokenizer, portable
 from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun
-from stiltsearch.trainables.plan import shared_groups
 from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 from stiltsearch.trainables.target import (
     score_target,
@@ -95,7 +95,7 @@ def _phase2(phase2: IntermediateRun, ckpt: TrialCheckpoint, report: Report) -> t
 def _rung_scores(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
                  budget: float) -> dict[str, dict[str, float]]:
     """Every target's score at ``budget`` of its phase 3, one fine-tuning per group of targets that
-    train the identical model (:func:`~.plan.shared_groups`)."""
+    train the identical model (:func:`~.groups.shared_groups`)."""
     per_task: dict[str, dict[str, float]] = {}
     for group in shared_groups(settings, params, tasks):
         model, per_task[group[0].name], _ = target_phase(settings, params, group[0], encoder_dir, tokenizer, budget)
@@ -139,7 +139,7 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
 def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
             ckpt: TrialCheckpoint) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Every target, each at most once per trial -> (scores per task, metrics). Targets that would
-    fine-tune the identical model (:func:`~.plan.shared_groups`) share one: it is trained for the
+    fine-tune the identical model (:func:`~.groups.shared_groups`) share one: it is trained for the
     first and scored for each. The served task's trained model (the first target with a trained
     head) is saved in the checkpoint."""
     per_task: dict[str, dict[str, float]] = {}

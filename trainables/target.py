@@ -130,7 +130,7 @@ def train_target(settings: TrialSettings, params: TrialParams, task: Task, encod
 def score_target(settings: TrialSettings, params: TrialParams, task: Task, model: MultiTaskModel, tokenizer: Any,
                  head: str | None = None) -> dict[str, float]:
     """A trained target's score per language, of ``model`` as deployed; ``head``: the name of the
-    head to read (another target's, when that target trained the model: :func:`training_key`)."""
+    head to read (another target's, when that target trained the model: :func:`~.groups.training_key`)."""
     head = head or task.name
     deployed = deploy(model, params)  # scored as it will be served, on the trial's device
     length = settings.length(task, params.max_seq_length)

@@ -36,6 +36,14 @@ def trial_path(trials_dir: Path, number: int) -> Path:
     return Path(trials_dir) / f"{number:04d}"
 
 
+def trial_dirs(trials_dir: Path) -> list[tuple[int, Path]]:
+    """(number, directory) of every trial directory under ``trials_dir``, by number (none: [])."""
+    if not Path(trials_dir).is_dir():
+        return []
+    found = [(int(p.name), p) for p in Path(trials_dir).iterdir() if p.is_dir() and p.name.isdigit()]
+    return sorted(found)
+
+
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     tmp.write_text(text)

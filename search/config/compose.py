@@ -25,7 +25,7 @@ def trial_settings(cfg: SearchConfig, models: dict[str, str], cache: Path) -> Tr
         cfg.training, model=list(models.values())[-1], models=models, target_tasks=cfg.target_tasks,
         cache_dir=str(cache), data=cfg.data, eval_languages=cfg.eval_languages, threads=cfg.search.cpus_per_trial,
         workers=cfg.search.workers_per_trial, gpus_per_worker=cfg.search.gpus_per_worker, meter=cfg.throughput,
-        bounds=cfg.bounds, rungs=cfg.search.rungs, phase2_cache_gib=cfg.search.phase2_cache_gib)
+        bounds=cfg.bounds, rungs=cfg.search.scheduler.rungs, phase2_cache_gib=cfg.search.phase2_cache_gib)
 
 
 def largest_model_settings(cfg: SearchConfig, cache: Path) -> TrialSettings:

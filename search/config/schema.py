@@ -1,176 +1,24 @@
-"""The search config: typed dataclasses, read from YAML and validated at the edge.
+"""The search config: :class:`SearchConfig`, its sections (:mod:`.sections`), and the checks that
+span sections, run when it is built.
 
-The sections are the runtime settings themselves (``training: Training``, ``throughput:
-MeterSettings``, ``toy_model: ToyModels`` from ``trainables/settings.py``; ``space:`` holds each
-declared knob's choices), so a default lives in one place. Each section checks its own fields in
-``__post_init__``; :func:`validate` checks what spans sections. Every problem is a
-:class:`ConfigError` whose one-line message names the field (dotted path) and what is allowed,
-raised before Ray starts. The defaults are the embedded toy search (``configs/toy.yaml``), but for
-its objectives (:data:`EMBEDDED_OBJECTIVES`).
+Each section checks its own fields in ``__post_init__``; :func:`validate` checks what spans
+sections. Every problem is a :class:`~.coerce.ConfigError` whose one-line message names the field
+(dotted path) and what is allowed, raised before Ray starts. The defaults are the embedded toy
+search (``configs/toy.yaml``), but for its objectives (:data:`.reading.EMBEDDED_OBJECTIVES`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from stiltsearch.search.config.coerce import ConfigError, coerce_value, from_dict
-from stiltsearch.search.planning.cost import ACCELERATORS
-from stiltsearch.search.schedulers.base import SCHEDULERS
-from stiltsearch.search.schedulers.rungs import rung_budgets
-from stiltsearch.search.tracking.uris import split_credentials, uri_problem
-from stiltsearch.spaces import knobs
+from stiltsearch.search.config.coerce import ConfigError
+from stiltsearch.search.config.sections import MlflowConfig, Objective, SearchSettings, SpaceConfig
 from stiltsearch.trainables import objectives as declared_objectives
-from stiltsearch.trainables.settings import MeterSettings, ToyModels, Training, check
+from stiltsearch.trainables.settings import MeterSettings, ToyModels, Training
 from stiltsearch.trainables.tasks import TASKS
 from stiltsearch.trainables.tasks.real import HubTask
-
-
-@dataclass(frozen=True)
-class Objective:
-    """One objective of the multi-objective search: a declared objective
-    (``trainables/objectives.py``) and its direction ("" : the declared one)."""
-
-    name: str
-    direction: str = ""
-    # bounds: a trial below ``min`` or above ``max`` is infeasible (told to the study as such, off the
-    # front); one whose speed misses its bound is never trained (its speed is known before training)
-    min: float | None = None  # noqa: A003 - the config's own word
-    max: float | None = None  # noqa: A003
-
-
-@dataclass(frozen=True)
-class SpaceConfig:
-    """``space:``: the choices of every knob declared with a place there (``spaces/knobs.py``),
-    under the knob's name; a knob the config leaves out keeps its declared default choices."""
-
-    choices: Mapping[str, Any] = field(default_factory=knobs.default_choices)
-
-    @classmethod
-    def from_raw(cls, data: Any, where: str) -> SpaceConfig:
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-        declared = {k.key: k for k in knobs.SPACE_CONFIG_KNOBS}
-        unknown = sorted(set(data) - set(declared))
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown field; allowed here: {', '.join(declared)}")
-        choices = knobs.default_choices()
-        for key, raw in data.items():
-            value = coerce_value(declared[key].config_type, raw, f"{where}.{key}")
-            problem = declared[key].problem(value)
-            if problem is not None:
-                raise ConfigError(f"{where}.{key}: {problem}")
-            choices[key] = value
-        return cls(choices)
-
-    def __getattr__(self, name: str) -> Any:  # cfg.space.layers_kept: a knob's choices
-        choices = self.__dict__.get("choices", {})
-        if name in choices:
-            return choices[name]
-        raise AttributeError(f"space has no knob {name!r}")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """``search.budget``: what the search may spend; no new trial starts once its projected spend
-    (what ended trials took, the running ones, and one more at the mean so far) would pass a limit.
-    A resumed search counts what earlier sessions spent."""
-
-    gpu_hours: float | None = None  # GPU-hours of trials: each trial's hours x its GPUs
-    wall_hours: float | None = None  # hours the driver ran, all sessions together
-
-    def __post_init__(self) -> None:
-        for name in ("gpu_hours", "wall_hours"):
-            value = getattr(self, name)
-            check(value is None or (math.isfinite(value) and value > 0),
-                  f"{name}: give a positive number of hours, or null for no limit, got {value}")
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    num_trials: int = 8  # the baseline (first trial) included
-    max_concurrent: int = 2
-    cpus_per_trial: int = 1  # CPUs of each of a trial's workers; also torch's thread count there
-    workers_per_trial: int = 1  # > 1: data-parallel DeepSpeed over a Ray Train TorchTrainer in the trial
-    gpus_per_worker: float = 0.0  # GPUs of each of a trial's workers (a one-worker trial: of the trial)
-    max_failures: int = 1  # retries of a trial whose worker died (Ray FailureConfig)
-    seed: int = 0  # Optuna sampler seed
-    scheduler: str = "fifo"  # when to stop a trial early: a name in search/schedulers/base.py
-    # a multi-fidelity scheduler's (moasha) rungs: at min_budget * reduction_factor**k of a trial's
-    # training budget, below 1 (1/9 and 1/3 for the defaults); the top 1/reduction_factor go on
-    reduction_factor: float = 3.0
-    min_budget: float = 1 / 9
-    # the fraction of new trials that reuse the trained phase 2 of the best trial so far, with new
-    # phase-3 and deployment settings (search/study/sharing.py); 0: every trial samples its own phase 2
-    share_phase2: float = 0.5
-    # the GPU model the dry run prices GPU-hours for (search/planning/cost.py: ACCELERATORS), at ``mfu``, the
-    # share of its peak bf16 FLOP/s a trial is assumed to reach (0.4: a well-fed encoder fine-tune)
-    accelerator: str | None = None
-    mfu: float = 0.4
-    budget: Budget = field(default_factory=Budget)
-    # a Ray custom resource each trial's worker holds one unit of (e.g. "stilts-trial"), declared on
-    # the nodes that train and not on the meter's node: with GPU trials and a routed meter
-    # (throughput.resource) the meter holds a GPU of its own, which no trial may take
-    trial_resource: str | None = None
-    # the phase-2 cache's cap in GiB (each entry is a saved encoder: ~2.2 GB at XLM-R Large); least
-    # recently used entries go past it, never one a trial is using. None: no cap
-    phase2_cache_gib: float | None = None
-
-    def __post_init__(self) -> None:
-        check(self.accelerator is None or self.accelerator.lower() in ACCELERATORS,
-              f"accelerator: {self.accelerator!r} is not in the table; allowed: {', '.join(ACCELERATORS)} (or null)")
-        check(math.isfinite(self.mfu) and 0 < self.mfu <= 1,
-              f"mfu: give the assumed share of the accelerator's peak in (0, 1], got {self.mfu}")
-        check(self.phase2_cache_gib is None or (math.isfinite(self.phase2_cache_gib) and self.phase2_cache_gib > 0),
-              f"phase2_cache_gib: give a positive size in GiB, or null for no cap, got {self.phase2_cache_gib}")
-        check(self.budget.gpu_hours is None or self.gpus_per_worker > 0,
-              "budget.gpu_hours: this search's trials hold no GPU (gpus_per_worker: 0); limit it with budget.wall_hours")
-        for name in ("num_trials", "max_concurrent", "cpus_per_trial", "workers_per_trial"):
-            check(getattr(self, name) >= 1, f"{name}: must be >= 1, got {getattr(self, name)}")
-        check(self.max_failures >= 0, f"max_failures: must be >= 0, got {self.max_failures}")
-        check(0 <= self.gpus_per_worker <= 1024, f"gpus_per_worker: must be in 0..1024, got {self.gpus_per_worker}")
-        check(0 <= self.seed < 2**32, f"seed: must be in 0..2**32-1 (Optuna's seed range), got {self.seed}")
-        check(self.scheduler in SCHEDULERS, f"scheduler: {self.scheduler!r}; allowed: {', '.join(SCHEDULERS)}")
-        check(math.isfinite(self.reduction_factor) and self.reduction_factor > 1,
-              f"reduction_factor: must be a finite number > 1 (3 keeps the top third), got {self.reduction_factor}")
-        check(math.isfinite(self.min_budget) and 0 < self.min_budget < 1,
-              f"min_budget: give the smallest rung as a fraction of a trial's budget in (0, 1), got {self.min_budget}")
-        check(math.isfinite(self.share_phase2) and 0 <= self.share_phase2 < 1,
-              f"share_phase2: give the fraction of trials that reuse a trained phase 2, in [0, 1), got {self.share_phase2}")
-        check(not SCHEDULERS[self.scheduler].fidelity or self.workers_per_trial == 1,
-              f"scheduler: {self.scheduler} needs workers_per_trial: 1 (a multi-worker trial reports only its end)")
-
-    @property
-    def rungs(self) -> tuple[float, ...]:
-        """The budget fractions a trial reports at before its end (none unless the scheduler uses them)."""
-        if not SCHEDULERS[self.scheduler].fidelity:
-            return ()
-        return tuple(rung_budgets(self.min_budget, self.reduction_factor))
-
-
-@dataclass(frozen=True)
-class MlflowConfig:
-    # None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db. Credentials in the URI
-    # (http://user:password@host) are moved to MLflow's own MLFLOW_TRACKING_USERNAME/PASSWORD and
-    # never written anywhere (search/tracking/tracker.py)
-    tracking_uri: str | None = None
-    experiment: str | None = None  # None: the search name
-
-    def __post_init__(self) -> None:
-        if self.tracking_uri is not None:
-            problem = uri_problem(self.tracking_uri)
-            check(problem is None, f"tracking_uri: {problem}")
-        check(self.experiment is None or bool(self.experiment.strip()),
-              "experiment: give an MLflow experiment name, or null for the search name")
 
 
 @dataclass(frozen=True)
@@ -220,64 +68,6 @@ class SearchConfig:
 
 
 NAME = re.compile(r"[^\W][\w.+-]*")  # a search name: also a directory name, a study and an experiment
-
-# --- reading --------------------------------------------------------------------------------
-
-
-# The embedded toy search (no CONFIG, configs/toy.yaml) is every default but one: it optimises
-# question 1 rather than xtreme_score, which a config that names no objectives gets (toy.yaml says why).
-EMBEDDED_OBJECTIVES = ({"name": "non_english_nli", "direction": "max"}, {"name": "tokens_per_sec", "direction": "max"})
-
-
-def load_config(path: str | Path | None = None, **overrides: Any) -> SearchConfig:
-    """Read a YAML config (None: the embedded toy search) and apply top-level or dotted overrides."""
-    raw: dict[str, Any] = {"objectives": [dict(o) for o in EMBEDDED_OBJECTIVES]}
-    if path is not None:
-        raw = read_yaml(path)
-    for dotted, value in overrides.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return from_dict(SearchConfig, raw, "")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise ConfigError(f"{key}: given twice (line {key_node.start_mark.line + 1}); keep one")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A config file's top-level mapping: readable, UTF-8, YAML, no key twice."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror}); pass a readable YAML file") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
-    try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader subclass
-    except ConfigError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" at line {line + 1}" if line is not None else ""
-        raise ConfigError(f"config file {path}: not valid YAML{where}; fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path}: the top level must be a mapping of fields, got {type(raw).__name__}")
-    return raw
-
 
 # --- checking (what spans sections; each section checks its own fields) -----------------------
 
@@ -423,21 +213,3 @@ def validate(cfg: SearchConfig) -> None:
     _check_languages_and_data(cfg)
     _check_objectives(cfg)
     _check_devices(cfg)
-
-
-def to_dict(cfg: SearchConfig) -> dict[str, Any]:
-    """Plain data (lists, not tuples) for YAML and MLflow; ``space`` as the config writes it; the
-    tracking URI without credentials."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    tree = dataclasses.asdict(cfg)
-    tree["space"] = dict(cfg.space.choices)
-    if cfg.mlflow.tracking_uri:  # credentials are never written (search/tracking/uris.py)
-        tree["mlflow"]["tracking_uri"] = split_credentials(cfg.mlflow.tracking_uri)[0]
-    return dict(plain(tree))

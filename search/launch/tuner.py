@@ -17,7 +17,8 @@ from stiltsearch.search.config.compose import space_spec
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.layout import trials_dir
 from stiltsearch.search.planning.spend import Spend
-from stiltsearch.search.schedulers.base import SCHEDULERS, Scheduler
+from stiltsearch.search.schedulers import registry
+from stiltsearch.search.schedulers.base import Scheduler
 from stiltsearch.search.study.core import make_sampler, startup_trials
 from stiltsearch.search.study.searcher import StudySearcher
 from stiltsearch.spaces import stilts_space
@@ -88,12 +89,13 @@ def build_tuner(cfg: SearchConfig, settings: TrialSettings | None, search_dir: P
     held = {cfg.search.trial_resource: 1} if cfg.search.trial_resource and one else {}  # a multi-worker trial's workers hold it
     trainable = tune.with_resources(trainable, {"cpu": cfg.search.cpus_per_trial, **gpus, **held} if one else {"cpu": 0.01})
     session = len(list(search_dir.glob("tune*")))
+    trials = trials_dir(search_dir)
+    scheduler = registry.build(cfg.search.scheduler, cfg.objective_names, cfg.directions, trials)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=max(1, searcher.remaining),
                                     max_concurrent_trials=cfg.search.max_concurrent,
-                                    scheduler=TuneScheduler(SCHEDULERS[cfg.search.scheduler].from_config(cfg, trials_dir(search_dir)),
-                                                            trials_dir(search_dir))),
+                                    scheduler=TuneScheduler(scheduler, trials)),
         run_config=tune.RunConfig(
             name="tune" if session == 0 else f"tune-{session}", storage_path=str(search_dir), callbacks=callbacks,
             verbose=0, failure_config=tune.FailureConfig(max_failures=cfg.search.max_failures),

@@ -16,9 +16,8 @@ from typing import Any
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.launch.preflight import missing_resources
 from stiltsearch.search.planning import cost
-from stiltsearch.search.schedulers.base import SCHEDULERS
 from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
-from stiltsearch.trainables import plan
+from stiltsearch.trainables import groups, plan
 from stiltsearch.trainables.params import TrialParams
 from stiltsearch.trainables.tasks import TASKS
 from stiltsearch.trainables.tasks.base import Task
@@ -78,7 +77,7 @@ class TrialPlan:
         trial_params = TrialParams(train_languages=tuple(params["train_languages"]),
                                    max_seq_length=params["max_seq_length"])
         targets = [self.tasks[name] for name in cfg.target_tasks]
-        for group in plan.shared_groups(tr, trial_params, targets):
+        for group in groups.shared_groups(tr, trial_params, targets):
             self._target_group(group, layers=min(params["layers_kept"], layers))
         served = next((t for t in cfg.target_tasks if self.tasks[t].kind.trained), cfg.target_tasks[0])
         pairs = sum(len(self._evaluated(self.tasks[t])) for t in cfg.target_tasks)
@@ -155,8 +154,8 @@ def trial_cost(cfg: SearchConfig, params: dict[str, Any], trial: TrialPlan | Non
     if shape is None:
         return None
     trial = trial or TrialPlan(cfg, params)
-    scheduler = SCHEDULERS[cfg.search.scheduler]
-    expected, finisher = trial.work(cfg.search.rungs, scheduler.reach(cfg))
+    scheduler = cfg.search.scheduler
+    expected, finisher = trial.work(scheduler.rungs, scheduler.reach())
     accelerator = _accelerator(cfg)
     return (cost.cost_of(expected, shape, accelerator, cfg.search.mfu),
             cost.cost_of(finisher, shape, accelerator, cfg.search.mfu))
@@ -172,7 +171,7 @@ def cost_lines(cfg: SearchConfig) -> list[str]:
     accelerator, mfu, n = _accelerator(cfg), cfg.search.mfu, cfg.search.num_trials
     expected = cost.search_cost([e for e, _ in costs], n)
     finishers = sorted(f.flops for _, f in costs)
-    scheduler = cfg.search.scheduler
+    scheduler = cfg.search.scheduler.name
     lines = [f"cost of the search ({n} trials, {scheduler}; the mean of {len(costs)} random trials; tokens are "
              "sequences x their maximum length, an upper bound; evaluation passes not counted): "
              + cost.describe(expected, accelerator, mfu)]
@@ -244,7 +243,7 @@ def plan_lines(cfg: SearchConfig, trials: int = 3, address: str | None = None) -
             lines.append(f"  cost to its end: {cost.describe(priced[1], accelerator, cfg.search.mfu)}")
     if cfg.search.num_trials > trials:
         lines.append(f"... and {cfg.search.num_trials - trials} more, chosen by TPE from the results")
-    lines.append(SCHEDULERS[cfg.search.scheduler].describe(cfg))
+    lines.append(cfg.search.scheduler.describe())
     if cfg.search.share_phase2:
         lines.append(f"phase-2 sharing: {cfg.search.share_phase2:.0%} of the new trials reuse the trained phase 2 "
                      "of the best trial so far, with new phase-3 and deployment settings")

@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from stiltsearch.search.config.schema import Budget
+from stiltsearch.search.config.sections import Budget
 
 WALL_ATTR = "stilts.wall_seconds"  # study user attribute: driver seconds of the sessions before this one
 

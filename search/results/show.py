@@ -78,7 +78,7 @@ def _open_study(directory: Path) -> tuple[Any, Any]:
     its config."""
     import optuna
 
-    from stiltsearch.search.config.schema import load_config
+    from stiltsearch.search.config.reading import load_config
     from stiltsearch.search.layout import SearchError, check_study_file, study_storage
 
     if not (directory / "optuna.db").exists() or not (directory / "config.yaml").is_file():

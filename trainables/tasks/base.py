@@ -165,7 +165,7 @@ class Task(ABC):
     benchmark: ClassVar[str] = "toy"  # "toy" (generated here) or "real" (read from the hub or files)
     # the training data it fine-tunes on, when other targets fine-tune on the same ("": its own):
     # targets with the same data, head, labels, languages, recipe and length train one model per
-    # trial (trainables/target.py: training_key)
+    # trial (trainables/groups.py: training_key)
     trains_on: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("train", "dev", "test")  # the splits it has, by our names
 
