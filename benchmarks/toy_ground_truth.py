@@ -1,4 +1,4 @@
-"""The toy benchmark's designed ground truth, measured: the five properties of README "The toy world".
+"""The toy benchmark's designed ground truth, measured: the five properties of docs/toy-world.md.
 
 Runs each ground-truth probe (baseline, random init, +helpful task, +unrelated task, +translate-train,
 1 layer, length 16) on the XNLI-like target for several seeds, with the default search's budgets,

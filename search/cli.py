@@ -11,6 +11,8 @@
                                   re-run the front's trials and the baseline under K new training
                                   seeds (trials of the same search); the report gets error bars
   stiltsearch validate CONFIG     check a config and print it resolved, without running anything
+  stiltsearch list WHAT           the registered tasks, knobs, objectives, schedulers or head kinds
+                                  (--markdown: as the docs site's reference tables)
 
 Bad input exits with code 2 and one line naming the field, before Ray starts.
 """
@@ -62,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     confirm.add_argument("--address", help="an existing Ray cluster (else $RAY_ADDRESS, else a local Ray)")
     validate = sub.add_parser("validate", help="check a config without running it")
     validate.add_argument("config")
+    listing = sub.add_parser("list", help="the registered tasks, knobs, objectives, schedulers or head kinds")
+    listing.add_argument("what", choices=("tasks", "knobs", "objectives", "schedulers", "heads"))
+    listing.add_argument("--markdown", action="store_true", help="a Markdown table (the docs' reference pages)")
     return parser
 
 
@@ -79,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     # Imports after parsing: `--help` and bad input answer in a second, before torch and Ray load.
     from stiltsearch.search.config.coerce import ConfigError
 
+    if args.command == "list":
+        from stiltsearch.search import registries
+
+        print(registries.render(registries.table(args.what), markdown=args.markdown), end="")
+        return 0
     try:
         if args.command in ("run", "validate"):
             return _run_or_validate(args)

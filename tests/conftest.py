@@ -18,7 +18,15 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("stiltsearch-cache")
+    """A fresh cache per session (speed, phase 2); its phase-1 models (``models/``, keyed by a hash
+    of their inputs and built under a lock) come from $STILTSEARCH_TEST_MODELS when it is set, so
+    that .ci/run's pytest runs build each toy encoder once rather than once per marker."""
+    root = tmp_path_factory.mktemp("stiltsearch-cache")
+    shared = os.environ.get("STILTSEARCH_TEST_MODELS")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        (root / "models").symlink_to(Path(shared).resolve(), target_is_directory=True)
+    return root
 
 
 @pytest.fixture(scope="session")

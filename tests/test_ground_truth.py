@@ -1,4 +1,4 @@
-"""The toy benchmark's designed ground truth (README "The toy world"), on the default model and
+"""The toy benchmark's designed ground truth (docs/toy-world.md), on the default model and
 the default search's budgets: three seeds, every effect larger than two standard errors.
 
 Slow: 21 fine-tuning runs (about 8 minutes on 2 cores), plus phase 1 if it is not cached yet.

@@ -14,6 +14,8 @@ from stiltsearch.search.config.compose import space_spec
 from stiltsearch.search.config.reading import to_dict
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.results import front as fronts
+from stiltsearch.search.results.table import Row
+from stiltsearch.trainables.outcome import Outcome
 from stiltsearch.search.tracking.tracker import trial_params
 from stiltsearch.spaces import KNOBS, baseline_point, stilts_space
 from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
@@ -63,8 +65,8 @@ def test_pareto_csv_the_console_and_mlflow_show_every_knob(tmp_path: Path) -> No
               "target_lr": 3e-4, "model": "toy-4l", "layers_kept": 2, "max_seq_length": 32, "precision": "bf16",
               "inference_batch_size": 64, "attention": "eager"}
     config |= {k.name: k.fallback for k in KNOBS if k.name not in config}  # knobs added since this test
-    front = fronts.from_points(["xtreme_score", "tokens_per_sec"], ["max", "max"],
-                               [fronts.TrialOutcome(0, config, (60.0, 1000.0), 0.0)])
+    front = fronts.from_rows([Row(0, Outcome.COMPLETE, (60.0, 1000.0), config)], ["xtreme_score", "tokens_per_sec"],
+                             ["max", "max"])
     with open(fronts.write_table(tmp_path / "pareto.csv", front)) as f:
         rows = list(csv.DictReader(f))
     assert set(rows[0]) >= {k.name for k in KNOBS}

@@ -11,6 +11,8 @@ import pytest
 from stiltsearch.search.config.coerce import ConfigError
 from stiltsearch.search.config.reading import load_config
 from stiltsearch.search.results import front as fronts
+from stiltsearch.search.results.table import Row
+from stiltsearch.trainables.outcome import Outcome
 from stiltsearch.search.results import pareto
 from stiltsearch.trainables import objectives
 
@@ -18,8 +20,8 @@ POINTS = [(60.0, 12.0), (55.0, 4.0), (70.0, 30.0), (50.0, 20.0)]  # (score, late
 
 
 def test_a_minimised_objective_counts_its_hypervolume_from_its_declared_reference() -> None:
-    outcomes = [fronts.TrialOutcome(i, {}, p, float(i)) for i, p in enumerate(POINTS)]
-    front = fronts.from_points(["xtreme_score", "latency_ms"], ["max", "min"], outcomes)
+    outcomes = [Row(i, Outcome.COMPLETE, p, {}, finished_at=float(i)) for i, p in enumerate(POINTS)]
+    front = fronts.from_rows(outcomes, ["xtreme_score", "latency_ms"], ["max", "min"])
     ref = objectives.reference("latency_ms")
     # the same problem with latency turned into "time saved below the reference", maximised from 0
     mirrored = pareto.hypervolume([(s, ref - lat) for s, lat in POINTS], ["max", "max"], [0.0, 0.0])

@@ -13,6 +13,7 @@ import pytest
 from stiltsearch.search.config.compose import space_spec
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.study import sharing
+from stiltsearch.search.study.core import SHARED_ATTR
 from stiltsearch.search.study.core import open_study
 from stiltsearch.search.study.searcher import StudySearcher
 from stiltsearch.spaces import baseline_point, stilts_space
@@ -71,7 +72,7 @@ def test_shared_trials_copy_the_best_phase_2_and_the_sampler_chooses_the_rest(tm
         size = len(config.get("intermediate_tasks", ())) + config.get("layers_kept", 1)
         s.on_trial_complete(f"t{i}", {"xtreme_score": 50.0 + size, "tokens_per_sec": 1e5 / size})
     trials = {t.number: t for t in s.study.get_trials()}
-    shared = {n: int(t.user_attrs[sharing.SHARED_ATTR]) for n, t in trials.items() if sharing.SHARED_ATTR in t.user_attrs}
+    shared = {n: int(t.user_attrs[SHARED_ATTR]) for n, t in trials.items() if SHARED_ATTR in t.user_attrs}
     # half of the trials asked before each one: due before trials 2, 4, 6, 8 and 10
     assert sorted(shared) == [2, 4, 6, 8, 10], shared
     for number, source in shared.items():
@@ -90,30 +91,30 @@ def test_the_source_is_the_best_ranked_phase_2_trial_shared_the_fewest_times(tmp
         trial = study.ask()
         trial.set_user_attr("config", {"intermediate_tasks": list(number_tasks)})
         if shared_from is not None:
-            trial.set_user_attr(sharing.SHARED_ATTR, shared_from)
+            trial.set_user_attr(SHARED_ATTR, shared_from)
         study.tell(trial, values)
         return trial.number
 
     baseline = add((), [90.0, 90.0])  # the front alone, but it has no phase 2
     a = add(("toy_mnli",), [80.0, 10.0])  # rank 1: the baseline dominates it
     b = add(("toy_ccg",), [10.0, 80.0])  # rank 1 too
-    assert sharing.source(study, DIRECTIONS).number == a  # equal rank, unshared: a has the lower number
+    assert sharing.source(study, DIRECTIONS) == a  # equal rank, unshared: a has the lower number
     add(("toy_mnli",), [1.0, 1.0], shared_from=a)  # a shared once: b is next
-    assert sharing.source(study, DIRECTIONS).number == b
+    assert sharing.source(study, DIRECTIONS) == b
     worse = add(("toy_qqp",), [5.0, 5.0])
-    assert sharing.source(study, DIRECTIONS).number == b  # a lower rank loses to the better-ranked ones
+    assert sharing.source(study, DIRECTIONS) == b  # a lower rank loses to the better-ranked ones
     assert baseline == 0 and worse > b
 
 
 def test_no_source_yet_defers_the_share_to_the_next_trial(tmp_path: Path) -> None:
     s = _searcher(tmp_path, 6, 0.5)
     first = [s.suggest(f"t{i}") for i in range(3)]  # 0 baseline, 1 and 2 running: nothing finished yet
-    assert all(sharing.SHARED_ATTR not in t.user_attrs for t in s.study.get_trials())
+    assert all(SHARED_ATTR not in t.user_attrs for t in s.study.get_trials())
     s.on_trial_complete("t1", {"xtreme_score": 60.0, "tokens_per_sec": 1000.0})
     nxt = s.suggest("t3")
     assert isinstance(nxt, dict) and isinstance(first[1], dict)
     assert first[1]["intermediate_tasks"]  # the seeded draw of trial 1 has a phase 2, so the due share goes to trial 3
-    assert s.study.trials[3].user_attrs[sharing.SHARED_ATTR] == 1
+    assert s.study.trials[3].user_attrs[SHARED_ATTR] == 1
     assert _phase2(nxt) == _phase2(first[1])
 
 

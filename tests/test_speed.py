@@ -54,7 +54,7 @@ def test_the_speed_measured_before_training_is_the_trained_models(tiny_model: st
         after.append(measure_here(trained, PARAMS, "toy_xnli", workload, base.meter).relative_speed)
     ratio = statistics.median(before) / statistics.median(after)
     print(f"relative speed before / after training: {ratio:.3f} ({before} vs {after})")
-    assert 0.9 < ratio < 1.1  # the meter's spread across measurements is ~2.5 % (benchmarks/README.md)
+    assert 0.9 < ratio < 1.1  # the meter's spread across measurements is ~2.5 % (docs/benchmarks.md)
 
 
 def test_identical_deployments_share_one_measurement(tiny_model: str, tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def synthetic_mean(scores: dict[str, float]) -> float:
     return statistics.fmean(v for k, v in scores.items() if k != "en")
 
 
-# --- the toy benchmark's designed ground truth (README: "The toy world") -----------------------
+# --- the toy benchmark's designed ground truth (docs/toy-world.md) -----------------------
 
 HELPFUL = "toy_mnli"  # designed to help the XNLI-like target: the same skill on 8x the data
 UNRELATED = "toy_csqa"  # designed not to: memorised world knowledge, no sentence comparison

@@ -31,6 +31,7 @@ import optuna
 from optuna.trial import TrialState
 
 from stiltsearch.search.results import front as fronts
+from stiltsearch.search.results import table
 from stiltsearch.search.study.core import CONFIRMS_ATTR, SEED_ATTR, done, is_confirmation
 
 MAX_SEEDS = 100  # --seeds above this is a typo rather than a plan (each seed is a whole trial per point)
@@ -43,10 +44,9 @@ def seeds(base: int, k: int) -> list[int]:
 
 def confirmable(study: optuna.Study, names: Sequence[str], directions: Sequence[str]) -> list[int]:
     """The trials a confirmation re-runs: the search's front and its baseline, by number."""
-    front = fronts.from_study(study, names, directions)
-    numbers = {o.number for o, rank in zip(front.outcomes, front.ranks) if rank == 0}
-    baseline = next((o.number for o in front.outcomes if fronts.is_baseline(o.config)), None)
-    return sorted(numbers | ({baseline} if baseline is not None else set()))
+    rows = table.from_study(study)
+    first = table.baseline(rows)
+    return sorted(set(fronts.from_rows(rows, names, directions).numbers) | ({first.number} if first else set()))
 
 
 def planned(study: optuna.Study, numbers: Sequence[int], wanted: Sequence[int]) -> list[tuple[int, int]]:

@@ -33,27 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
-from stiltsearch.search.results import pareto
-from stiltsearch.search.results.front import is_baseline
-from stiltsearch.search.study.core import CONFIG_ATTR, CONFIRMS_ATTR, INFEASIBLE_ATTR, SEED_ATTR, is_confirmation
+from stiltsearch.search.results import pareto, table
+from stiltsearch.search.results.table import FAMILIES, Row
 from stiltsearch.spaces.knobs import describe
 from stiltsearch.trainables.objectives import reference
+from stiltsearch.trainables.outcome import Outcome
 
-FAMILIES = ("stilts", "direct")  # with intermediate tasks / without
-
-
-@dataclass(frozen=True)
-class Trial:
-    number: int
-    values: tuple[float, ...]  # the objectives, in the config's order
-    config: dict[str, Any]
-    seconds: float  # wall time of the trial (the study's start and completion times)
-
-    @property
-    def family(self) -> str:
-        return "stilts" if self.config.get("intermediate_tasks") else "direct"
+Trial = Row  # a trial of the report: one row of the search's table (:mod:`.table`)
 
 
 @dataclass(frozen=True)
@@ -146,13 +133,8 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
     """The report's data from a study (complete, feasible trials only); with ``nli`` and the
     search's ``trials_dir``, question 1's from the trials' per-language results; with
     confirmations in the study, each confirmed point's runs (``seed``: the search's own training seed)."""
-    feasible = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if INFEASIBLE_ATTR not in t.user_attrs and t.values is not None]
-    complete = [t for t in feasible if not is_confirmation(t)]
-    trials = sorted((Trial(t.number, tuple(t.values), t.user_attrs.get(CONFIG_ATTR) or dict(t.params),
-                           (t.datetime_complete - t.datetime_start).total_seconds()
-                           if t.datetime_complete and t.datetime_start else 0.0) for t in complete),
-                    key=lambda t: t.number)
+    rows = table.from_study(study)
+    trials = table.searched(rows)
     refs = tuple(reference(n) for n in names)
     fronts: dict[str, list[int]] = {}
     volumes: dict[str, float] = {}
@@ -162,7 +144,7 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
         fronts[family] = [t.number for t in front]
         volumes[family] = pareto.hypervolume([t.values for t in front], directions, refs) if front else 0.0
     volumes["all"] = pareto.hypervolume([t.values for t in trials], directions, refs) if trials else 0.0
-    baseline = next((t.number for t in trials if is_baseline(t.config)), None)
+    baseline = first.number if (first := table.baseline(rows)) is not None else None
     result = Findings(list(names), list(directions), trials, baseline, fronts, volumes, None, None)
     front_configs = [t.config for t, on in zip(trials, pareto.nondominated([t.values for t in trials], directions)) if on]
     for kind, key in (("tasks", "intermediate_tasks"), ("languages", "train_languages")):
@@ -173,8 +155,8 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
         result.on_front[kind] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     if len(names) == 2:
         _match(result)
-    by_finish = sorted(complete, key=lambda t: (t.datetime_complete.timestamp() if t.datetime_complete else 0.0, t.number))
-    result.hypervolume_history = pareto.hypervolume_history([tuple(t.values) for t in by_finish], directions, refs)
+    by_finish = sorted(trials, key=lambda t: (t.finished_at, t.number))
+    result.hypervolume_history = pareto.hypervolume_history([t.values for t in by_finish], directions, refs)
     spent, total = [], 0.0
     seconds = {t.number: t.seconds for t in trials}
     for t in by_finish:
@@ -184,7 +166,7 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
     _importance(result, study)
     if nli is not None and trials_dir is not None:
         _question_1(result, nli, trials_dir)
-    _confirmations(result, [t for t in feasible if is_confirmation(t)], seed, trials_dir)
+    _confirmations(result, table.confirmations(rows), seed, trials_dir)
     return result
 
 
@@ -273,26 +255,27 @@ def beyond_noise(a: Confirmed, b: Confirmed, directions: list[str]) -> bool:
     return False
 
 
-def _confirmations(result: Findings, runs: list[optuna.trial.FrozenTrial], seed: int, trials_dir: Path | None) -> None:
+def _confirmations(result: Findings, runs: list[Row], seed: int, trials_dir: Path | None) -> None:
     """Each confirmed trial with its confirmations' runs; the front on the means, which points
     dominate which beyond noise, and the two comparisons on the means."""
     by_number = {t.number: t for t in result.trials}
-    groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
+    groups: dict[int, list[Row]] = {}
     for run in runs:
-        groups.setdefault(int(run.user_attrs[CONFIRMS_ATTR]), []).append(run)
+        assert run.confirms is not None
+        groups.setdefault(run.confirms, []).append(run)
     for number in sorted(groups):
         trial = by_number.get(number)
         if trial is None:  # the confirmed trial itself is not a complete, feasible one
             continue
-        again = sorted(groups[number], key=lambda t: int(t.user_attrs[SEED_ATTR]))
+        again = sorted(groups[number], key=lambda t: t.seed or 0)
         non_english = []
         if result.nli is not None and trials_dir is not None:
             means: list[float | None] = [result.non_english_mean(number)] + [
                 statistics.fmean(found.values()) if (found := _non_english(trials_dir, t.number, result.nli)) else None
                 for t in again]
             non_english = [m for m in means if m is not None]
-        result.confirmed.append(Confirmed(number, trial.family, [seed] + [int(t.user_attrs[SEED_ATTR]) for t in again],
-                                          [trial.values] + [tuple(t.values) for t in again], non_english))
+        result.confirmed.append(Confirmed(number, trial.family, [seed] + [t.seed or 0 for t in again],
+                                          [trial.values] + [t.values for t in again], non_english))
     if not result.confirmed:
         return
     result.confirmed_front = [c.number for c, on in zip(result.confirmed, pareto.nondominated(
@@ -301,7 +284,7 @@ def _confirmations(result: Findings, runs: list[optuna.trial.FrozenTrial], seed:
     result.beyond_noise = [(a.number, b.number) for a in result.confirmed for b in result.confirmed
                            if a is not b and beyond_noise(a, b, result.directions)]
     if len(result.names) == 2:
-        points = [Trial(c.number, c.mean, by_number[c.number].config, 0.0) for c in result.confirmed]
+        points = [Row(c.number, Outcome.COMPLETE, c.mean, by_number[c.number].config) for c in result.confirmed]
         matched = compare(family_front(points, "direct", result.directions), [p for p in points if p.family == "stilts"],
                           result.directions)
         result.confirmed_matched = {name: value for name, (value, _) in matched.items()}

@@ -12,30 +12,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
-from stiltsearch.search.results import pareto, plots
-from stiltsearch.search.study.core import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
+from stiltsearch.search.results import pareto, plots, table
+from stiltsearch.search.results.table import Row
 from stiltsearch.spaces.knobs import KNOBS, describe, row
 from stiltsearch.trainables.objectives import reference
-
-
-@dataclass
-class TrialOutcome:
-    number: int  # the Optuna trial number (the baseline is 0)
-    config: dict[str, Any]  # what the trainable received
-    values: tuple[float, ...]  # the objectives, in the config's order
-    finished_at: float  # unix seconds; orders the hypervolume history
+from stiltsearch.trainables.outcome import Outcome
 
 
 @dataclass
 class Front:
     names: list[str]
     directions: list[str]
-    outcomes: list[TrialOutcome]  # complete trials, by number
+    outcomes: list[Row]  # the search's complete, feasible trials (:func:`.table.searched`), by number
     ranks: list[int]  # Pareto rank of each outcome (0 = the front)
     history: list[float]  # hypervolume after each completion, in completion order
     failed: int
@@ -50,46 +41,39 @@ class Front:
     def rank_of(self) -> dict[int, int]:
         return {o.number: r for o, r in zip(self.outcomes, self.ranks)}
 
+    @property
+    def numbers(self) -> list[int]:
+        """The trials on the front, by number."""
+        return [o.number for o, r in zip(self.outcomes, self.ranks) if r == 0]
+
     def summary(self) -> dict[str, float]:
         return {"trials_completed": len(self.outcomes), "trials_failed": self.failed, "trials_pruned": self.pruned,
                 "trials_infeasible": self.infeasible,
                 "pareto_size": self.ranks.count(0), "hypervolume_final": self.hypervolume}
 
 
-def is_baseline(config: dict[str, Any]) -> bool:
-    """No intermediate task, English only: the baseline's family (the search's first such trial is
-    its baseline; the report, the front's plot and ``stiltsearch confirm`` all read it so)."""
-    return not config.get("intermediate_tasks") and not config.get("train_languages")
-
-
-def from_points(names: Sequence[str], directions: Sequence[str], outcomes: list[TrialOutcome], failed: int = 0,
-                pruned: int = 0, infeasible: int = 0) -> Front:
-    """The front of complete trials; the hypervolume counts from each objective's declared
-    reference (``trainables/objectives.py``), so a minimised objective counts as well as a maximised one."""
-    outcomes = sorted(outcomes, key=lambda o: o.number)
+def from_rows(rows: Sequence[Row], names: Sequence[str], directions: Sequence[str]) -> Front:
+    """The front of a table of trials (:mod:`.table`): its searched trials, ranked; the hypervolume
+    counts from each objective's declared reference (``trainables/objectives.py``), so a minimised
+    objective counts as well as a maximised one."""
+    outcomes = table.searched(rows)
     points = [o.values for o in outcomes]
     ranks = pareto.pareto_ranks(points, directions) if points else []
     by_finish = sorted(outcomes, key=lambda o: (o.finished_at, o.number))
     history = pareto.hypervolume_history([o.values for o in by_finish], directions, [reference(n) for n in names])
-    return Front(list(names), list(directions), outcomes, ranks, history, failed, pruned, infeasible)
+    return Front(list(names), list(directions), outcomes, ranks, history, table.tally(rows, Outcome.FAILED),
+                 table.tally(rows, Outcome.PRUNED), table.tally(rows, Outcome.INFEASIBLE))
 
 
 def from_study(study: optuna.Study, names: Sequence[str], directions: Sequence[str]) -> Front:
-    # the search's own trials: a confirmation (another seed of one of them) is read by the report
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not is_confirmation(t)]
-    outcomes = [TrialOutcome(t.number, t.user_attrs.get(CONFIG_ATTR) or dict(t.params), tuple(t.values),
-                             t.datetime_complete.timestamp() if t.datetime_complete else 0.0)
-                for t in complete if INFEASIBLE_ATTR not in t.user_attrs]  # an infeasible trial is off the front
-    failed = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if not is_confirmation(t)])
-    pruned = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if not is_confirmation(t)])
-    return from_points(names, directions, outcomes, failed, pruned, infeasible=len(complete) - len(outcomes))
+    return from_rows(table.from_study(study), names, directions)
 
 
 def write_files(front: Front, directory: Path, title: str) -> list[Path]:
     """pareto.csv, pareto.png (two objectives), hypervolume.png and summary.json in ``directory``."""
     files = [write_table(directory / "pareto.csv", front)]
     if len(front.names) == 2 and front.outcomes:
-        baseline = next((i for i, o in enumerate(front.outcomes) if is_baseline(o.config)), None)
+        baseline = next((i for i, o in enumerate(front.outcomes) if o.is_baseline), None)
         files.append(plots.plot_front([o.values for o in front.outcomes], front.ranks,
                                       [str(o.number) for o in front.outcomes], (front.names[0], front.names[1]),
                                       directory / "pareto.png", baseline=baseline, title=f"{title}: Pareto front"))

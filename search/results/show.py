@@ -14,7 +14,7 @@ from typing import Any
 
 from stiltsearch.search.config.coerce import ConfigError
 from stiltsearch.search.results import front as fronts
-from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.search.results import table
 
 
 def show_front(target: str, *, tracking_uri: str | None = None, out: str | None = None) -> fronts.Front:
@@ -117,18 +117,5 @@ def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front,
     names, directions = [o["name"] for o in objectives], [o["direction"] for o in objectives]
     children = client.search_runs([experiment.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=50000)
-    outcomes, failed = [], 0
-    for run in children:
-        if run.info.status == "FAILED":
-            failed += 1
-        if run.info.status != "FINISHED" or not all(n in run.data.metrics for n in names):
-            continue
-        outcomes.append(fronts.TrialOutcome(int(run.data.tags["stiltsearch.trial_number"]), _config(run.data.params),
-                                            tuple(run.data.metrics[n] for n in names), (run.info.end_time or 0) / 1000))
     print(f"MLflow experiment {name!r} at {uri}: search {parent.info.run_name} (run {parent.info.run_id})")
-    return fronts.from_points(names, directions, outcomes, failed), parent.info.run_name
-
-
-def _config(params: dict[str, str]) -> dict[str, Any]:
-    """A trial's MLflow params (strings) back as the config the trainable received."""
-    return {k.name: k.parse(params[k.name]) for k in KNOBS if k.name in params}
+    return fronts.from_rows(table.from_runs(children, names), names, directions), parent.info.run_name

@@ -37,7 +37,7 @@ CONTINUE = Decision()
 
 @dataclass(frozen=True)
 class SchedulerSettings:
-    """A scheduler's own settings; this base has none (every trial runs to its end)."""
+    """A scheduler's own settings (its docstring: one line on what the scheduler does, for the docs)."""
 
     name: ClassVar[str]  # the scheduler's name in a config (``search.scheduler.name``)
 

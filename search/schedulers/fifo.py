@@ -11,6 +11,8 @@ from stiltsearch.search.schedulers.base import CONTINUE, Decision, Scheduler, Sc
 
 @dataclass(frozen=True)
 class FifoSettings(SchedulerSettings):
+    """Every trial runs to its end (Tune's FIFO)."""
+
     name = "fifo"
 
 

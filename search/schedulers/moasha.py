@@ -18,6 +18,10 @@ from stiltsearch.trainables.objectives import reference, rung_values
 
 @dataclass(frozen=True)
 class MoashaSettings(SchedulerSettings):
+    """Multi-objective asynchronous successive halving: at each rung of a trial's budget, only the
+    top 1/reduction_factor of the trials there (by non-dominated rank, then hypervolume
+    contribution) go on; a rung is a prefix of the full run."""
+
     name = "moasha"
     # rungs at min_budget * reduction_factor**k of a trial's training budget, below 1 (1/9 and 1/3
     # for the defaults); the top 1/reduction_factor of the trials at a rung go on

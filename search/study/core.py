@@ -39,6 +39,7 @@ RUNG_ATTR = "stopped_at_rung"  # user attribute: the rung at which a scheduler p
 INFEASIBLE_ATTR = "infeasible"  # user attribute: which bound an infeasible trial missed
 CONFIRMS_ATTR = CONFIRMS_KEY  # user attribute of a confirmation: the trial it re-runs (search/results/confirm.py)
 SEED_ATTR = SEED_KEY  # user attribute of a confirmation: its training seed
+SHARED_ATTR = "phase2_from"  # user attribute: the trial whose phase 2 this one reuses (search/study/sharing.py)
 CONSTRAINT_NAME = "bounds"  # the trial's Optuna constraint: how far outside the objectives' bounds (<= 0: inside)
 DONE = tuple(TrialState[name] for name in DONE_STATES)
 

@@ -22,6 +22,7 @@ from stiltsearch.search.study.core import (
     CONFIG_ATTR,
     CONFIRMS_ATTR,
     SEED_ATTR,
+    SHARED_ATTR,
     count,
     done,
     owed,
@@ -108,11 +109,11 @@ class StudySearcher(Searcher):
         elif sharing.due(self.asked, self.shared, self.share_phase2) and not queued:
             source = sharing.source(self.study, self.directions)
         if source is not None:  # its phase-2 parameters are fixed; the sampler fills in the rest
-            self.study.enqueue_trial(sharing.phase2_params(source))
+            self.study.enqueue_trial(sharing.phase2_params(self.study.get_trials(deepcopy=False)[source]))
         trial = self.study.ask()
         self.asked = trial.number + 1
         if source is not None:
-            trial.set_user_attr(sharing.SHARED_ATTR, source.number)
+            trial.set_user_attr(SHARED_ATTR, source)
             self.shared += 1
         return trial
 

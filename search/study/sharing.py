@@ -34,13 +34,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from stiltsearch.search.results import pareto
-from stiltsearch.search.study.core import CONFIG_ATTR, INFEASIBLE_ATTR, is_confirmation
+from stiltsearch.search.results import pareto, table
+from stiltsearch.search.study.core import SHARED_ATTR
 from stiltsearch.spaces.knobs import PHASE2_KNOBS
-
-SHARED_ATTR = "phase2_from"  # user attribute: the trial whose phase 2 this one reuses
 
 
 def due(asked: int, shared: int, share: float) -> bool:
@@ -53,22 +51,17 @@ def shared_count(study: optuna.Study) -> int:
     return sum(SHARED_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False))
 
 
-def source(study: optuna.Study, directions: Sequence[str]) -> FrozenTrial | None:
-    """The complete trial whose phase 2 the next shared trial reuses, or None (see the module doc)."""
-    trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and INFEASIBLE_ATTR not in t.user_attrs
-                and t.values is not None and not is_confirmation(t)]
+def source(study: optuna.Study, directions: Sequence[str]) -> int | None:
+    """The number of the trial whose phase 2 the next shared trial reuses, or None (see the module doc)."""
+    rows = table.from_study(study)
+    complete = table.searched(rows)
     if not complete:
         return None
-    ranks = pareto.pareto_ranks([tuple(t.values) for t in complete], directions)
-    uses = Counter(int(t.user_attrs[SHARED_ATTR]) for t in trials if SHARED_ATTR in t.user_attrs)
-    candidates = [(rank, uses.get(t.number, 0), t.number, t) for t, rank in zip(complete, ranks) if has_phase2(t)]
-    return min(candidates, key=lambda c: c[:3])[3] if candidates else None
-
-
-def has_phase2(trial: FrozenTrial) -> bool:
-    config = trial.user_attrs.get(CONFIG_ATTR) or {}
-    return bool(config.get("intermediate_tasks"))
+    ranks = pareto.pareto_ranks([r.values for r in complete], directions)
+    uses = Counter(r.phase2_from for r in rows if r.phase2_from is not None)
+    candidates = [(rank, uses.get(r.number, 0), r.number) for r, rank in zip(complete, ranks)
+                  if r.config.get("intermediate_tasks")]
+    return min(candidates)[2] if candidates else None
 
 
 def phase2_params(trial: FrozenTrial) -> dict[str, Any]:

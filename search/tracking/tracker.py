@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stiltsearch.search.results.table import CONFIRMS_TAG, NUMBER_TAG, OUTCOME_TAG, SEED_TAG
 from stiltsearch.search.tracking.outbox import Outbox
 from stiltsearch.search.tracking.uris import store_problem, unreachable, use_credentials
 from stiltsearch.spaces.knobs import KNOBS
@@ -186,7 +187,7 @@ class Tracker:
         self.client.update_run(parent_id, status="RUNNING")
         self.hypervolume_steps = len(self.client.get_metric_history(parent_id, "hypervolume"))
         for run in self._child_runs():
-            number = int(run.data.tags["stiltsearch.trial_number"])
+            number = int(run.data.tags[NUMBER_TAG])
             self.children[number] = run.info.run_id
             self.logged[run.info.run_id] = set(run.data.metrics)
             if run.info.status in ("FINISHED", "FAILED"):
@@ -218,9 +219,9 @@ class Tracker:
             self.client.update_run(self.children[number], status="RUNNING")
             return
         tags = {"mlflow.parentRunId": self.parent_id or "", "stiltsearch.kind": "trial",
-                "stiltsearch.trial_number": str(number)}
+                NUMBER_TAG: str(number)}
         if CONFIRMS_KEY in config:  # a confirmation: the trial it re-runs, under which seed (search/results/confirm.py)
-            tags |= {"stiltsearch.confirms": str(config[CONFIRMS_KEY]), "stiltsearch.seed": str(config[SEED_KEY])}
+            tags |= {CONFIRMS_TAG: str(config[CONFIRMS_KEY]), SEED_TAG: str(config[SEED_KEY])}
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:03d}", tags=tags)
         self.children[number] = run.info.run_id
         self.logged[run.info.run_id] = set()
@@ -263,7 +264,7 @@ class Tracker:
         run_id = self.children.get(number)
         if run_id is None:
             return
-        tags = {"stiltsearch.outcome": outcome.value}
+        tags = {OUTCOME_TAG: outcome.value}
         if error:
             tags["stiltsearch.error" if outcome is not Outcome.INFEASIBLE else "stiltsearch.infeasible"] = error[:5000]
         if outcome is Outcome.PRUNED:
