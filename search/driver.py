@@ -310,7 +310,7 @@ def check_cluster_resources(cfg: SearchConfig) -> None:
 def _write_report(study: Any, cfg: SearchConfig, search_dir: Path, tracker: Tracker) -> None:
     """The report (search/results/findings.py) into ``<search dir>/report`` and the parent run; a report
     that cannot be made is said on the console and in MLflow, and the search still ends as it did."""
-    from stiltsearch.search.results.findings import report
+    from stiltsearch.search.results.report import report
 
     try:
         result, files = report(study, cfg, trials_dir(search_dir), search_dir / "report", search_dir.name)

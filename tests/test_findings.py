@@ -9,7 +9,9 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from stiltsearch.search.results.findings import findings, sentences, write_report
+from stiltsearch.search.results.answers import sentences
+from stiltsearch.search.results.findings import findings
+from stiltsearch.search.results.report import write_report
 from stiltsearch.search.study.core import CONFIG_ATTR, INFEASIBLE_ATTR
 
 NAMES, DIRECTIONS = ["xtreme_score", "tokens_per_sec"], ["max", "max"]

@@ -73,10 +73,8 @@ def write_files(front: Front, directory: Path, title: str) -> list[Path]:
     """pareto.csv, pareto.png (two objectives), hypervolume.png and summary.json in ``directory``."""
     files = [write_table(directory / "pareto.csv", front)]
     if len(front.names) == 2 and front.outcomes:
-        baseline = next((i for i, o in enumerate(front.outcomes) if o.is_baseline), None)
-        files.append(plots.plot_front([o.values for o in front.outcomes], front.ranks,
-                                      [str(o.number) for o in front.outcomes], (front.names[0], front.names[1]),
-                                      directory / "pareto.png", baseline=baseline, title=f"{title}: Pareto front"))
+        files.append(plots.plot_front(front.outcomes, front.ranks, front.names, directory / "pareto.png",
+                                      title=f"{title}: Pareto front"))
     if front.history:
         files.append(plots.plot_hypervolume(front.history, directory / "hypervolume.png",
                                             title="hypervolume over trials"))

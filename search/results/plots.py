@@ -1,38 +1,34 @@
-"""Rendering of the Pareto front and the hypervolume history (PNG, via matplotlib's Agg backend)."""
+"""The PNG files of ``stiltsearch pareto`` (matplotlib's Agg backend): the front, drawn by the
+front figure's matplotlib renderer (:mod:`.figures.front`), and the hypervolume history."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from stiltsearch.search.results.pareto import Point
+from stiltsearch.search.results.figures import front as front_figure
+
+if TYPE_CHECKING:
+    from stiltsearch.search.results.table import Row
 
 
-def plot_front(points: Sequence[Point], ranks: Sequence[int], labels: Sequence[str], axes: tuple[str, str],
-               path: str | Path, *, baseline: int | None = 0, title: str = "") -> Path:
-    """Scatter of every trial (x = second objective, y = first) with the front as a step line."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_front(rows: Sequence[Row], ranks: Sequence[int], names: Sequence[str], path: str | Path, *,
+               title: str = "") -> Path:
+    """Every complete trial (x = the second objective, y = the first), the front as a step line."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    xs, ys = [p[1] for p in points], [p[0] for p in points]
-    others = [i for i, r in enumerate(ranks) if r != 0]
-    front = sorted((i for i, r in enumerate(ranks) if r == 0), key=lambda i: xs[i])
-    ax.scatter([xs[i] for i in others], [ys[i] for i in others], c="0.6", label="dominated trials")
-    ax.scatter([xs[i] for i in front], [ys[i] for i in front], c="tab:red", zorder=3, label="Pareto front")
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], c="tab:red", alpha=0.5, drawstyle="steps-pre")
-    if baseline is not None and baseline < len(points):
-        ax.scatter([xs[baseline]], [ys[baseline]], s=160, facecolors="none", edgecolors="k", zorder=4,
-                   label="baseline (no intermediate task)")
-    for i, label in enumerate(labels):
-        ax.annotate(label, (xs[i], ys[i]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(axes[1])
-    ax.set_ylabel(axes[0])
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    front_figure.draw(front_figure.of_front(rows, ranks, names, title), ax)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -40,11 +36,7 @@ def plot_front(points: Sequence[Point], ranks: Sequence[int], labels: Sequence[s
 
 
 def plot_hypervolume(history: Sequence[float], path: str | Path, *, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     ax.plot(range(1, len(history) + 1), history, marker="o")
     ax.set_xlabel("completed trials")

@@ -48,7 +48,8 @@ def show_report(target: str, *, out: str | None = None) -> list[Path]:
     """``stiltsearch report DIR``: write the report (search/results/findings.py) of a search directory,
     running or not, and print its answer; returns the files."""
     from stiltsearch.search.layout import trials_dir
-    from stiltsearch.search.results.findings import report, sentences
+    from stiltsearch.search.results.answers import sentences
+    from stiltsearch.search.results.report import report
     from stiltsearch.search.tracking.uris import writable_dir_problem
 
     path = Path(target)
