@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from stiltsearch.search.tracking.tracker import default_tracking_uri
+from stiltsearch.search.tracking.uris import default_tracking_uri
 
 
 def main() -> None:

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from stiltsearch.search.layout import SearchError
-        from stiltsearch.search.tracking.tracker import TrackingUnavailable
+        from stiltsearch.search.tracking.uris import TrackingUnavailable
 
         if isinstance(exc, (SearchError, TrackingUnavailable)):
             print(f"stiltsearch: error: {exc}", file=sys.stderr)

@@ -113,7 +113,7 @@ def test_the_page_is_self_contained_and_shows_each_trials_config(study: optuna.S
 def test_question_1_reads_non_english_nli_accuracy_from_the_trials_results(study: optuna.Study, tmp_path: Path) -> None:
     """At the baseline's non-English accuracy (mean over xa, xb), the fastest trial of each family
     that reaches it; per-language differences of the front points drawn against the baseline."""
-    from stiltsearch.search.results.findings import nli_target
+    from stiltsearch.trainables.tasks import nli_target
     from stiltsearch.trainables import trialdir
 
     accuracy = {0: (70, 60), 1: (72, 62), 2: (50, 40), 3: (75, 66), 4: (60, 50), 5: (90, 90)}  # (xa, xb)

@@ -15,10 +15,10 @@ from stiltsearch.search.config.reading import to_dict
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.results import front as fronts
 from stiltsearch.search.results.table import Row
-from stiltsearch.trainables.outcome import Outcome
-from stiltsearch.search.tracking.tracker import trial_params
+from stiltsearch.search.tracking.redact import trial_params
 from stiltsearch.spaces import KNOBS, baseline_point, stilts_space
 from stiltsearch.spaces.knobs import SPACE_CONFIG_KNOBS, describe
+from stiltsearch.trainables.outcome import Outcome
 from stiltsearch.trainables.params import APPLIERS, TrialParams
 
 

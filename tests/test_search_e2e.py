@@ -107,7 +107,8 @@ def test_mlflow_opens_on_the_runs_with_the_front_described_and_two_saved_views(s
     tests/test_browser.py)."""
     import json
 
-    from stiltsearch.search.tracking.tracker import NOTE, VIEW_TAG_PREFIX
+    from stiltsearch.search.tracking.tracker import NOTE
+    from stiltsearch.search.tracking.views import VIEW_TAG_PREFIX
 
     client, parents, children = _runs(search["out"])
     experiment = client.get_experiment_by_name("e2e")

@@ -173,7 +173,7 @@ def test_routed_meter_measures_in_a_ray_task_holding_the_custom_resource(tiny_mo
 def test_a_meter_resource_no_live_node_offers_is_refused_at_start() -> None:
     from stiltsearch.search.config.coerce import ConfigError
     from stiltsearch.search.config.reading import load_config
-    from stiltsearch.search.driver import check_cluster_resources
+    from stiltsearch.search.launch.runner import check_cluster_resources
     from stiltsearch.search.launch.raysession import local_ray
 
     cfg = load_config(None, **{"throughput.resource": "stilts-meter"})

@@ -60,7 +60,7 @@ def environment_problems(cfg: SearchConfig, address: str | None) -> list[str]:
     """What stops ``cfg`` on this machine before anything is created: the output directory, the MLflow
     store, the Ray address, and (for a local Ray) whether one trial fits the machine at all; a trial
     that never fits would wait forever (a cluster's nodes are checked when the driver joins it)."""
-    from stiltsearch.search.tracking.tracker import default_tracking_uri
+    from stiltsearch.search.tracking.uris import default_tracking_uri
 
     problems = []
     if (problem := writable_dir_problem(Path(cfg.output_dir))) is not None:

@@ -110,13 +110,6 @@ def _best(trials: list[Trial], index: int, direction: str) -> Trial | None:
     return max(trials, key=key, default=None)
 
 
-def nli_target(target_tasks: list[str]) -> str | None:
-    """The search's NLI target, the one question 1 is about (None: it has none)."""
-    from stiltsearch.trainables.tasks import nli_target as first_nli
-
-    return first_nli(target_tasks)
-
-
 def findings(study: optuna.Study, names: list[str], directions: list[str], *, nli: str | None = None,
              trials_dir: Path | None = None, seed: int = 0) -> Findings:
     """The report's data from a study (complete, feasible trials only); with ``nli`` and the

@@ -15,7 +15,8 @@ import optuna
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.results.answers import sentences
 from stiltsearch.search.results.figures import confirmed, front, importance, languages, progress, usage
-from stiltsearch.search.results.findings import Findings, findings, nli_target
+from stiltsearch.search.results.findings import Findings, findings
+from stiltsearch.trainables.tasks import nli_target
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -28,7 +29,7 @@ FIGURES: tuple[Callable[[Findings], go.Figure | None], ...] = (
 def report(study: optuna.Study, cfg: SearchConfig, trials_dir: Path, directory: Path, title: str) -> tuple[Findings, list[Path]]:
     """A search's findings (``cfg``: its SearchConfig) and the report written into ``directory``:
     what the driver does at the end of a search and ``stiltsearch report`` does on demand."""
-    result = findings(study, cfg.objective_names, cfg.directions, nli=nli_target(list(cfg.target_tasks)),
+    result = findings(study, cfg.objective_names, cfg.directions, nli=nli_target(cfg.target_tasks),
                       trials_dir=trials_dir, seed=cfg.training.seed)
     return result, write_report(result, directory, title)
 

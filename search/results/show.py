@@ -98,8 +98,7 @@ def _open_study(directory: Path) -> tuple[Any, Any]:
 def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front, str]:
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.tracking.tracker import default_tracking_uri
-    from stiltsearch.search.tracking.uris import store_problem, uri_problem, use_credentials
+    from stiltsearch.search.tracking.uris import default_tracking_uri, store_problem, uri_problem, use_credentials
 
     uri = use_credentials(tracking_uri or default_tracking_uri())
     if (problem := uri_problem(uri) or store_problem(uri, create=False)) is not None:  # reading makes no store

@@ -16,7 +16,8 @@ restored phase-2 metrics again adds no duplicate history.
 from __future__ import annotations
 
 import os
-import re
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,8 +25,9 @@ from typing import Any
 
 from stiltsearch.search.results.table import CONFIRMS_TAG, NUMBER_TAG, OUTCOME_TAG, SEED_TAG
 from stiltsearch.search.tracking.outbox import Outbox
-from stiltsearch.search.tracking.uris import store_problem, unreachable, use_credentials
-from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.search.tracking.redact import redact, trial_params
+from stiltsearch.search.tracking.uris import TrackingUnavailable, store_problem, unreachable, use_credentials
+from stiltsearch.search.tracking.views import VIEW_KEY_PARAM, WORKFLOW_PARAM, open_experiment, saved_views, view_id
 from stiltsearch.trainables.objectives import OBJECTIVES, RUNG_PREFIX
 from stiltsearch.trainables.outcome import Outcome
 from stiltsearch.trainables.params import CONFIRMS_KEY, SEED_KEY
@@ -33,75 +35,16 @@ from stiltsearch.trainables.params import CONFIRMS_KEY, SEED_KEY
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
 TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/", RUNG_PREFIX)
 TRIAL_METRICS = tuple(o.name for o in OBJECTIVES)  # the declared objectives, under their own names
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # MLflow 3's "model training" kind
 NOTE = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
-SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
 
 
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or ["?"])[0][:200]
-
-
-def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
-# Saved views of the experiment page (MLflow 3.17's "shared view state"): an experiment tag
-# ``mlflow.sharedViewState.<id>`` holding {name, createdAt (ms), updatedAt, state: JSON text of the
-# page's search facets and UI state}, listed by name in the page's view menu and opened by
-# ``?viewStateShareKey=<id>``. Without one the trials are folded under their parent run and no
-# metric is a column (MLflow's default columns are Source, Models and Dataset). The layout is the
-# UI's own (mlflow/server/js, not a documented API): tests/test_browser.py checks it in Chromium.
-VIEW_TAG_PREFIX = "mlflow.sharedViewState."
-VIEW_KEY_PARAM = "viewStateShareKey"
-# MLflow 3.17.2's UI opens every experiment in its GenAI workflow (traces, "No data available")
-# unless the URL says otherwise or the user flips its "Model training" toggle (remembered per
-# browser); the experiment's kind tag above is not what it reads. So every link a search gives says so.
-WORKFLOW_PARAM = "workflowType=machine_learning"
-
-
-def view_id(parent_id: str, which: str) -> str:
-    return f"stiltsearch-{parent_id}-{which}"
-
-
-def saved_views(search: str, parent_id: str, objectives: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Experiment tags of two views of one search's trials, flat, objectives and knobs as columns,
-    best first by the first objective: "trials" (all of them) and "front" (the Pareto front)."""
-    import json
-
-    trials = f"tags.mlflow.parentRunId = '{parent_id}' and tags.`stiltsearch.kind` = 'trial'"
-    columns = ([f"metrics.`{name}`" for name, _ in objectives] + ["tags.`pareto_optimal`", "tags.`stiltsearch.outcome`"]
-               + [f"params.`{k.name}`" for k in KNOBS] + ["attributes.`Duration`"])
-    first = objectives[0] if objectives else None
-    order = {"orderByKey": f"metrics.`{first[0]}`", "orderByAsc": first[1] == "min"} if first else {}
-    now = int(time.time() * 1000)
-    views = {}
-    for which, title, where in (("trials", "trials", trials), ("front", "Pareto front", f"{trials} and tags.pareto_optimal = 'true'")):
-        state = {"searchFilter": where, **order, "selectedColumns": columns}
-        views[VIEW_TAG_PREFIX + view_id(parent_id, which)] = json.dumps(
-            {"name": f"{search}: {title}", "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
-    return views
-
-
-class TrackingUnavailable(RuntimeError):
-    """The MLflow tracking server does not answer: the search stops before it starts."""
-
-
-def redact(params: Mapping[str, Any]) -> dict[str, str]:
-    """Params as MLflow strings, minus anything that looks like a secret or embeds credentials."""
-    clean = {}
-    for key, value in params.items():
-        text = str(value)
-        if SECRET.search(key) or re.search(r"://[^/\s]*:[^/\s]*@", text):
-            continue
-        clean[key] = text[:6000]  # MLflow's param value limit
-    return clean
-
-
-def trial_params(config: Mapping[str, Any]) -> dict[str, str]:
-    """A trial's sampled config as params, each knob shown as it declares (subsets as readable
-    '+'-joined lists); the trial number is a tag, not a param."""
-    return redact({k.name: k.show(config[k.name]) for k in KNOBS if k.name in config})
+def _snapshot(files: list[Path], prefix: str) -> Path:
+    """Copies of ``files`` in a temporary directory, taken now: the outbox sends them later, and the
+    next refresh may rewrite the originals before then."""
+    snapshot = Path(tempfile.mkdtemp(prefix=prefix))
+    for path in files:
+        shutil.copy2(path, snapshot / path.name)
+    return snapshot
 
 
 SERVED_TAG = "stiltsearch.served_model"  # on a front trial's run: where its served model is
@@ -116,7 +59,6 @@ class Tracker:
     """
 
     def __init__(self, tracking_uri: str, experiment: str, *, create: bool = True) -> None:
-        from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
         # credentials in the URI go to MLflow's environment variables; only the clean URI is kept
@@ -128,23 +70,8 @@ class Tracker:
         # Fail over to the outbox quickly instead of MLflow's own minutes of HTTP retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-        try:
-            self.client = MlflowClient(tracking_uri=tracking_uri)
-            # Creating the experiment here also creates the SQLite schema before any trial runs:
-            # two processes creating it at once race (MLflow 3.17: "table latest_metrics already exists").
-            found = self.client.get_experiment_by_name(experiment)
-            if found is None and not create:
-                raise TrackingUnavailable(f"mlflow.experiment: {tracking_uri} holds no experiment {experiment!r}; "
-                                          "give the store the search was run with")
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
-            if found is None or EXPERIMENT_KIND[0] not in found.tags:
-                # a search is model training, not GenAI: the kind MLflow 3 records for an experiment.
-                # (3.17.2's UI picks its workflow from the URL or a per-browser toggle instead, so
-                # the links a search gives also say it: WORKFLOW_PARAM.)
-                self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND)
-        except MlflowException as exc:
-            raise TrackingUnavailable(f"mlflow.tracking_uri: {tracking_uri} refused the experiment "
-                                      f"({_first_line(exc.message)})") from None
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.experiment_id = open_experiment(self.client, experiment, create)
         self.parent_id: str | None = None
         self.parent_status: str | None = None  # the parent run's status before this session attached
         self.children: dict[int, str] = {}  # trial number -> MLflow run id
@@ -310,9 +237,6 @@ class Tracker:
         """The parent run's summary metrics (step = trials completed), new hypervolume entries, the
         Pareto files (copied now: the next refresh may rewrite them before this one is sent), and
         its description ``note`` (Markdown: what the search found so far)."""
-        import shutil
-        import tempfile
-
         from mlflow.entities import Metric
 
         assert self.parent_id is not None
@@ -322,9 +246,7 @@ class Tracker:
         values = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         values += [Metric("hypervolume", h, now, i + 1) for i, h in enumerate(history) if i >= self.hypervolume_steps]
         self.hypervolume_steps = max(self.hypervolume_steps, len(history))
-        snapshot = Path(tempfile.mkdtemp(prefix="stilts-pareto-"))
-        for path in files:
-            shutil.copy2(path, snapshot / path.name)
+        snapshot = _snapshot(files, "stilts-pareto-")
 
         if note:
             note += (f"\n\nViews of the trials: [all]({self.view_url('trials')}), "
@@ -339,17 +261,12 @@ class Tracker:
     def log_report(self, files: list[Path], metrics: Mapping[str, float], problem: str | None = None) -> None:
         """The search's report (search/results/findings.py) as the parent run's ``report/`` artifacts and its
         figures as metrics; or, when it could not be written, why (tag ``stiltsearch.report``)."""
-        import shutil
-        import tempfile
-
         from mlflow.entities import Metric
 
         assert self.parent_id is not None
         parent = self.parent_id
         now = int(time.time() * 1000)
-        snapshot = Path(tempfile.mkdtemp(prefix="stilts-report-"))
-        for path in files:
-            shutil.copy2(path, snapshot / path.name)
+        snapshot = _snapshot(files, "stilts-report-")
 
         def write() -> None:
             self._log(parent, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],

@@ -27,6 +27,10 @@ SERVERS = ("http", "https")
 USER_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 
 
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking server does not answer: the search stops before it starts."""
+
+
 def _scheme(uri: str) -> str:
     return uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
 
@@ -178,3 +182,7 @@ def address_problem(address: str, timeout_s: float = 3.0) -> str | None:
             return None
     except OSError as exc:
         return f"nothing answers at {address} ({exc.strerror or exc}); start the cluster, or {fix}"
+
+
+def default_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
