@@ -22,7 +22,6 @@ temporary directory, removed by ``stop``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from stiltsearch.cluster import processes
 from stiltsearch.search.cli import OneLineParser  # argparse errors as one line, exit 2
 from stiltsearch.search.launch.raysession import SINGLE_MACHINE_ENV, loopback_host
 
@@ -193,7 +193,7 @@ def _own_addresses() -> set[str]:
 def _wait_for(cluster: LocalCluster, count: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while len(alive_nodes(cluster.address)) < count:
-        dead = [name for name, pid in cluster.nodes.items() if not _running(pid)]
+        dead = [name for name, pid in cluster.nodes.items() if not processes.running(pid)]
         if dead:
             tail = (Path(cluster.directory) / f"{dead[0]}.log").read_text().strip().splitlines()[-1:]
             stop(cluster.directory)
@@ -204,25 +204,13 @@ def _wait_for(cluster: LocalCluster, count: int, timeout_s: float) -> None:
         time.sleep(1)
 
 
-def _running(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)  # reaps it if it is our child and has exited
-        return waited == 0
-    except ChildProcessError:  # not our child: ask the kernel
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-
 def stop_node(directory: str | Path, name: str, sig: int = signal.SIGKILL) -> None:
     """Stop one node's whole process group (raylet, its workers): the machine is gone."""
     cluster = LocalCluster.load(directory)
     if name not in cluster.nodes:
         raise ClusterError(f"node: no node {name!r}; nodes are {', '.join(sorted(cluster.nodes)) or 'none'}")
-    _kill_group(cluster.nodes.pop(name), sig)
-    _kill_marked(f"{cluster.directory}:{name}", sig)
+    processes.kill_group(cluster.nodes.pop(name), sig)
+    processes.kill_marked(NODE_ENV, f"{cluster.directory}:{name}", sig)
     cluster.save()
 
 
@@ -230,43 +218,12 @@ def stop(directory: str | Path) -> None:
     cluster = LocalCluster.load(directory)
     for name in [n for n in cluster.nodes if n != "head"] + ["head"]:
         if name in cluster.nodes:
-            _kill_group(cluster.nodes[name], signal.SIGTERM)
+            processes.kill_group(cluster.nodes[name], signal.SIGTERM)
     for name in cluster.nodes:
-        _kill_marked(f"{cluster.directory}:{name}", signal.SIGKILL)  # workers run in their own process groups
+        processes.kill_marked(NODE_ENV, f"{cluster.directory}:{name}", signal.SIGKILL)  # workers run in their own process groups
     if cluster.temp_dir.startswith(tempfile.gettempdir()):
         shutil.rmtree(cluster.temp_dir, ignore_errors=True)
     (Path(directory) / STATE).unlink()
-
-
-def _kill_marked(marker: str, sig: int) -> None:
-    """Every process that inherited a node's marker (Ray puts trial workers in their own groups)."""
-    import psutil
-
-    procs = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.environ().get(NODE_ENV) == marker:
-                proc.send_signal(sig)
-                procs.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    psutil.wait_procs(procs, timeout=10)
-
-
-def _kill_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from stiltsearch.search.driver import SearchResult
 
 EXIT_BAD_INPUT = 2
 
@@ -90,26 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(registries.render(registries.table(args.what), markdown=args.markdown), end="")
         return 0
     try:
-        if args.command in ("run", "validate"):
-            return _run_or_validate(args)
-        if args.command == "pareto":
-            from stiltsearch.search.results.show import show_front
-
-            show_front(args.target, tracking_uri=args.tracking_uri, out=args.out)
-            return 0
-        if args.command == "report":
-            from stiltsearch.search.results.show import show_report
-
-            show_report(args.target, out=args.out)
-            return 0
-        if args.command == "confirm":
-            import os
-
-            from stiltsearch.search.driver import confirm_search
-
-            return _finish(confirm_search(args.search_dir, args.seeds,
-                                          address=args.address or os.environ.get("RAY_ADDRESS")))
-        return _finish(_resume(args))
+        return _dispatch(args)
     except ConfigError as exc:
         print(f"stiltsearch: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -125,6 +109,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stiltsearch: error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; bad input raises (:func:`main` makes it one line, exit 2)."""
+    if args.command in ("run", "validate"):
+        return _run_or_validate(args)
+    if args.command == "pareto":
+        from stiltsearch.search.results.show import show_front
+
+        show_front(args.target, tracking_uri=args.tracking_uri, out=args.out)
+        return 0
+    if args.command == "report":
+        from stiltsearch.search.results.show import show_report
+
+        show_report(args.target, out=args.out)
+        return 0
+    if args.command == "confirm":
+        import os
+
+        from stiltsearch.search.driver import confirm_search
+
+        return _finish(confirm_search(args.search_dir, args.seeds,
+                                      address=args.address or os.environ.get("RAY_ADDRESS")))
+    return _finish(_resume(args))
 
 
 def _run_or_validate(args: argparse.Namespace) -> int:
@@ -154,7 +162,7 @@ def _run_or_validate(args: argparse.Namespace) -> int:
     return _finish(run_search(cfg, address=args.address or os.environ.get("RAY_ADDRESS")))
 
 
-def _resume(args: argparse.Namespace) -> Any:
+def _resume(args: argparse.Namespace) -> SearchResult:
     import os
 
     from stiltsearch.search.driver import resume_search

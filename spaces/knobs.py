@@ -26,10 +26,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     import optuna
+
+# One knob's value in a trial: an int, float, str or bool, or a tuple of names (a subset knob). Its
+# type is the knob's own (``Knob.kind``), checked where the config is read; here it is any of them.
+Value: TypeAlias = Any
+Config: TypeAlias = "Mapping[str, Value]"  # {knob: value}: a trial's config, as the trainable receives it
+Params: TypeAlias = "dict[str, Value]"  # raw Optuna parameters (a subset's use_<name> flags, ...)
+Choices: TypeAlias = "Mapping[str, Value]"  # {config key: its choices}: a space's spec, or the config's
 
 # Where a trial applies a knob, in the order a trial runs (the applier registry uses these names).
 APPLIES = ("phase 2", "phase 3", "encoder", "inputs", "weights", "serving")
@@ -41,12 +48,12 @@ class Knob:
 
     name: str
     kind: type  # the type of one value: int, str, bool or float
-    default: Any  # the config's choices when it gives none (a tuple; a (low, high) pair for ranges)
+    default: Value  # the config's choices when it gives none (a tuple; a (low, high) pair for ranges)
     applies: str  # one of APPLIES
     label: str  # the console's short name
     doc: str  # one line, with units
-    fallback: Any = None  # the value of a trial whose config does not carry the knob (direct runs)
-    allowed: tuple[Any, ...] = ()  # the only values a config may list (empty: any of ``kind``)
+    fallback: Value = None  # the value of a trial whose config does not carry the knob (direct runs)
+    allowed: tuple[Value, ...] = ()  # the only values a config may list (empty: any of ``kind``)
     bounds: tuple[float, float] | None = None  # inclusive range of a numeric value
     baseline_rule: str = "first"  # which choice the baseline takes: "first" or "max"
     space_key: str = ""  # where the choices live in the config ("": ``space.<name>``)
@@ -64,7 +71,7 @@ class Knob:
         """The config's type for this knob's choices (read by the config loader's coercion)."""
         return tuple[self.kind, ...]  # type: ignore[name-defined]
 
-    def problem(self, choices: Sequence[Any]) -> str | None:
+    def problem(self, choices: Sequence[Value]) -> str | None:
         """Why ``choices`` (from the config) are not allowed, or None."""
         if not choices:
             return f"give one or more of {', '.join(map(str, self.allowed))}" if self.allowed else "give one or more values"
@@ -78,24 +85,24 @@ class Knob:
                 return f"give values in {low:g}..{high:g}, got {list(choices)}"
         return None
 
-    def suggest(self, trial: optuna.Trial, spec: Mapping[str, Any], chosen: Mapping[str, Any]) -> Any:
+    def suggest(self, trial: optuna.Trial, spec: Choices, chosen: Config) -> Value:
         """Sample the knob (``chosen``: the knobs sampled before it, for knobs that depend on them)."""
         return trial.suggest_categorical(self.name, list(spec[self.key]))
 
-    def baseline(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def baseline(self, spec: Choices) -> Params:
         """The raw Optuna parameters the baseline trial takes for this knob."""
         choices = list(spec[self.key])
         return {self.name: max(choices) if self.baseline_rule == "max" else choices[0]}
 
-    def raw_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def raw_params(self, params: Config) -> Params:
         """This knob's entries among a trial's raw Optuna parameters (to enqueue them again)."""
         return {self.name: params[self.name]} if self.name in params else {}
 
-    def show(self, value: Any) -> str:
+    def show(self, value: Value) -> str:
         """The value as a table cell or MLflow param (:meth:`parse` reads it back)."""
         return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
-    def parse(self, text: str) -> Any:
+    def parse(self, text: str) -> Value:
         """A value back from :meth:`show`'s text (an MLflow param)."""
         if text == "":
             return None
@@ -106,7 +113,7 @@ class Knob:
         except ValueError:
             return text
 
-    def console(self, value: Any) -> str:
+    def console(self, value: Value) -> str:
         """The value in a trial's one-line description ("" leaves it out)."""
         return f"{self.label}={self.show(value)}"
 
@@ -123,25 +130,25 @@ class Subset(Knob):
     def config_type(self) -> Any:
         return tuple[str, ...]
 
-    def problem(self, choices: Sequence[Any]) -> str | None:
+    def problem(self, choices: Sequence[Value]) -> str | None:
         return f"a value is listed twice in {list(choices)}" if len(set(choices)) != len(choices) else None
 
-    def suggest(self, trial: optuna.Trial, spec: Mapping[str, Any], chosen: Mapping[str, Any]) -> Any:
+    def suggest(self, trial: optuna.Trial, spec: Choices, chosen: Config) -> Value:
         return tuple(m for m in spec[self.key] if trial.suggest_categorical(f"{self.prefix}{m}", [False, True]))
 
-    def baseline(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def baseline(self, spec: Choices) -> Params:
         return {f"{self.prefix}{m}": False for m in spec[self.key]}
 
-    def raw_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def raw_params(self, params: Config) -> Params:
         return {k: v for k, v in params.items() if k.startswith(self.prefix)}
 
-    def show(self, value: Any) -> str:
+    def show(self, value: Value) -> str:
         return "+".join(value or ()) or "none"
 
-    def parse(self, text: str) -> Any:
+    def parse(self, text: str) -> Value:
         return () if text in ("none", "") else tuple(text.split("+"))
 
-    def console(self, value: Any) -> str:
+    def console(self, value: Value) -> str:
         return f"{self.label}={'+'.join(str(v).removeprefix('toy_') for v in value or ()) or self.empty}"
 
 
@@ -156,27 +163,27 @@ class LogRange(Knob):
     def config_type(self) -> Any:
         return tuple[float, float]
 
-    def problem(self, choices: Sequence[Any]) -> str | None:
+    def problem(self, choices: Sequence[Value]) -> str | None:
         low, high = choices
         if not (math.isfinite(low) and math.isfinite(high) and low > 0 and high > 0):
             return f"learning rates must be > 0 and finite, got [{low}, {high}]"
         return None if low <= high else f"the range [{low}, {high}] must be [low, high] with low <= high"
 
-    def suggest(self, trial: optuna.Trial, spec: Mapping[str, Any], chosen: Mapping[str, Any]) -> Any:
+    def suggest(self, trial: optuna.Trial, spec: Choices, chosen: Config) -> Value:
         if self.only_with and not chosen.get(self.only_with):
             return None
         return trial.suggest_float(self.name, *spec[self.key], log=True)
 
-    def baseline(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def baseline(self, spec: Choices) -> Params:
         if self.only_with:  # the baseline has no phase 2
             return {}
         low, high = spec[self.key]
         return {self.name: (low * high) ** 0.5}  # the geometric middle
 
-    def show(self, value: Any) -> str:
+    def show(self, value: Value) -> str:
         return "" if value is None else str(value)
 
-    def console(self, value: Any) -> str:
+    def console(self, value: Value) -> str:
         return "" if value is None else f"{self.label}={value:.1e}"
 
 
@@ -185,15 +192,15 @@ class Model(Knob):
     """The phase-1 model, when the config offers two or more (``{name: layers}`` in the spec); the
     baseline takes the largest."""
 
-    def suggest(self, trial: optuna.Trial, spec: Mapping[str, Any], chosen: Mapping[str, Any]) -> Any:
+    def suggest(self, trial: optuna.Trial, spec: Choices, chosen: Config) -> Value:
         models = spec[self.key]
         return trial.suggest_categorical(self.name, list(models)) if len(models) >= 2 else next(iter(models), "")
 
-    def baseline(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def baseline(self, spec: Choices) -> Params:
         models = spec[self.key]
         return {self.name: max(models, key=models.get)} if len(models) >= 2 else {}
 
-    def console(self, value: Any) -> str:
+    def console(self, value: Value) -> str:
         return f"{value}" if value else ""
 
 
@@ -202,7 +209,7 @@ class LayersKept(Knob):
     """Encoder layers kept from the bottom. With a choice of models each model has its own Optuna
     parameter (``layers_kept_<model>``) over the counts its depth allows, so no distribution changes."""
 
-    def suggest(self, trial: optuna.Trial, spec: Mapping[str, Any], chosen: Mapping[str, Any]) -> Any:
+    def suggest(self, trial: optuna.Trial, spec: Choices, chosen: Config) -> Value:
         models = spec["models"]
         if len(models) < 2:
             return trial.suggest_categorical(self.name, list(spec[self.key]))
@@ -210,7 +217,7 @@ class LayersKept(Knob):
         choices = [n for n in spec[self.key] if n <= depth] or [depth]
         return trial.suggest_categorical(f"{self.name}_{chosen['model']}", choices)
 
-    def baseline(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def baseline(self, spec: Choices) -> Params:
         models = spec["models"]
         if len(models) < 2:
             return {self.name: max(spec[self.key])}
@@ -248,11 +255,11 @@ KNOBS: tuple[Knob, ...] = (
 BY_NAME: dict[str, Knob] = {k.name: k for k in KNOBS}
 
 
-class Values(Mapping[str, Any]):
+class Values(Mapping[str, Value]):
     """Values held per knob in the instance's ``__dict__``, read as a mapping or as attributes
     (``spec.layers_kept``): the base of a space's choices and of a trial's knob values."""
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> Value:
         return self.__dict__[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -261,7 +268,7 @@ class Values(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.__dict__)
 
-    def __getattr__(self, name: str) -> Any:  # only reached for names that are not knobs
+    def __getattr__(self, name: str) -> Value:  # only reached for names that are not knobs
         raise AttributeError(f"{type(self).__name__} has no knob {name!r}")
 
 
@@ -269,17 +276,17 @@ SPACE_CONFIG_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.in_space_conf
 PHASE2_KNOBS: tuple[Knob, ...] = tuple(k for k in KNOBS if k.phase2)
 
 
-def default_choices() -> dict[str, Any]:
+def default_choices() -> Params:
     """``space:``'s defaults: each knob's choices under its key."""
     return {k.key: k.default for k in SPACE_CONFIG_KNOBS}
 
 
-def describe(config: Mapping[str, Any]) -> str:
+def describe(config: Config) -> str:
     """A trial's sampled config in one short line (the console, the Pareto table on screen)."""
     parts = [k.console(config.get(k.name, k.fallback)) for k in KNOBS]
     return " ".join(p for p in parts if p)
 
 
-def row(config: Mapping[str, Any]) -> list[str]:
+def row(config: Config) -> list[str]:
     """A trial's knobs as table cells, in :data:`KNOBS` order (``pareto.csv``)."""
     return [k.show(config.get(k.name, k.fallback)) for k in KNOBS]

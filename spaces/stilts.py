@@ -5,11 +5,10 @@ which deployment knobs. A pure define-by-run function over the declared knobs
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import optuna
 
-from stiltsearch.spaces.knobs import KNOBS, Values
+from stiltsearch.spaces.knobs import KNOBS, Params, Value, Values
 
 
 class SpaceSpec(Values):
@@ -17,20 +16,20 @@ class SpaceSpec(Values):
     ``intermediate_lr``, ..., ``models``: ``{model name: its layer count}``); built from the validated
     search config. A key left out takes its knob's default choices."""
 
-    def __init__(self, **choices: Any) -> None:
+    def __init__(self, **choices: Value) -> None:
         keys = {k.key for k in KNOBS}
         unknown = sorted(set(choices) - keys)
         if unknown:
             raise TypeError(f"SpaceSpec: unknown choice {unknown[0]!r}; knobs: {', '.join(sorted(keys))}")
         for knob in KNOBS:
-            value = choices.get(knob.key, knob.default)
+            value: Value = choices.get(knob.key, knob.default)
             setattr(self, knob.key, dict(value) if isinstance(value, Mapping) else tuple(value))
 
 
-def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
+def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> Params:
     """Sample one trial's parameters; returns the structured values the trainable reads (a knob
     that does not apply to this trial, such as the intermediate lr of the baseline, is left out)."""
-    params: dict[str, Any] = {}
+    params: Params = {}
     for knob in KNOBS:
         value = knob.suggest(trial, spec, params)
         if value is not None:
@@ -38,11 +37,11 @@ def stilts_space(trial: optuna.Trial, spec: SpaceSpec) -> dict[str, Any]:
     return params
 
 
-def baseline_point(spec: SpaceSpec) -> dict[str, Any]:
+def baseline_point(spec: SpaceSpec) -> Params:
     """The raw Optuna parameters of the baseline: no intermediate task, English-only fine-tuning,
     the largest model, whole, at full length, the first precision, and the geometric middle of the
     target lr range (each knob's :meth:`~stiltsearch.spaces.knobs.Knob.baseline`)."""
-    point: dict[str, Any] = {}
+    point: Params = {}
     for knob in KNOBS:
         point |= knob.baseline(spec)
     return point

@@ -124,7 +124,12 @@ def annotations(module: Module) -> Iterator[ast.expr]:
             if node.returns is not None:
                 yield node.returns
         elif isinstance(node, ast.AnnAssign):
-            yield node.annotation
+            is_alias = isinstance(node.annotation, ast.Name) and node.annotation.id == "TypeAlias"
+            if is_alias and node.value is not None:  # an alias counts once, where it is defined
+                value = node.value
+                yield ast.parse(value.value, mode="eval").body if isinstance(value, ast.Constant) else value
+            else:
+                yield node.annotation
 
 
 def uses_any(annotation: ast.expr) -> bool:

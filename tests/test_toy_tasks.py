@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stiltsearch.trainables import heads, toyworld
+from stiltsearch.trainables import encoding, heads, toyworld
 from stiltsearch.trainables.tasks import TASKS, get_task
 
 
@@ -44,7 +44,7 @@ def test_every_task_encodes_with_its_head(name: str, tiny_model: str) -> None:
     assert batch["input_ids"].shape[0] == 8
     if task.head == "tagging":
         # exactly one labelled position (the first sub-token) per word
-        assert ((batch["labels"] != heads.IGNORE).sum(1) == batch["n_words"]).all()
+        assert ((batch["labels"] != encoding.IGNORE).sum(1) == batch["n_words"]).all()
     elif task.head == "span":
         # the labelled tokens spell the answer; unanswerable questions point at <s>
         for row, ex in enumerate(examples):

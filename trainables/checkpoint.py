@@ -31,6 +31,7 @@ from stiltsearch.trainables.trialdir import (
     write_atomic,
     write_result,
 )
+from stiltsearch.trainables.types import Metrics
 
 
 class TrialCheckpoint:
@@ -118,7 +119,7 @@ class TrialCheckpoint:
     def state(self) -> dict[str, Any]:
         return dict(self._state)
 
-    def save_result(self, metrics: dict[str, Any]) -> None:
+    def save_result(self, metrics: Metrics) -> None:
         if self.directory is not None and self.writable:
             write_result(self.directory, metrics)
 

@@ -13,9 +13,10 @@ import torch
 
 from stiltsearch.trainables import heads
 from stiltsearch.trainables.tasks.base import Example, Task
+from stiltsearch.trainables.types import Tokenizer
 
 
-def batches(task: Task, examples: Sequence[Example], tokenizer: Any, *, batch_size: int, max_length: int,
+def batches(task: Task, examples: Sequence[Example], tokenizer: Tokenizer, *, batch_size: int, max_length: int,
             seed: int) -> Iterator[dict[str, Any]]:
     """Endless shuffled epochs of encoded batches, each tagged with its task name."""
     if not examples:
@@ -45,7 +46,7 @@ def mixture(streams: dict[str, Iterator[dict[str, Any]]], sizes: dict[str, int],
         yield next(streams[rng.choices(names, weights)[0]])
 
 
-def eval_batches(task: Task, examples: Sequence[Example], tokenizer: Any, *, batch_size: int,
+def eval_batches(task: Task, examples: Sequence[Example], tokenizer: Tokenizer, *, batch_size: int,
                  max_length: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     """Batches in order (indices kept) for prediction."""
     for start in range(0, len(examples), batch_size):

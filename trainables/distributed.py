@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stiltsearch.spaces.knobs import Config
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.params import TrialParams
 from stiltsearch.trainables.pipeline import run_trial
@@ -42,12 +43,12 @@ def run_distributed_trial(settings: TrialSettings, params: TrialParams, director
     return result
 
 
-def _worker(config: dict[str, Any]) -> None:
+def _worker(config: Config) -> None:
     import ray.train
     import torch
 
     from stiltsearch.trainables import quiet_libraries
-    from stiltsearch.trainables.engine import from_rank0
+    from stiltsearch.trainables.processgroup import from_rank0
 
     quiet_libraries()
     rank = ray.train.get_context().get_world_rank()

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stiltsearch.trainables.types import Features
+
 FORMATS = {"parquet": "parquet", "jsonl": "json", "json": "json", "csv": "csv"}
 
 
@@ -119,7 +121,7 @@ def _check_not_a_pointer(file: Path, source: Source) -> None:
                                   f"--repo-type dataset --local-dir DIR)")
 
 
-def label_name(features: Any, column: str, value: Any) -> str:
+def label_name(features: Features, column: str, value: Any) -> str:
     """A label's name whatever its storage: ClassLabel id -> name; strings and plain ints as text."""
     from datasets import ClassLabel
 

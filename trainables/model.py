@@ -10,15 +10,16 @@ from torch import nn
 
 from stiltsearch.trainables.heads import Head
 from stiltsearch.trainables.tasks.base import Task
+from stiltsearch.trainables.types import Encoder, Tokenizer
 
 
-def load_tokenizer(model: str | Path) -> Any:
+def load_tokenizer(model: str | Path) -> Tokenizer:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(model))
 
 
-def load_encoder(model: str | Path, attention: str = "sdpa") -> Any:
+def load_encoder(model: str | Path, attention: str = "sdpa") -> Encoder:
     """The bare encoder (no LM head) of an HF id or a saved directory, in fp32.
 
     ``attention`` is transformers' ``attn_implementation`` ("sdpa" or "eager"). fp32 whatever the
@@ -35,12 +36,13 @@ def load_encoder(model: str | Path, attention: str = "sdpa") -> Any:
         return AutoModel.from_pretrained(str(model), attn_implementation=attention, dtype=torch.float32)
 
 
-def keep_layers(encoder: Any, n: int) -> Any:
+def keep_layers(encoder: Encoder, n: int) -> Encoder:
     """Drop all but the first ``n`` transformer layers (a deployment knob: fewer layers, faster)."""
-    layers = encoder.encoder.layer
+    stack: Any = encoder.encoder  # XLM-R's layer stack (transformers types it as a Module)
+    layers = stack.layer
     if not 1 <= n <= len(layers):
         raise ValueError(f"layers_kept={n} is outside 1..{len(layers)} for this model")
-    encoder.encoder.layer = nn.ModuleList(list(layers)[:n])
+    stack.layer = nn.ModuleList(list(layers)[:n])
     encoder.config.num_hidden_layers = n
     return encoder
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stiltsearch.trainables.types import Metrics
+
 
 @dataclass(frozen=True)
 class ObjectiveSpec:
@@ -28,7 +30,7 @@ class ObjectiveSpec:
     requires: tuple[str, Any] | None = None  # (dotted config field, the value it must have)
     needs_nli: bool = False  # read from the search's NLI target (tasks.nli_target): the config must have one
 
-    def value(self, metrics: Mapping[str, Any]) -> float | None:
+    def value(self, metrics: Metrics) -> float | None:
         raw = metrics.get(self.source or self.name)
         return None if raw is None else float(raw)
 
@@ -69,7 +71,7 @@ def allowed(targets: Sequence[str]) -> list[str]:
     return [o.name for o in OBJECTIVES] + [f"{EVAL_PREFIX}{t}" for t in targets]
 
 
-def values(metrics: Mapping[str, Any]) -> dict[str, float]:
+def values(metrics: Metrics) -> dict[str, float]:
     """The declared objectives a trial's metrics hold, under their own names (the pipeline adds
     these to what a trial reports)."""
     found = {o.name: o.value(metrics) for o in OBJECTIVES}
@@ -80,14 +82,14 @@ RUNG = "rung"  # a rung report's key: the rung of the trial's budget it was scor
 RUNG_PREFIX = "rung/"  # rung/<k>/<objective>: the objectives as scored at rung k
 
 
-def at_rung(rung: int, metrics: Mapping[str, Any], targets: Sequence[str]) -> dict[str, Any]:
+def at_rung(rung: int, metrics: Metrics, targets: Sequence[str]) -> dict[str, Any]:
     """A rung report: every objective ``metrics`` hold (``eval/<task>`` included), under
     ``rung/<k>/``, so that the final values keep their own names."""
     return {RUNG: rung, **{f"{RUNG_PREFIX}{rung}/{name}": float(v) for name, v in metrics.items()
                            if find(name, targets) is not None and isinstance(v, (int, float))}}
 
 
-def rung_values(result: Mapping[str, Any], names: Sequence[str]) -> tuple[int, list[float]] | None:
+def rung_values(result: Metrics, names: Sequence[str]) -> tuple[int, list[float]] | None:
     """(rung, the objectives ``names`` in order) of a rung report; None for any other report."""
     rung = result.get(RUNG)
     if not isinstance(rung, int) or isinstance(rung, bool):
@@ -101,7 +103,7 @@ def rung_values(result: Mapping[str, Any], names: Sequence[str]) -> tuple[int, l
 Bounds = Mapping[str, tuple[float | None, float | None]]  # objective -> (least, most) a trial may have
 
 
-def out_of_bounds(metrics: Mapping[str, Any], bounds: Bounds) -> str | None:
+def out_of_bounds(metrics: Metrics, bounds: Bounds) -> str | None:
     """Why ``metrics`` miss a bound (checked for the objectives they hold), or None."""
     for name, (least, most) in bounds.items():
         value = metrics.get(name)
@@ -114,7 +116,7 @@ def out_of_bounds(metrics: Mapping[str, Any], bounds: Bounds) -> str | None:
     return None
 
 
-def violation(metrics: Mapping[str, Any], bounds: Bounds) -> float:
+def violation(metrics: Metrics, bounds: Bounds) -> float:
     """How far ``metrics`` are outside the bounds, relative to each bound (0: inside): Optuna's
     constraint value, which its samplers read as feasible when <= 0."""
     total = 0.0

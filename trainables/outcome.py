@@ -6,12 +6,12 @@ Ray-free and torch-free: the classifier reads a Tune result as a plain mapping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
 from stiltsearch.trainables import trialdir
+from stiltsearch.trainables.types import Metrics
 
 
 class Outcome(Enum):
@@ -47,11 +47,11 @@ INFEASIBLE = "infeasible"  # the result key of a trial that misses a bound: why
 CONSTRAINT = "trial/constraint_violation"  # the result key of Optuna's constraint value (<= 0: feasible)
 
 
-def has_objectives(result: Mapping[str, Any] | None, objectives: Sequence[str]) -> bool:
+def has_objectives(result: Metrics | None, objectives: Sequence[str]) -> bool:
     return result is not None and all(name in result for name in objectives)
 
 
-def classify(result: Mapping[str, Any] | None, objectives: Sequence[str], *, error: bool = False,
+def classify(result: Metrics | None, objectives: Sequence[str], *, error: bool = False,
              directory: Path | None = None) -> Outcome:
     """The outcome of a trial Tune has ended: ``error`` when Ray gave up on it; ``result`` its last
     result; ``directory`` its trial directory, where a scheduler's stop is recorded."""

@@ -8,10 +8,10 @@ applier of a knob nobody declared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from stiltsearch.spaces.knobs import BY_NAME, KNOBS, Values
+from stiltsearch.spaces.knobs import BY_NAME, KNOBS, Config, Values
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,7 +55,7 @@ class TrialParams(Values):
             self.__dict__[knob.name] = tuple(value) if isinstance(value, list) else value
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], ignore: tuple[str, ...] = ()) -> TrialParams:
+    def from_config(cls, config: Config, ignore: tuple[str, ...] = ()) -> TrialParams:
         """From a Tune config: every key must be a knob or in ``ignore`` (the trial number)."""
         return cls(**{k: v for k, v in config.items() if k not in ignore})
 

@@ -21,11 +21,13 @@ from typing import Any
 import torch
 
 from stiltsearch.trainables import data, phase2cache, plan
-from stiltsearch.trainables.engine import TrainingRun, from_rank0, world
+from stiltsearch.trainables.engine import TrainingRun
 from stiltsearch.trainables.model import MultiTaskModel, load_encoder
 from stiltsearch.trainables.params import TrialParams, applies
+from stiltsearch.trainables.processgroup import from_rank0, world
 from stiltsearch.trainables.settings import EngineSettings, TrialSettings
 from stiltsearch.trainables.tasks import get_task
+from stiltsearch.trainables.types import Tokenizer
 
 # phase2/cache value -> the ledger's word for what phase 2 did
 EVENTS = {"miss": "trained", "hit": "cache-hit", "skipped": "skipped"}
@@ -68,7 +70,7 @@ class IntermediateRun:
     (concurrent trials with one key train it once) is held from the first training step to the end.
     """
 
-    def __init__(self, settings: TrialSettings, params: TrialParams, tokenizer: Any) -> None:
+    def __init__(self, settings: TrialSettings, params: TrialParams, tokenizer: Tokenizer) -> None:
         self.settings, self.params, self.tokenizer = settings, params, tokenizer
         self.root = Path(settings.cache_dir) / "phase2"
         self.key = phase2_key(settings, params) if params.intermediate_tasks else ""
@@ -195,7 +197,7 @@ class IntermediateRun:
 
 
 @applies("intermediate_tasks", "intermediate_lr")
-def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: Any) -> tuple[str, dict[str, Any]]:
+def intermediate_phase(settings: TrialSettings, params: TrialParams, tokenizer: Tokenizer) -> tuple[str, dict[str, Any]]:
     """Phase 2 in one go -> (encoder directory, metrics); an empty task subset skips it (the baseline)."""
     with IntermediateRun(settings, params, tokenizer) as run:
         return run.finish()

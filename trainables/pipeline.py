@@ -24,12 +24,12 @@ from stiltsearch.trainables import heads, objectives, scoring, speed, trialdir
 from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.deploy import build_encoder, deploy
 from stiltsearch.trainables.device import rng_devices
-from stiltsearch.trainables.engine import from_rank0, world
 from stiltsearch.trainables.groups import shared_groups
 from stiltsearch.trainables.model import MultiTaskModel, load_tokenizer, portable
 from stiltsearch.trainables.outcome import CONSTRAINT, INFEASIBLE
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.phase2 import EVENTS, IntermediateRun
+from stiltsearch.trainables.processgroup import from_rank0, world
 from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 from stiltsearch.trainables.target import (
     score_target,
@@ -39,6 +39,7 @@ from stiltsearch.trainables.target import (
 from stiltsearch.trainables.tasks import nli_target
 from stiltsearch.trainables.tasks.base import Task
 from stiltsearch.trainables.throughput import Throughput, build_workload, measure
+from stiltsearch.trainables.types import Metrics, Tokenizer
 
 # report(metrics) -> None: the one way a trial talks to whatever runs it.
 Report = Callable[[dict[str, Any]], None]
@@ -46,7 +47,7 @@ Report = Callable[[dict[str, Any]], None]
 
 @applies("inference_batch_size")
 def throughput_workload(settings: TrialSettings, params: TrialParams, tasks: list[Task],
-                        tokenizer: Any) -> list[dict[str, torch.Tensor]]:
+                        tokenizer: Tokenizer) -> list[dict[str, torch.Tensor]]:
     """The target tasks' dev inputs in every language, tokenized once under the trial's max length
     and batched at its inference batch size.
 
@@ -92,7 +93,7 @@ def _phase2(phase2: IntermediateRun, ckpt: TrialCheckpoint, report: Report) -> t
     return encoder_dir, metrics
 
 
-def _rung_scores(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
+def _rung_scores(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Tokenizer,
                  budget: float) -> dict[str, dict[str, float]]:
     """Every target's score at ``budget`` of its phase 3, one fine-tuning per group of targets that
     train the identical model (:func:`~.groups.shared_groups`)."""
@@ -105,7 +106,7 @@ def _rung_scores(settings: TrialSettings, params: TrialParams, tasks: list[Task]
     return per_task
 
 
-def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Any, phase2: IntermediateRun,
+def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Tokenizer, phase2: IntermediateRun,
            known: dict[str, Any], ckpt: TrialCheckpoint, report: Report) -> None:
     """Score the trial at each rung of its budget (``settings.rungs``) and report it there.
 
@@ -136,22 +137,22 @@ def _rungs(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
                 f"rung/{rung}/seconds": time.perf_counter() - start})
 
 
-def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Any,
+def _phase3(settings: TrialSettings, params: TrialParams, tasks: list[Task], encoder_dir: str, tokenizer: Tokenizer,
             ckpt: TrialCheckpoint) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Every target, each at most once per trial -> (scores per task, metrics). Targets that would
     fine-tune the identical model (:func:`~.groups.shared_groups`) share one: it is trained for the
     first and scored for each. The served task's trained model (the first target with a trained
     head) is saved in the checkpoint."""
     per_task: dict[str, dict[str, float]] = {}
-    metrics: dict[str, Any] = {}
+    metrics: Metrics = {}
     for group in shared_groups(settings, params, tasks):
         _phase3_group(settings, params, group, encoder_dir, tokenizer, ckpt, served_task(tasks), per_task, metrics)
     return per_task, metrics
 
 
-def _phase3_group(settings: TrialSettings, params: TrialParams, group: list[Task], encoder_dir: str, tokenizer: Any,
+def _phase3_group(settings: TrialSettings, params: TrialParams, group: list[Task], encoder_dir: str, tokenizer: Tokenizer,
                   ckpt: TrialCheckpoint, served: str, per_task: dict[str, dict[str, float]],
-                  metrics: dict[str, Any]) -> None:
+                  metrics: Metrics) -> None:
     """One group of :func:`_phase3`, into ``per_task`` and ``metrics``; its model is freed on return."""
     model: MultiTaskModel | None = None
     source = group[0]
@@ -187,7 +188,7 @@ def served_task(tasks: list[Task]) -> str:
     return next((t.name for t in tasks if t.kind.trained), tasks[0].name)
 
 
-def _speed(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Any, ckpt: TrialCheckpoint,
+def _speed(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Tokenizer, ckpt: TrialCheckpoint,
            meter: Meter, policy: str) -> dict[str, Any]:
     """The trial's tokens/sec, before any training: from an earlier attempt of this trial, from an
     identical earlier measurement (the speed cache), or measured now on the phase-1 encoder with the
@@ -213,6 +214,18 @@ def _speed(settings: TrialSettings, params: TrialParams, tasks: list[Task], toke
     metrics |= objectives.values(metrics)
     ckpt.put("speed", metrics)
     return metrics
+
+
+def _trained(settings: TrialSettings, params: TrialParams, tasks: list[Task], tokenizer: Tokenizer,
+             known: dict[str, Any], ckpt: TrialCheckpoint, report: Report) -> dict[str, Any]:
+    """Phases 2 and 3 (rungs on the way), then the scores: every metric of a trained trial."""
+    with IntermediateRun(settings, params, tokenizer) as phase2:  # holds phase 2's lock until it ends
+        _rungs(settings, params, tasks, tokenizer, phase2, known, ckpt, report)
+        encoder_dir, metrics = _phase2(phase2, ckpt, report)
+    per_task, phase3 = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
+    metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.groups for t in tasks},
+                                                  nli_target(settings.target_tasks))
+    return metrics | objectives.values(metrics)  # each declared objective under its own name
 
 
 def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
@@ -243,25 +256,26 @@ def run_trial(settings: TrialSettings, params: TrialParams, report: Report,
     missed = objectives.out_of_bounds(known, settings.bounds)
     if missed is None:
         report({"phase": 1, **known})
-        with IntermediateRun(settings, params, tokenizer) as phase2:  # holds phase 2's lock until it ends
-            _rungs(settings, params, tasks, tokenizer, phase2, known, ckpt, report)
-            encoder_dir, metrics = _phase2(phase2, ckpt, report)
-        per_task, phase3 = _phase3(settings, params, tasks, encoder_dir, tokenizer, ckpt)
-        metrics |= known | phase3 | scoring.breakdown(per_task, {t.name: t.kind.groups for t in tasks},
-                                                      nli_target(settings.target_tasks))
-        metrics |= objectives.values(metrics)  # each declared objective under its own name
+        metrics = _trained(settings, params, tasks, tokenizer, known, ckpt, report)
         missed = objectives.out_of_bounds(metrics, settings.bounds)
     else:  # never trained: its speed alone rules it out
         ckpt.log("not trained: infeasible")
         metrics = dict(known)
+    return _ended(settings, metrics, missed, time.perf_counter() - start, ckpt, report)
+
+
+def _ended(settings: TrialSettings, metrics: Metrics, missed: str | None, seconds: float, ckpt: TrialCheckpoint,
+           report: Report) -> Metrics:
+    """The trial's last result: its bounds' verdict, saved before it is reported (a driver that dies
+    now still finds it); a multi-worker trial is reported by rank 0 alone."""
     if missed is not None:
         metrics[INFEASIBLE] = missed
     if settings.bounds:  # Optuna's constraint value (<= 0: feasible), which the sampler learns from
         metrics[CONSTRAINT] = objectives.violation(metrics, settings.bounds)
-    if world()[0] != 0:  # a multi-worker trial is reported by rank 0 alone
+    if world()[0] != 0:
         return metrics
-    metrics |= {"trial/seconds": time.perf_counter() - start, "phase": 3}
-    ckpt.save_result(metrics)  # before the report: a driver that dies now still finds the result
+    metrics |= {"trial/seconds": seconds, "phase": 3}
+    ckpt.save_result(metrics)
     ckpt.log("result saved")
     report(metrics)
     return metrics

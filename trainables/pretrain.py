@@ -24,11 +24,12 @@ from torch import nn
 from stiltsearch.trainables import toyworld
 from stiltsearch.trainables.engine import train
 from stiltsearch.trainables.settings import PRETRAIN_RECIPE, EngineSettings, ToyModelSpec
+from stiltsearch.trainables.types import Tokenizer
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # XLM-R's ids 0..3, mask last
 
 
-def train_tokenizer(sentences: list[str], vocab_size: int) -> Any:
+def train_tokenizer(sentences: list[str], vocab_size: int) -> Tokenizer:
     """A SentencePiece-style (Metaspace) BPE tokenizer as a transformers fast tokenizer.
 
     XLM-R's own is a SentencePiece unigram model; on this small corpus the unigram trainer keeps only
@@ -70,7 +71,7 @@ class _MaskedLM(nn.Module):
 POOL_BATCHES = 16  # batches drawn at once and grouped by length (_mlm_batches)
 
 
-def _mlm_batches(sentences: list[str], tokenizer: Any, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
+def _mlm_batches(sentences: list[str], tokenizer: Tokenizer, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
     """BERT masking: 15% of real tokens are targets; of those 80% <mask>, 10% random, 10% kept.
 
     Length-grouped, as HF Trainer's ``group_by_length``: ``POOL_BATCHES`` batches' worth of

@@ -11,15 +11,17 @@ import torch
 
 from stiltsearch.trainables import data, plan, retrieval
 from stiltsearch.trainables.deploy import build_encoder, deploy
-from stiltsearch.trainables.engine import TrainingRun, world
+from stiltsearch.trainables.engine import TrainingRun
 from stiltsearch.trainables.model import MultiTaskModel
 from stiltsearch.trainables.params import TrialParams, applies
 from stiltsearch.trainables.plan import train_languages
+from stiltsearch.trainables.processgroup import world
 from stiltsearch.trainables.settings import TrialSettings
 from stiltsearch.trainables.tasks.base import Task
+from stiltsearch.trainables.types import Tokenizer
 
 
-def predict(model: MultiTaskModel, task: Task, examples: Sequence[Any], tokenizer: Any, *, max_length: int,
+def predict(model: MultiTaskModel, task: Task, examples: Sequence[Any], tokenizer: Tokenizer, *, max_length: int,
             batch_size: int = 128, head: str | None = None) -> list[Any]:
     """``task``'s predictions for ``examples`` through its head (or the head named ``head``)."""
     head = head or task.name
@@ -34,7 +36,7 @@ def predict(model: MultiTaskModel, task: Task, examples: Sequence[Any], tokenize
     return predictions
 
 
-def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length: int, batch_size: int = 128,
+def embed(model: MultiTaskModel, texts: list[str], tokenizer: Tokenizer, *, max_length: int, batch_size: int = 128,
           pool: str = "mean", layer: int | None = None, head: str | None = None) -> torch.Tensor:
     """Unit-length sentence vectors: the hidden states of ``layer`` (1 = the first layer's output;
     None = the last) pooled as the mean over real tokens, or as the first token's (``pool="cls"``);
@@ -60,7 +62,7 @@ def embed(model: MultiTaskModel, texts: list[str], tokenizer: Any, *, max_length
 
 
 def retrieval_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
-                    tokenizer: Any) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
+                    tokenizer: Tokenizer) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
     """A retrieval target: no training; texts are matched by the cosine similarity of pooled
     representations of the phase-2 encoder, as deployed, in the way the task asks
     (:data:`retrieval.RETRIEVERS`)."""
@@ -94,7 +96,7 @@ def retrieve(settings: TrialSettings, task: Task, vectors: retrieval.Vectors) ->
 
 @applies("train_languages", "target_lr", "max_seq_length")
 def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str,
-                 tokenizer: Any, budget: float = 1.0) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
+                 tokenizer: Tokenizer, budget: float = 1.0) -> tuple[MultiTaskModel, dict[str, float], dict[str, Any]]:
     """Phase 3 for one target: fine-tune on English + chosen languages, then score every language.
 
     ``budget`` < 1 trains the first ``ceil(budget * steps)`` steps of the full run (its schedule
@@ -107,7 +109,7 @@ def target_phase(settings: TrialSettings, params: TrialParams, task: Task, encod
     return model, score_target(settings, params, task, model, tokenizer), metrics
 
 
-def train_target(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str, tokenizer: Any,
+def train_target(settings: TrialSettings, params: TrialParams, task: Task, encoder_dir: str, tokenizer: Tokenizer,
                  budget: float = 1.0) -> tuple[MultiTaskModel, dict[str, Any]]:
     """A trained target's fine-tuning alone -> (the model, with a head named ``task.name``; metrics)."""
     languages = train_languages(params, task)
@@ -127,7 +129,7 @@ def train_target(settings: TrialSettings, params: TrialParams, task: Task, encod
                    f"phase3/{task.name}/steps": run.done}
 
 
-def score_target(settings: TrialSettings, params: TrialParams, task: Task, model: MultiTaskModel, tokenizer: Any,
+def score_target(settings: TrialSettings, params: TrialParams, task: Task, model: MultiTaskModel, tokenizer: Tokenizer,
                  head: str | None = None) -> dict[str, float]:
     """A trained target's score per language, of ``model`` as deployed; ``head``: the name of the
     head to read (another target's, when that target trained the model: :func:`~.groups.training_key`)."""

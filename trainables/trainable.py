@@ -18,14 +18,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from stiltsearch.spaces.knobs import Config
 from stiltsearch.trainables import quiet_libraries
 from stiltsearch.trainables.params import NOT_KNOBS, NUMBER_KEY, SEED_KEY, TrialParams
 from stiltsearch.trainables.pipeline import measure_here, run_trial
 from stiltsearch.trainables.settings import MeterSettings, TrialSettings
 from stiltsearch.trainables.throughput import Throughput
+from stiltsearch.trainables.types import Metrics
 
 
-def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
+def stilts_trainable(config: Config, settings: TrialSettings) -> None:
     """Tune function trainable: continues from the trial's checkpoint directory if it has one."""
     import ray
     from ray import tune
@@ -43,7 +45,7 @@ def stilts_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
                                  f"'{settings.meter.resource}'"}
     node = ray.get_runtime_context().get_node_id()  # which Ray node ran it (hosts may hold several)
 
-    def report(metrics: dict[str, Any]) -> None:
+    def report(metrics: Metrics) -> None:
         tune.report({**metrics, "trial/node_id": node})
 
     try:

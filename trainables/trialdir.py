@@ -20,9 +20,10 @@ import json
 import os
 import socket
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from stiltsearch.trainables.types import Metrics
 
 RESULT = "result.json"
 PRUNED = "pruned.json"
@@ -65,11 +66,11 @@ def read_result(directory: Path) -> dict[str, Any] | None:
     return _read_json(Path(directory) / RESULT)
 
 
-def write_result(directory: Path, metrics: Mapping[str, Any]) -> None:
+def write_result(directory: Path, metrics: Metrics) -> None:
     write_atomic(Path(directory) / RESULT, json.dumps(dict(metrics)))
 
 
-def mark_pruned(directory: Path, rung: int, metrics: Mapping[str, Any]) -> None:
+def mark_pruned(directory: Path, rung: int, metrics: Metrics) -> None:
     """Record a scheduler's decision to stop the trial at ``rung`` (written before Tune stops it,
     so the decision survives a driver that dies before telling the study)."""
     Path(directory).mkdir(parents=True, exist_ok=True)

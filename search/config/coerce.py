@@ -65,6 +65,13 @@ def coerce_value(hint: Any, value: Any, where: str) -> Any:
         if len(value) != len(args):
             raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
         return tuple(coerce_value(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint in (bool, int, float, str):
+        return _scalar(hint, value, where)
+    raise TypeError(f"{where}: unsupported field type {hint}")
+
+
+def _scalar(hint: type, value: Any, where: str) -> bool | int | float | str:
+    """A YAML scalar as ``hint`` (bool, int, float or str), refusing what only looks like one."""
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")

@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from stiltsearch.search.study.core import CONFIG_ATTR, CONFIRMS_ATTR, SEED_ATTR, SHARED_ATTR, outcome_of
-from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.spaces.knobs import KNOBS, Config
 from stiltsearch.trainables.outcome import Outcome
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class Row:
     number: int  # the Optuna trial number (the baseline is 0)
     outcome: Outcome | None  # None: running, or owed to a resume
     values: tuple[float, ...]  # the objectives in the config's order; () when never reached
-    config: dict[str, Any]  # the knobs the trainable received
+    config: Config  # the knobs the trainable received
     seconds: float = 0.0  # wall time from start to end (0: not ended)
     finished_at: float = 0.0  # unix seconds of its end (0: not ended); orders the hypervolume history
     confirms: int | None = None  # a confirmation (``stiltsearch confirm``): the trial it re-runs

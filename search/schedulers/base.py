@@ -16,10 +16,12 @@ and one line in :mod:`.registry`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from stiltsearch.trainables.types import Metrics
 
 
 @dataclass(frozen=True)
@@ -72,5 +74,5 @@ class Scheduler(ABC):
         return cls()
 
     @abstractmethod
-    def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
+    def decide(self, number: int, result: Metrics) -> Decision:
         """``number``: the Optuna trial number; ``result``: what the trial just reported."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from stiltsearch.search.schedulers.base import CONTINUE, Decision, Scheduler, SchedulerSettings
+from stiltsearch.trainables.types import Metrics
 
 
 @dataclass(frozen=True)
@@ -19,5 +18,5 @@ class FifoSettings(SchedulerSettings):
 class Fifo(Scheduler):
     Settings = FifoSettings
 
-    def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
+    def decide(self, number: int, result: Metrics) -> Decision:
         return CONTINUE

@@ -5,15 +5,15 @@ trials that reached that rung, by non-dominated sorting and hypervolume contribu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from stiltsearch.search.schedulers.base import CONTINUE, Decision, Scheduler, SchedulerSettings
 from stiltsearch.search.schedulers.rungs import Rungs, rung_budgets
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import reference, rung_values
+from stiltsearch.trainables.types import Metrics
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Moasha(Scheduler):
                     rungs.record(rung, number, verdict["values"])
         return cls(objectives, rungs)
 
-    def decide(self, number: int, result: Mapping[str, Any]) -> Decision:
+    def decide(self, number: int, result: Metrics) -> Decision:
         found = rung_values(result, self.objectives)
         if found is None:  # not a rung report (the speed, phase 2, the end)
             return CONTINUE

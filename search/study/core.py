@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import reference
 from stiltsearch.trainables.outcome import CONSTRAINT, DONE_STATES, INFEASIBLE, Outcome, classify
 from stiltsearch.trainables.params import CONFIRMS_KEY, SEED_KEY
+from stiltsearch.trainables.types import Metrics
 
 CONFIG_ATTR = "config"  # user attribute: the structured config the trainable received
 ERROR_ATTR = "error"  # user attribute: the last line of a failed trial's error
@@ -130,7 +131,7 @@ def trial_of(study: optuna.Study, number: int) -> optuna.Trial:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial | int, outcome: Outcome, objectives: Sequence[str],
-         result: Mapping[str, Any] | None, directory: Path) -> None:
+         result: Metrics | None, directory: Path) -> None:
     """Write an ended trial's outcome to the study (INTERRUPTED writes nothing: it stays owed)."""
     live = trial if isinstance(trial, optuna.Trial) else trial_of(study, trial)
     if result is not None and CONSTRAINT in result:  # Optuna's samplers read it (<= 0: feasible)

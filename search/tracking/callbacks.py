@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
@@ -24,13 +24,16 @@ from stiltsearch.trainables.objectives import rung_values
 from stiltsearch.trainables.outcome import INFEASIBLE, Outcome, classify
 from stiltsearch.trainables.params import CONFIRMS_KEY, NUMBER_KEY, SEED_KEY
 
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
-def trial_number(trial: Any) -> int:
+
+def trial_number(trial: Trial) -> int:
     """A Tune trial's Optuna trial number (the searcher puts it in the config; the baseline is 0)."""
     return int(trial.config.get(NUMBER_KEY, -1))
 
 
-def error_text(trial: Any) -> str:
+def error_text(trial: Trial) -> str:
     """The tail of a failed trial's error file (Ray writes the traceback there), ending with the
     last line that names an exception, so its last line is the one-line reason."""
     try:
@@ -48,15 +51,15 @@ class _Classifying(Callback):
         self.objectives = list(objectives)
         self.trials_dir = trials_dir
 
-    def directory(self, trial: Any) -> Path | None:
+    def directory(self, trial: Trial) -> Path | None:
         return trialdir.trial_path(self.trials_dir, trial_number(trial)) if self.trials_dir else None
 
-    def outcome(self, trial: Any) -> Outcome:
+    def outcome(self, trial: Trial) -> Outcome:
         """How a trial Tune "completed" ended (Tune also completes the trials it stops when the
         search is interrupted, and those a scheduler stops)."""
         return classify(trial.last_result, self.objectives, directory=self.directory(trial))
 
-    def rung(self, trial: Any) -> int | None:
+    def rung(self, trial: Trial) -> int | None:
         directory = self.directory(trial)
         pruned = trialdir.read_pruned(directory) if directory else None
         return None if pruned is None else pruned.get("rung")
@@ -72,19 +75,19 @@ class MlflowCallback(_Classifying):
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks it never reads back; the tracker stays
         return {"objectives": self.objectives, "trials_dir": self.trials_dir}
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: object) -> None:
         self.tracker.start_trial(trial_number(trial), trial.config)
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: object) -> None:
         self.tracker.start_trial(trial_number(trial), trial.config)
         self.tracker.trial_result(trial_number(trial), result)
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: object) -> None:
         outcome = self.outcome(trial)
         reason = (trial.last_result or {}).get(INFEASIBLE) if outcome is Outcome.INFEASIBLE else None
         self.tracker.end_trial(trial_number(trial), outcome, error=reason, rung=self.rung(trial))
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: object) -> None:
         self.tracker.end_trial(trial_number(trial), Outcome.FAILED, error=error_text(trial))
 
 
@@ -110,7 +113,7 @@ class ProgressCallback(_Classifying):
         elapsed = time.monotonic() - self.start
         self.progress.say(f"[{elapsed:6.0f}s] {text}")
 
-    def _ended(self, trial: Any) -> float:
+    def _ended(self, trial: Trial) -> float:
         """Seconds the trial ran; it no longer counts as running."""
         return time.monotonic() - self.started.pop(trial.trial_id, self.start)
 
@@ -118,17 +121,17 @@ class ProgressCallback(_Classifying):
         self.progress.update(self.done + self.failed, running=len(self.started), failed=self.failed,
                              **(self.extra() if self.extra is not None else {}))
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
+    def on_experiment_end(self, trials: list[Trial], **info: object) -> None:
         self.progress.close()
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: object) -> None:
         self.started[trial.trial_id] = time.monotonic()
         confirms = (f" (confirms trial {trial.config[CONFIRMS_KEY]}, seed {trial.config[SEED_KEY]})"
                     if CONFIRMS_KEY in trial.config else "")
         self._say(f"trial {trial_number(trial)} started{confirms}: {describe(trial.config)}")
         self._show()
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: object) -> None:
         if result.get("phase") == 2:
             cache = "restored from checkpoint" if result.get("phase2/resumed") else result.get("phase2/cache")
             losses = (f", loss {result['phase2/loss_first']:.2f} -> {result['phase2/loss_last']:.2f}"
@@ -141,7 +144,7 @@ class ProgressCallback(_Classifying):
             shown = ", ".join(f"{name} {v:.4g}" for name, v in zip(self.objectives, values))
             self._say(f"trial {trial_number(trial)} rung {rung} ({budget:.0%} of its budget): {shown}")
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: object) -> None:
         outcome = self.outcome(trial)
         seconds = self._ended(trial)
         if outcome is Outcome.INTERRUPTED:
@@ -152,7 +155,7 @@ class ProgressCallback(_Classifying):
         self._report(trial, outcome, seconds)
         self._show()
 
-    def _report(self, trial: Any, outcome: Outcome, seconds: float) -> None:
+    def _report(self, trial: Trial, outcome: Outcome, seconds: float) -> None:
         if outcome is Outcome.INFEASIBLE:
             trained = "" if "phase2/cache" in (trial.last_result or {}) else ", never trained"
             self._say(f"trial {trial_number(trial)} infeasible ({self.done + self.failed}/{self.total}) in {seconds:.0f}s: "
@@ -166,7 +169,7 @@ class ProgressCallback(_Classifying):
         values = ", ".join(f"{name} {result[name]:.4g}" for name in self.objectives if name in result)
         self._say(f"trial {trial_number(trial)} done ({self.done + self.failed}/{self.total}) in {seconds:.0f}s: {values}")
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: object) -> None:
         self.failed += 1
         self._ended(trial)
         last = error_text(trial).splitlines()[-1:] or ["?"]

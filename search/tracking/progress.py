@@ -41,7 +41,7 @@ class Progress:
         self.start = time.monotonic()
         self.bar: Any = None  # drawn at the first update: work that turns out to be cached shows no bar
 
-    def _bar(self) -> Any:
+    def _bar(self) -> tqdm:
         if self.bar is None:
             self.bar = tqdm(total=self.total, initial=self.initial, desc=self.what, unit=f" {self.unit}s",
                             file=self.stream, smoothing=0, dynamic_ncols=True, leave=True,

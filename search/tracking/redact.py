@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from stiltsearch.spaces.knobs import KNOBS
+from stiltsearch.spaces.knobs import KNOBS, Config
 
 SECRET = re.compile(r"token|password|passwd|secret|api[_-]?key|credential", re.IGNORECASE)
 
@@ -22,7 +22,7 @@ def redact(params: Mapping[str, Any]) -> dict[str, str]:
     return clean
 
 
-def trial_params(config: Mapping[str, Any]) -> dict[str, str]:
+def trial_params(config: Config) -> dict[str, str]:
     """A trial's sampled config as params, each knob shown as it declares (subsets as readable
     '+'-joined lists); the trial number is a tag, not a param."""
     return redact({k.name: k.show(config[k.name]) for k in KNOBS if k.name in config})

@@ -1,16 +1,14 @@
-"""MLflow, written from one place: the driver (Ray-free; the Tune callbacks that feed it are
-:mod:`stiltsearch.search.tracking.callbacks`).
+"""MLflow, written from one place: the driver (Ray-free; the Tune callbacks that feed it: :mod:`.callbacks`).
 
 One experiment per search name, one parent run per search, one child run per trial (tag
 ``mlflow.parentRunId`` and ``stiltsearch.trial_number``, the Optuna trial number). Trials never talk
 to MLflow themselves: what they report through Ray reaches the driver, and :class:`MlflowCallback`
 writes it here. Runs are addressed by id through ``MlflowClient`` (no global "active run" state).
 
-Exactness across failures: every write goes through an :class:`~stiltsearch.search.tracking.outbox.Outbox`
-(in order, retried while the server is away, so trials never wait on MLflow and nothing is dropped);
-a resumed search attaches to its parent run and finds each trial's run by its number (never a
-second run for one trial); each metric key is logged once per run, so a trial that reports its
-restored phase-2 metrics again adds no duplicate history.
+Exactness across failures: every write goes through an outbox (:mod:`.outbox`: in order, retried
+while the server is away, so trials never wait on MLflow and nothing is dropped); a resumed search
+attaches to its parent run and finds each trial's run by its number; each metric key is logged once
+per run, so a trial that reports its restored phase-2 metrics again adds no duplicate history.
 """
 
 from __future__ import annotations
@@ -28,9 +26,11 @@ from stiltsearch.search.tracking.outbox import Outbox
 from stiltsearch.search.tracking.redact import redact, trial_params
 from stiltsearch.search.tracking.uris import TrackingUnavailable, store_problem, unreachable, use_credentials
 from stiltsearch.search.tracking.views import VIEW_KEY_PARAM, WORKFLOW_PARAM, open_experiment, saved_views, view_id
+from stiltsearch.spaces.knobs import Config
 from stiltsearch.trainables.objectives import OBJECTIVES, RUNG_PREFIX
 from stiltsearch.trainables.outcome import Outcome
 from stiltsearch.trainables.params import CONFIRMS_KEY, SEED_KEY
+from stiltsearch.trainables.types import Metrics
 
 # Prefixes of the metrics a trial reports (everything else in a Tune result is Ray's bookkeeping).
 TRIAL_METRIC_PREFIXES = ("phase2/", "phase3/", "eval/", "throughput/", "trial/", RUNG_PREFIX)
@@ -133,12 +133,12 @@ class Tracker:
 
     # -- trials (through the outbox) -----------------------------------------------------------------
 
-    def start_trial(self, number: int, config: Mapping[str, Any]) -> None:
+    def start_trial(self, number: int, config: Config) -> None:
         if number not in self.running:
             self.running.add(number)
             self.outbox.put(f"start trial {number}", lambda: self._start_trial(number, dict(config)))
 
-    def _start_trial(self, number: int, config: dict[str, Any]) -> None:
+    def _start_trial(self, number: int, config: Config) -> None:
         if number not in self.children:  # maybe created by a write whose answer was lost
             for run in self._child_runs(number):
                 self.children[number] = run.info.run_id
@@ -154,10 +154,10 @@ class Tracker:
         self.logged[run.info.run_id] = set()
         self._log(run.info.run_id, params=trial_params(config))
 
-    def trial_result(self, number: int, result: Mapping[str, Any]) -> None:
+    def trial_result(self, number: int, result: Metrics) -> None:
         self.outbox.put(f"result of trial {number}", lambda: self._trial_result(number, dict(result)))
 
-    def _trial_result(self, number: int, result: dict[str, Any]) -> None:
+    def _trial_result(self, number: int, result: Metrics) -> None:
         from mlflow.entities import Metric
 
         run_id = self.children[number]

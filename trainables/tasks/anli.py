@@ -3,11 +3,10 @@ MNLI to the training data, the mixture the ANLI authors (and Phang et al. 2020) 
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.hub import Source
 from stiltsearch.trainables.tasks.base import PairExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # the HF order of ANLI, SNLI, MNLI and XNLI
 ROUNDS = ("r1", "r2", "r3")
@@ -27,7 +26,7 @@ class ANLI(HubTask):
     def sources(self, split: str, language: str) -> list[Source]:
         return [Source(self.dataset, "plain_text", f"{self.split_names[split]}_{r}") for r in ROUNDS]
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> PairExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> PairExample | None:
         label = self.label_id(features, "label", row["label"])
         return None if label is None else PairExample(row["premise"], row["hypothesis"], label)
 

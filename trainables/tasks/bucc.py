@@ -8,10 +8,9 @@ pairs, not BUCC's full monolingual corpora, so scores run higher than on the ori
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import BitextExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 
 @register
@@ -30,6 +29,6 @@ class BUCC(HubTask):
     def config(self, language: str) -> str:
         return f"bucc18.{language}"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> BitextExample:
+    def convert(self, row: Row, features: Features, language: str) -> BitextExample:
         return BitextExample(row["source_sentence"].rstrip("\n"), row["target_sentence"].rstrip("\n"),
                              source_id=row["source_lang"], target_id=row["target_lang"])

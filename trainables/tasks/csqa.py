@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import ChoiceExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 
 @register
@@ -19,7 +18,7 @@ class CommonsenseQA(HubTask):
     split_names = {"train": "train", "dev": "validation"}
     train_rows = 9741
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> ChoiceExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> ChoiceExample | None:
         if not row["answerKey"]:
             return None
         order = list(row["choices"]["label"])  # the letters, so the answer is found by name

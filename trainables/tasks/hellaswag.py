@@ -6,10 +6,9 @@ label is a *string* ("0".."3"; "" on the unlabelled test split).
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import ChoiceExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 
 @register
@@ -23,7 +22,7 @@ class HellaSwag(HubTask):
     split_names = {"train": "train", "dev": "validation"}
     train_rows = 39905
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> ChoiceExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> ChoiceExample | None:
         label = self.label_id(features, "label", row["label"])
         if label is None:
             return None

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from stiltsearch.trainables import hub
 from stiltsearch.trainables.hub import Source
 from stiltsearch.trainables.tasks.base import DualExample, Example, PooledQAExample, register
 from stiltsearch.trainables.tasks.real import SQUAD_TRAIN, SQUAD_TRAIN_ROWS, HubTask
+from stiltsearch.trainables.types import Features, Row
 
 SENTENCE_END = re.compile(r"(?<=[.!?।؟])\s+|(?<=[。！？])")
 
@@ -76,7 +76,7 @@ class LAReQA(HubTask):
             raise ValueError("task 'lareqa': SQuAD's train split has no answered question")
         return pairs
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> PooledQAExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> PooledQAExample | None:
         if not row["answers"]["answer_start"]:
             return None
         sentences, answer = answer_sentence(row["context"], row["answers"]["answer_start"][0])

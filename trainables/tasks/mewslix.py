@@ -24,6 +24,7 @@ from typing import Any
 from stiltsearch.trainables.hub import DataUnavailable
 from stiltsearch.trainables.tasks.base import DualExample, Example, MentionExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 FILES = {"dev": "wikinews_mentions-dev.jsonl", "test": "wikinews_mentions-test.jsonl"}
 TRAIN_FILE = "wikipedia_pairs-train.jsonl"  # English Wikipedia mention-entity pairs, for the dual encoder
@@ -81,7 +82,7 @@ class MewsliX(HubTask):
             self._parsed[split] = [json.loads(line) for line in lines if line.strip()]
         return self._parsed[split]
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> MentionExample:  # files, not rows
+    def convert(self, row: Row, features: Features, language: str) -> MentionExample:  # files, not rows
         raise NotImplementedError
 
     def pairs(self) -> list[DualExample]:

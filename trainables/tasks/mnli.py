@@ -3,11 +3,10 @@ labels are hidden, so "test" is the mismatched validation set."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.anli import NLI_LABELS
 from stiltsearch.trainables.tasks.base import PairExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 
 @register
@@ -24,6 +23,6 @@ class MNLI(HubTask):
     def config(self, language: str) -> str:
         return "mnli"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> PairExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> PairExample | None:
         label = self.label_id(features, "label", row["label"])
         return None if label is None else PairExample(row["premise"], row["hypothesis"], label)

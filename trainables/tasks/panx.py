@@ -5,10 +5,9 @@ Every language has gold training data (XTREME's in-language setting), so each ma
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import TagExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 LANGUAGES: tuple[str, ...] = ("af", "ar", "bg", "bn", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id",
              "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "ms", "my", "nl", "pt", "ru", "sw", "ta", "te", "th",
@@ -29,5 +28,5 @@ class PANX(HubTask):
     def config(self, language: str) -> str:
         return f"PAN-X.{language}"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> TagExample:
+    def convert(self, row: Row, features: Features, language: str) -> TagExample:
         return TagExample(tuple(row["tokens"]), tuple(self.tag_ids(features, "ner_tags", row["ner_tags"])))

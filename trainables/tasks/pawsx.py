@@ -3,10 +3,9 @@ The label's ClassLabel *names* are the strings "0" and "1" (1 = paraphrase)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import PairExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
 
@@ -25,6 +24,6 @@ class PAWSX(HubTask):
     def config(self, language: str) -> str:
         return language
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> PairExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> PairExample | None:
         label = self.label_id(features, "label", row["label"])
         return None if label is None else PairExample(row["sentence1"], row["sentence2"], label)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import PairExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 
 @register
@@ -22,6 +21,6 @@ class QQP(HubTask):
     def config(self, language: str) -> str:
         return "qqp"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> PairExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> PairExample | None:
         label = self.label_id(features, "label", row["label"])
         return None if label is None else PairExample(row["question1"], row["question2"], label)

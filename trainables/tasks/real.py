@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from stiltsearch.trainables import hub
 from stiltsearch.trainables.hub import Source
 from stiltsearch.trainables.tasks.base import Example, Task
+from stiltsearch.trainables.types import Features, Row
 
 SQUAD_TRAIN = Source("rajpurkar/squad", "plain_text", "train")  # XTREME trains its three QA targets on it
 SQUAD_TRAIN_ROWS = 87599
@@ -40,21 +41,21 @@ class HubTask(Task):
         return [Source(self.dataset, self.config(language), self.split_names[split])]
 
     @abstractmethod
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> Example | None:
+    def convert(self, row: Row, features: Features, language: str) -> Example | None:
         """One row -> an example; None drops it (an unlabelled test row)."""
 
-    def selects(self, row: dict[str, Any], source: Source, language: str) -> bool:
+    def selects(self, row: Row, source: Source, language: str) -> bool:
         """Whether a row of ``source`` belongs to ``language``: a config that holds several
         languages (TyDiQA's) filters here, per source, so a borrowed training set is never filtered."""
         return True
 
-    def label_id(self, features: Any, column: str, value: Any) -> int | None:
+    def label_id(self, features: Features, column: str, value: Any) -> int | None:
         """Our id of a row's label, by name; None for the "no label" markers (-1, "")."""
         if value is None or value == "" or (isinstance(value, int) and value < 0):
             return None
         return self.tag_ids(features, column, [value])[0]
 
-    def tag_ids(self, features: Any, column: str, values: Sequence[Any]) -> list[int]:
+    def tag_ids(self, features: Features, column: str, values: Sequence[Any]) -> list[int]:
         """Our ids of a row's labels (one, or one per token), by name.
 
         A ClassLabel feature gives the names. A copy that lost it (``.jsonl``/``.csv`` holding the
@@ -109,14 +110,14 @@ class HubTask(Task):
 _ORDER_SAID: set[tuple[str, str]] = set()  # (task, column) whose integer ids were read in label order
 
 
-def _class_label(features: Any, column: str) -> Any:
+def _class_label(features: Features, column: str) -> Any:
     """The ClassLabel of a column (one label, or each of a ``List(ClassLabel)``), or None."""
     feature = features[column]
     inner = getattr(feature, "feature", feature)
     return inner if hasattr(inner, "int2str") else None
 
 
-def tag_names(features: Any, column: str, values: list[Any]) -> list[str]:
+def tag_names(features: Features, column: str, values: list[Any]) -> list[str]:
     """Names of a column's labels through its ClassLabel; plain values as text."""
     label = _class_label(features, column)
     return [label.int2str(int(v)) for v in values] if label is not None else [str(v) for v in values]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import SpanExample, register
 from stiltsearch.trainables.tasks.real import SQUAD_TRAIN_ROWS, HubTask
+from stiltsearch.trainables.types import Features, Row
 
 
-def span_example(row: dict[str, Any]) -> SpanExample:
+def span_example(row: Row) -> SpanExample:
     """A SQuAD-format row (``answers = {text: [...], answer_start: [...]}``) as an example."""
     answers, starts = row["answers"]["text"], row["answers"]["answer_start"]
     return SpanExample(row["question"], row["context"], tuple(answers), int(starts[0]) if starts else -1)
@@ -28,7 +27,7 @@ class SQuAD(HubTask):
     def config(self, language: str) -> str:
         return "plain_text"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> SpanExample:
+    def convert(self, row: Row, features: Features, language: str) -> SpanExample:
         return span_example(row)
 
 

@@ -4,10 +4,9 @@ representations; no training. google/xtreme ``tatoeba.<ISO 639-3>`` configs hold
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import BitextExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 CODES = {"af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
          "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun", "id": "ind",
@@ -31,5 +30,5 @@ class Tatoeba(HubTask):
     def config(self, language: str) -> str:
         return f"tatoeba.{CODES[language]}"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> BitextExample:
+    def convert(self, row: Row, features: Features, language: str) -> BitextExample:
         return BitextExample(row["source_sentence"].rstrip("\n"), row["target_sentence"].rstrip("\n"))

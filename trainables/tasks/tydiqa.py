@@ -4,11 +4,10 @@ XTREME, whose test set is TyDi's validation split: it serves as both dev and tes
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.hub import Source
 from stiltsearch.trainables.tasks.base import register
 from stiltsearch.trainables.tasks.xquad import ZeroShotQA
+from stiltsearch.trainables.types import Row
 
 PREFIX = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian", "ko": "korean",
           "ru": "russian", "sw": "swahili", "te": "telugu"}
@@ -24,7 +23,7 @@ class TyDiQA(ZeroShotQA):
     def config(self, language: str) -> str:
         return "tydiqa"
 
-    def selects(self, row: dict[str, Any], source: Source, language: str) -> bool:
+    def selects(self, row: Row, source: Source, language: str) -> bool:
         # TyDi's one config holds every language ("arabic-..." ids); its training set, SQuAD 1.1,
         # has hex ids and is English only, so it is not filtered
         return source.dataset != self.dataset or row["id"].startswith(PREFIX[language] + "-")

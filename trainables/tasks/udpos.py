@@ -5,10 +5,9 @@ trial's metrics list the languages each split was scored on)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.base import TagExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 NAMES = {"af": "Afrikaans", "ar": "Arabic", "eu": "Basque", "bg": "Bulgarian", "nl": "Dutch", "en": "English",
          "et": "Estonian", "fi": "Finnish", "fr": "French", "de": "German", "el": "Greek", "he": "Hebrew",
@@ -39,5 +38,5 @@ class UDPOS(HubTask):
     def config(self, language: str) -> str:
         return f"udpos.{NAMES[language]}"
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> TagExample:
+    def convert(self, row: Row, features: Features, language: str) -> TagExample:
         return TagExample(tuple(row["tokens"]), tuple(self.tag_ids(features, "pos_tags", row["pos_tags"])))

@@ -5,12 +5,11 @@ a ClassLabel named "choice1"/"choice2"; XCOPA's is a plain int 0/1). The questio
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables import hub
 from stiltsearch.trainables.hub import Source
 from stiltsearch.trainables.tasks.base import ChoiceExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 CONNECTIVE = {"cause": "because", "effect": "so"}
 
@@ -34,7 +33,7 @@ class XCOPA(HubTask):
             return [Source("aps/super_glue", "copa", "train")]
         return super().sources(split, language)
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> ChoiceExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> ChoiceExample | None:
         if row["label"] == -1:  # unlabelled
             return None
         name = hub.label_name(features, "label", row["label"])  # "choice1"/"choice2" (COPA) or "0"/"1" (XCOPA)

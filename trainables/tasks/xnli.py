@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.tasks.anli import NLI_LABELS
 from stiltsearch.trainables.tasks.base import PairExample, register
 from stiltsearch.trainables.tasks.real import HubTask
+from stiltsearch.trainables.types import Features, Row
 
 LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 
@@ -25,6 +24,6 @@ class XNLI(HubTask):
     def config(self, language: str) -> str:
         return language
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> PairExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> PairExample | None:
         label = self.label_id(features, "label", row["label"])
         return None if label is None else PairExample(row["premise"], row["hypothesis"], label)

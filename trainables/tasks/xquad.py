@@ -4,12 +4,11 @@ single split, so it is both the dev and the test set: its scores in a search are
 
 from __future__ import annotations
 
-from typing import Any
-
 from stiltsearch.trainables.hub import Source
 from stiltsearch.trainables.tasks.base import SpanExample, register
 from stiltsearch.trainables.tasks.real import SQUAD_TRAIN, SQUAD_TRAIN_ROWS, HubTask
 from stiltsearch.trainables.tasks.squad import span_example
+from stiltsearch.trainables.types import Features, Row
 
 LANGUAGES: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
@@ -28,7 +27,7 @@ class ZeroShotQA(HubTask):
             return [SQUAD_TRAIN]
         return super().sources(split, language)
 
-    def convert(self, row: dict[str, Any], features: Any, language: str) -> SpanExample | None:
+    def convert(self, row: Row, features: Features, language: str) -> SpanExample | None:
         return span_example(row)
 
 

@@ -36,6 +36,7 @@ from stiltsearch.trainables.tasks.real import HubTask
 from stiltsearch.trainables.tasks.tatoeba import Tatoeba
 from stiltsearch.trainables.tasks.udpos import UDPOS
 from stiltsearch.trainables.tasks.xquad import XQuAD
+from stiltsearch.trainables.types import Features
 
 PANX_NEW = ("az", "gu", "lt", "pa", "pl", "qu", "ro", "uk")
 UDPOS_NEW = ("lt", "pl", "ro", "uk", "wo")
@@ -143,7 +144,7 @@ class UDPOSR(FilesForNewLanguages, UDPOS):
                 examples.append(TagExample(words, tuple(self.tag_ids(None, "upos", tags))))
         return examples
 
-    def tag_ids(self, features: Any, column: str, values: Sequence[Any]) -> list[int]:
+    def tag_ids(self, features: Features, column: str, values: Sequence[Any]) -> list[int]:
         if features is not None:
             return super().tag_ids(features, column, values)
         bad = [tag for tag in values if tag not in self.labels]
