@@ -24,6 +24,9 @@ throughput: {{repeats: 2, max_sequences: 128}}
 mlflow: {{tracking_uri: "sqlite:///{out}/mlflow.db"}}
 """
 CLI = [sys.executable, "-m", "stiltsearch.search.cli"]
+# A search and its confirmation, end to end (~2.5 min on 2 cores): with the slow tests. The default
+# run reads a confirmation from tests/fixtures/release-0.1-search (test_release_fixture.py).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

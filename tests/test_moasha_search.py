@@ -42,6 +42,7 @@ def search(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, A
     return {"out": out, "dir": search_dir(out, "moasha"), "log": log.read_text()}
 
 
+@pytest.mark.slow  # a 6-trial search (~2 min); the default run checks the rule through the Ray seam (test_schedulers.py)
 @pytest.mark.timeout(900)
 def test_a_moasha_search_prunes_at_a_rung_and_the_study_mlflow_and_front_agree(search: dict[str, Any]) -> None:
     directory, out = search["dir"], search["out"]
