@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from stiltsearch.trainables import heads
+from stiltsearch.trainables import heads, plan
 from stiltsearch.trainables.tasks.base import Example, Task
 from stiltsearch.trainables.types import Tokenizer
 
@@ -34,13 +34,10 @@ def batches(task: Task, examples: Sequence[Example], tokenizer: Tokenizer, *, ba
 
 def mixture(streams: dict[str, Iterator[dict[str, Any]]], sizes: dict[str, int], *, temperature: float,
             seed: int) -> Iterator[dict[str, Any]]:
-    """Sample the task of each step with probability proportional to ``size ** (1 / temperature)``.
-
-    temperature 1 is proportional sampling; larger temperatures flatten towards uniform (as in
-    multilingual/multi-task training recipes, e.g. XLM-R's language sampling).
-    """
+    """Sample the task of each step by :func:`~.plan.mixture_weights` (``size ** (1 / temperature)``)."""
     names = sorted(streams)
-    weights = [sizes[n] ** (1.0 / temperature) for n in names]
+    chance = plan.mixture_weights(sizes, temperature)
+    weights = [chance[n] for n in names]
     rng = random.Random(seed)
     while True:
         yield next(streams[rng.choices(names, weights)[0]])

@@ -65,6 +65,13 @@ def phase2_steps(recipes: Mapping[str, Recipe], rows: Mapping[str, int], default
     return budget
 
 
+def mixture_weights(sizes: Mapping[str, int], temperature: float) -> dict[str, float]:
+    """Phase 2's multi-task sampling: each task's weight (unnormalised) of being a step's task,
+    ``size ** (1 / temperature)`` (1: proportional to its training rows; larger flattens toward
+    uniform, as XLM-R samples languages). The trial samples with these; the dry run prices with them."""
+    return {name: size ** (1.0 / temperature) for name, size in sizes.items()}
+
+
 def phase3_steps(recipes: Mapping[str, Recipe], task: str, rows: int, default_batch: int, budget: int) -> int:
     """A target's fine-tuning steps: its recipe's epochs over its training rows (English plus the
     chosen translate-train languages), else the fixed per-target ``budget``."""

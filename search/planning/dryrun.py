@@ -65,9 +65,9 @@ class TrialPlan:
         if chosen:
             rows = {t: _train_rows(self.tasks[t]) for t in chosen}
             steps = plan.phase2_steps(tr.recipes, rows, tr.batch_size, tr.intermediate_steps)
-            share = {t: (plan.task_steps(tr.recipes, t, n, tr.batch_size) or steps / len(chosen)) for t, n in rows.items()}
-            scale = steps / max(1e-9, sum(share.values()))  # each task's share of the steps (proportional sampling)
-            self.phase2 = [cost.Work(f"phase 2: {t}", share[t] * scale * plan.batch_size(tr.recipes, t, tr.batch_size)
+            weights = plan.mixture_weights(rows, tr.sampling_temperature)  # how the trial samples each step's task
+            share = {name: steps * w / max(1e-9, sum(weights.values())) for name, w in weights.items()}
+            self.phase2 = [cost.Work(f"phase 2: {t}", share[t] * plan.batch_size(tr.recipes, t, tr.batch_size)
                                      * plan.sequences_per_example(self.tasks[t]), tr.length(self.tasks[t], tr.max_length), layers)
                            for t in chosen]
             detail = ", ".join(f"{t} ({rows[t]:,} rows, batch {plan.batch_size(tr.recipes, t, tr.batch_size)})" for t in chosen)
@@ -78,7 +78,7 @@ class TrialPlan:
                                    max_seq_length=params["max_seq_length"])
         targets = [self.tasks[name] for name in cfg.target_tasks]
         for group in groups.shared_groups(tr, trial_params, targets):
-            self._target_group(group, layers=min(params["layers_kept"], layers))
+            self._target_group(group, min(params["layers_kept"], layers), trial_params)
         served = next((t for t in cfg.target_tasks if self.tasks[t].kind.trained), cfg.target_tasks[0])
         pairs = sum(len(self._evaluated(self.tasks[t])) for t in cfg.target_tasks)
         self.lines.append(f"  throughput: {served}'s served model on <= {cfg.throughput.max_sequences} dev inputs from "
@@ -93,7 +93,7 @@ class TrialPlan:
     def _evaluated(self, task: Task) -> tuple[str, ...]:
         return plan.scored_languages(task.eval_languages("dev"), self.cfg.eval_languages.get(task.name))
 
-    def _target_group(self, group: list[Task], layers: int) -> None:
+    def _target_group(self, group: list[Task], layers: int, trial_params: TrialParams) -> None:
         tr, params = self.training, self.params
         first = group[0]
         for task in group:
@@ -104,7 +104,7 @@ class TrialPlan:
             elif task is not first:
                 self.lines.append(f"  phase 3: {task.name}: scored with {first.name}'s model (the same training); {scored}")
             else:
-                languages = ["en"] + [lang for lang in params["train_languages"] if lang in task.train_languages]
+                languages = list(plan.train_languages(trial_params, task))
                 total = _train_rows(task) * len(languages)  # translated training sets are the size of the English one
                 steps = plan.phase3_steps(tr.recipes, task.name, total, tr.batch_size, tr.target_steps)
                 length = tr.length(task, params["max_seq_length"])

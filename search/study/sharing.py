@@ -1,7 +1,7 @@
 """Phase-2 work shared within a search: which new trials reuse a phase 2 that is already trained.
 
 Phase 2 (intermediate-task training) is a share of a trial's cost (in ``configs/paper.yaml``'s plan a
-median 22 % of a trial's training FLOPs; phase 3 is the rest), and its result depends only on the knobs declared with ``phase2=True`` in ``spaces/knobs.py`` (the model, the
+median 20 % of a trial's training FLOPs, with phase 2's tasks priced as the trial samples them; phase 3 is the rest), and its result depends only on the knobs declared with ``phase2=True`` in ``spaces/knobs.py`` (the model, the
 intermediate tasks, the intermediate learning rate) and on the search's fixed settings: the
 phase-2 cache (``trainables/phase2.py: phase2_key``) serves any trial whose key matches. Sampled
 freely, two trials practically never match (512 task subsets times a continuous learning rate: 0
