@@ -252,3 +252,28 @@ def test_a_length_past_the_models_position_table_is_refused_before_ray(tmp_path:
             assert done.returncode == 0, done.stderr
         else:
             assert done.returncode == 2 and done.stderr.strip() == f"stiltsearch: error: {says}", done.stderr
+
+
+def test_yaml_merge_keys_work_and_hostile_yaml_is_one_short_line(tmp_path: Path) -> None:
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("search: &base {num_trials: 3, max_concurrent: 1}\n"
+                      "throughput:\n  <<: {repeats: 2, warmup: 1}\n  repeats: 4\n")
+    cfg = load_config(merged)
+    assert (cfg.throughput.repeats, cfg.throughput.warmup) == (4, 1)  # the key beside the merge wins
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text("languages: &l [xa]\n" + "".join(f"k{i}: *l\n" for i in range(101)))
+    with pytest.raises(ConfigError, match=r"more than 100 YAML aliases"):
+        load_config(aliases)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("languages: " + "[" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("name: " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ConfigError, match="more than a config's"):
+        load_config(huge)
+    wide = tmp_path / "wide.yaml"
+    wide.write_text("languages: {" + ", ".join(f"k{i}: [{i}, {i}]" for i in range(5000)) + "}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(wide)
+    assert len(str(refused.value)) < 300  # the value is shown cut short, never whole

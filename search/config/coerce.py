@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from typing import Any
@@ -21,10 +22,22 @@ class ConfigError(ValueError):
     """A bad search config; the message is one line: ``<field>: <problem>; <what is allowed>``."""
 
 
+SHOWN = 120  # characters of a bad value a message repeats (a hostile file's value can be huge)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, cut to :data:`SHOWN` characters (a deep or aliased value is
+    never expanded past that)."""
+    short = reprlib.Repr()  # keyword arguments only from Python 3.12
+    short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 3, 6, 6, SHOWN, SHOWN
+    text = short.repr(value)
+    return text if len(text) <= SHOWN else text[:SHOWN - 3] + "..."
+
+
 def from_dict(cls: type, data: Any, where: str) -> Any:
     """Build dataclass ``cls`` from plain data, naming the dotted field of any problem."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
@@ -55,11 +68,11 @@ def coerce_value(hint: Any, value: Any, where: str) -> Any:
         if value is None:  # a YAML key with only comments under it
             return {}
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {shown(value)}")
         return {str(k): coerce_value(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {shown(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(coerce_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
@@ -74,24 +87,24 @@ def _scalar(hint: type, value: Any, where: str) -> bool | int | float | str:
     """A YAML scalar as ``hint`` (bool, int, float or str), refusing what only looks like one."""
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {shown(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {shown(value)}")
         return value
     if hint is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {shown(value)}")
         try:  # YAML 1.1 reads "1e-4" (no dot) as a string
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+            raise ConfigError(f"{where}: expected a number, got {shown(value)}") from None
         if not math.isfinite(number):
-            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+            raise ConfigError(f"{where}: expected a finite number, got {shown(value)}")
         return number
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {shown(value)}")
         return value
     raise TypeError(f"{where}: unsupported field type {hint}")

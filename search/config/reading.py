@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from stiltsearch.search.config.coerce import ConfigError, from_dict
+from stiltsearch.search.config.coerce import ConfigError, from_dict, shown
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.tracking.uris import split_credentials
 
@@ -35,16 +35,34 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> SearchConfi
     return from_dict(SearchConfig, raw, "")
 
 
+MAX_BYTES = 1 << 20  # a config file larger than 1 MiB is not a config (a hostile or wrong file)
+MAX_ALIASES = 100  # YAML aliases in one file: enough for any config, too few for an "alias bomb"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)
+    and more than :data:`MAX_ALIASES` aliases; merge keys (``<<: *defaults``) work as YAML defines
+    them (a key given beside the merge overrides the merged one)."""
+
+    aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise ConfigError(f"more than {MAX_ALIASES} YAML aliases (*name); write the values out")
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise ConfigError(f"{key}: given twice (line {key_node.start_mark.line + 1}); keep one")
+                raise ConfigError(f"{shown(key)}: given twice (line {key_node.start_mark.line + 1}); keep one")
             seen.add(key)
+        self.flatten_mapping(node)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -54,6 +72,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc.strerror}); pass a readable YAML file") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"config file {path}: {len(data):,} bytes, more than a config's {MAX_BYTES:,}; "
+                          "pass the search's YAML config")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -62,6 +83,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raw = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader subclass
     except ConfigError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path}: nested too deeply to be a config; fix the file") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""
