@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from stiltsearch.trainables import trialdir
+
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1-search"
 NAME = "legacy-20261207-174305"
 
@@ -98,7 +100,12 @@ def test_it_resumes_with_one_more_trial_and_confirms_again(tmp_path: Path) -> No
     cache = tmp_path / "cache"
     resumed = cli("resume", str(directory), "--trials", "7", cwd=tmp_path, cache=cache)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "resuming" in resumed.stdout and (directory / "trials" / "0006" / "result.json").is_file()
+    assert "resuming legacy-20261207-174305: 6 of 7 trials done; 1 new" in resumed.stdout
+    ended = trialdir.read_result(trialdir.trial_path(directory / "trials", 6)) or trialdir.read_pruned(
+        trialdir.trial_path(directory / "trials", 6))  # MOASHA (flat form: a rung at 1/3) may stop it
+    assert ended is not None, resumed.stdout[-3000:]
     confirmed = cli("confirm", str(directory), "--seeds", "2", cwd=tmp_path, cache=cache)
     assert confirmed.returncode == 0, confirmed.stdout[-3000:] + confirmed.stderr[-3000:]
-    assert "seeds 0, 1, 2" in confirmed.stdout
+    assert "under seeds 1, 2" in confirmed.stdout
+    report = cli("report", str(directory), cwd=tmp_path)
+    assert report.returncode == 0 and "trial 3 (STILTs, seeds 0, 1, 2)" in report.stdout, report.stdout[-2000:]

@@ -19,7 +19,7 @@ from stiltsearch.search.schedulers.registry import SCHEDULERS
 from stiltsearch.trainables import trialdir
 from stiltsearch.trainables.objectives import at_rung
 from stiltsearch.trainables.outcome import Outcome, classify
-from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.params import CONFIRMS_KEY, NUMBER_KEY
 
 OBJECTIVES, DIRECTIONS = ["xtreme_score", "tokens_per_sec"], ["max", "max"]
 TRIALS = 9
@@ -86,3 +86,17 @@ def test_a_trial_a_scheduler_stops_is_pruned_and_every_other_is_not(name: str, t
         outcome = classify(result, OBJECTIVES, directory=trialdir.trial_path(tmp_path, number))
         assert (outcome is Outcome.PRUNED) == (decision == TrialScheduler.STOP)
         assert outcome in (Outcome.PRUNED, Outcome.COMPLETE)
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_no_scheduler_stops_a_confirmation(name: str, tmp_path: Path) -> None:
+    """A confirmation (``stiltsearch confirm``) re-measures a trial's configuration under another
+    seed: its error bars need every run to its end, and its rung scores compete with no trial."""
+    settings = SCHEDULERS[name].Settings()
+    seam = seam_for(name, tmp_path)
+    drive(seam, settings, range(TRIALS))  # the search's own trials fill the rungs
+    for number in range(TRIALS, TRIALS + 4):  # confirmations of the worst-ranked trials
+        trial = Trial("stilts", config={NUMBER_KEY: number, CONFIRMS_KEY: number - TRIALS}, stub=True)
+        for result in reports(settings, number - TRIALS + 100):
+            assert seam.on_trial_result(None, trial, result) == TrialScheduler.CONTINUE
+        assert trialdir.read_pruned(trialdir.trial_path(tmp_path, number)) is None

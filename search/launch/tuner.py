@@ -24,7 +24,7 @@ from stiltsearch.search.study.searcher import StudySearcher
 from stiltsearch.spaces import stilts_space
 from stiltsearch.spaces.startup import balanced_rows
 from stiltsearch.trainables import trialdir
-from stiltsearch.trainables.params import NUMBER_KEY
+from stiltsearch.trainables.params import CONFIRMS_KEY, NUMBER_KEY
 from stiltsearch.trainables.settings import TrialSettings
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class TuneScheduler(FIFOScheduler):
         self.trials = trials
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if CONFIRMS_KEY in trial.config:  # a confirmation re-measures a configuration: it runs to its end,
+            return TrialScheduler.CONTINUE  # and its rung scores are no peer's competition
         number = int(trial.config.get(NUMBER_KEY, -1))
         decision = self.scheduler.decide(number, result)
         directory = trialdir.trial_path(self.trials, number)
