@@ -436,13 +436,13 @@ CLI_CASES = [*_field_cases(), *_raw_cases(), *FLAG_CASES, *_damage_cases()]
 
 @pytest.fixture
 def world(tmp_path: Path, finished: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    from stiltsearch.search import driver
+    from stiltsearch.search.launch import runner
 
     def refuse(*_: Any, **__: Any) -> Any:
         raise ReachedStart("the command got past every check and started phase 1 or Ray")
 
-    monkeypatch.setattr(driver, "resolve_models", refuse)
-    monkeypatch.setattr(driver, "ray_session", refuse)
+    monkeypatch.setattr(runner, "resolve_models", refuse)  # where a run starts phase 1, then Ray
+    monkeypatch.setattr(runner, "ray_session", refuse)
     monkeypatch.chdir(tmp_path)  # a default ./mlflow.db would appear here
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

@@ -59,8 +59,6 @@ class Tracker:
     """
 
     def __init__(self, tracking_uri: str, experiment: str, *, create: bool = True) -> None:
-        from mlflow.tracking import MlflowClient
-
         # credentials in the URI go to MLflow's environment variables; only the clean URI is kept
         self.uri = tracking_uri = use_credentials(tracking_uri)
         problem = store_problem(tracking_uri, create=create)
@@ -70,8 +68,7 @@ class Tracker:
         # Fail over to the outbox quickly instead of MLflow's own minutes of HTTP retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-        self.client = MlflowClient(tracking_uri=tracking_uri)
-        self.experiment_id = open_experiment(self.client, experiment, create)
+        self.client, self.experiment_id = open_experiment(tracking_uri, experiment, create)
         self.parent_id: str | None = None
         self.parent_status: str | None = None  # the parent run's status before this session attached
         self.children: dict[int, str] = {}  # trial number -> MLflow run id

@@ -50,16 +50,19 @@ def saved_views(search: str, parent_id: str, objectives: Sequence[tuple[str, str
     return views
 
 
-def open_experiment(client: MlflowClient, name: str, create: bool) -> str:
-    """The experiment's id, created when missing (``create``), with its kind tag. Creating it here
+def open_experiment(uri: str, name: str, create: bool) -> tuple[MlflowClient, str]:
+    """A client of the store at ``uri`` and the experiment's id, created when missing (``create``),
+    with its kind tag; a store MLflow refuses is :class:`TrackingUnavailable`. Creating it here
     also creates the SQLite schema before any trial runs: two processes creating it at once race
     (MLflow 3.17: "table latest_metrics already exists")."""
     from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
 
     try:
+        client = MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(name)
         if found is None and not create:
-            raise TrackingUnavailable(f"mlflow.experiment: {client.tracking_uri} holds no experiment {name!r}; "
+            raise TrackingUnavailable(f"mlflow.experiment: {uri} holds no experiment {name!r}; "
                                       "give the store the search was run with")
         experiment_id = found.experiment_id if found else client.create_experiment(name)
         if found is None or EXPERIMENT_KIND[0] not in found.tags:
@@ -69,5 +72,5 @@ def open_experiment(client: MlflowClient, name: str, create: bool) -> str:
             client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
     except MlflowException as exc:
         first = (exc.message.strip().splitlines() or ["?"])[0][:200]
-        raise TrackingUnavailable(f"mlflow.tracking_uri: {client.tracking_uri} refused the experiment ({first})") from None
-    return str(experiment_id)
+        raise TrackingUnavailable(f"mlflow.tracking_uri: {uri} refused the experiment ({first})") from None
+    return client, str(experiment_id)
