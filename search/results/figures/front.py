@@ -92,12 +92,14 @@ def plotly(plot: FrontPlot) -> go.Figure:
 
 def draw(plot: FrontPlot, ax: Axes) -> None:
     """The same figure on matplotlib axes (the PNGs), every point numbered with its trial."""
+    numbered: set[int] = set()  # a front point is also among its family's trials: one number each
     for s in plot.series:
         x, y, rows = _xy(s.rows, s.line)
         ax.scatter(x, y, c=s.colour, alpha=0.3 if s.faded else 1.0, zorder=3 if s.line else 2, label=s.label)
         if s.line:
             ax.plot(x, y, c=s.colour, alpha=0.6, drawstyle="steps-pre")
-        for r in rows:
+        for r in (r for r in rows if r.number not in numbered):
+            numbered.add(r.number)
             ax.annotate(str(r.number), (r.values[1], r.values[0]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if plot.baseline is not None:
         b = plot.baseline
