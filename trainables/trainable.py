@@ -34,8 +34,9 @@ def stilts_trainable(config: Config, settings: TrialSettings) -> None:
 
     quiet_libraries()
     checkpoint = settings.checkpoint(int(config[NUMBER_KEY])) if NUMBER_KEY in config else None
-    if SEED_KEY in config:  # a confirmation: its own training seed, and a speed measured again
-        settings = dataclasses.replace(settings, seed=int(config[SEED_KEY]), measure_again=True)
+    if SEED_KEY in config:  # a confirmation: its own training seed, and a speed measured again; no
+        # rung is scored, since no scheduler stops a confirmation (search/launch/tuner.py)
+        settings = dataclasses.replace(settings, seed=int(config[SEED_KEY]), measure_again=True, rungs=())
     params = TrialParams.from_config(config, ignore=NOT_KNOBS)
     meter: dict[str, Any] = {}
     if settings.meter.resource is not None:

@@ -11,6 +11,7 @@ nothing is downloaded. Lines are built as data first (:func:`plan_lines`), print
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from stiltsearch.search.config.schema import SearchConfig
@@ -163,8 +164,8 @@ def trial_cost(cfg: SearchConfig, params: dict[str, Any], trial: TrialPlan | Non
 
 def cost_lines(cfg: SearchConfig) -> list[str]:
     """The whole search's cost under its scheduler, from :data:`COST_DRAWS` random trials."""
-    draws = _sampled_params(cfg, COST_DRAWS)
-    costs = [c for c in (trial_cost(cfg, p) for p in draws) if c is not None]
+    plans = [TrialPlan(cfg, p) for p in _sampled_params(cfg, COST_DRAWS)]
+    costs = [c for c in (trial_cost(cfg, trial.params, trial) for trial in plans) if c is not None]
     if not costs:
         return [f"cost: unknown (the shape of {cfg.model!r} is neither in a local config.json nor in search/planning/cost.py's "
                 "table); give a local directory"]
@@ -181,6 +182,7 @@ def cost_lines(cfg: SearchConfig) -> list[str]:
         lines.append(f"  a trial trained to its end: median {_hours(finishers[len(finishers) // 2], accelerator, mfu)}, "
                      f"most {_hours(finishers[-1], accelerator, mfu)}; wall time ~{wall:,.1f} h with "
                      f"{cfg.search.max_concurrent} trials at a time on {gpus:g} GPU(s) each")
+    lines += _phase2_share(cfg, plans)
     budget = cfg.search.budget
     if budget.gpu_hours is not None and expected.gpu_hours is not None:
         verdict = "within it" if expected.gpu_hours <= budget.gpu_hours else "over it: the search stops early"
@@ -188,6 +190,21 @@ def cost_lines(cfg: SearchConfig) -> list[str]:
     if budget.wall_hours is not None:
         lines.append(f"  budget: {budget.wall_hours:g} wall-clock hours (search.budget.wall_hours)")
     return lines
+
+
+def _phase2_share(cfg: SearchConfig, plans: list[TrialPlan]) -> list[str]:
+    """Phase 2's share of each drawn trial's training FLOPs (0 for a trial without one): what
+    phase-2 sharing can save at most."""
+    shares = []
+    for trial in plans:
+        shape = _shape(cfg, trial.params)
+        if shape is not None:
+            two, three = (cost.cost_of(work, shape, None, cfg.search.mfu).flops for work in (trial.phase2, trial.phase3))
+            shares.append(two / (two + three) if two + three else 0.0)
+    if not shares:
+        return []
+    return [f"  phase 2: a median {statistics.median(shares):.0%} of a trial's training FLOPs "
+            f"({min(shares):.0%}-{max(shares):.0%}, mean {statistics.fmean(shares):.0%}); phase 3 is the rest"]
 
 
 def _hours(flops: float, accelerator: cost.Accelerator, mfu: float) -> str:
