@@ -15,11 +15,14 @@ from pathlib import Path
 
 from stiltsearch.trainables.trialdir import read_ledger
 
+# precision fp32 only: a CPU without bf16 instructions emulates it, and a bf16 trial takes about
+# twice as long here (every evaluation runs at the deployed precision); bf16 is tested in test_knobs
+# and test_trainable
 TINY = """
 name: {name}
 output_dir: {out}
 search: {{num_trials: {trials}, max_concurrent: 2, max_failures: {max_failures}{search}}}
-space: {{layers_kept: [1, 2]{space}}}
+space: {{layers_kept: [1, 2], precision: [fp32]{space}}}
 training: {{intermediate_steps: 30, target_steps: 30, batch_size: 16}}
 toy_model: {{layers: [2], hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
 throughput: {{repeats: 2, max_sequences: 128}}

@@ -4,6 +4,7 @@ through ``ray job submit``, and with a worker node lost mid-search."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -43,12 +44,11 @@ def _local(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
+@contextlib.contextmanager
+def _started(directory: Path) -> Iterator[dict[str, Any]]:
     """A head (no CPUs) and 2 worker nodes of 1 CPU each; stopped afterwards, whatever happened."""
     from stiltsearch.cluster.local import LocalCluster, alive_nodes
 
-    directory = tmp_path / "cluster"
     _local("start", str(directory), "--workers", "2", "--port", str(_free_port()),
            "--dashboard-port", str(_free_port()))
     try:
@@ -60,6 +60,20 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield {"dir": directory, "address": state.address, "dashboard": state.dashboard, "nodes": nodes}
     finally:
         subprocess.run([sys.executable, "-m", "stiltsearch.cluster.local", "stop", str(directory)], timeout=300)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One cluster for the tests that leave it whole (starting and stopping one takes about a minute)."""
+    with _started(tmp_path_factory.mktemp("shared") / "cluster") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A cluster of the test's own, for a test that damages it."""
+    with _started(tmp_path / "cluster") as started:
+        yield started
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -75,34 +89,7 @@ def _children(uri: str, experiment: str) -> list:
     return [r for r in runs if r.data.tags.get("stiltsearch.kind") == "trial"]
 
 
-def test_a_search_driven_through_address_runs_its_trials_on_both_workers(cluster: dict, cache: Path,
-                                                                          tmp_path: Path) -> None:
-    config = write_config(tmp_path, "multinode", 4)
-    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config), "--address",
-                           cluster["address"]], cwd=tmp_path, env=_env(cache), capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    children = _children(f"sqlite:///{tmp_path}/mlflow.db", "multinode")
-    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
-    used = {c.data.tags["trial_node_id"] for c in children}
-    assert used == {cluster["nodes"]["worker-1"], cluster["nodes"]["worker-2"]}  # both workers; never the head
-
-
-def test_ray_job_submit_runs_a_search_whose_results_are_readable(cluster: dict, cache: Path, tmp_path: Path) -> None:
-    config = write_config(tmp_path, "submitted", 2)
-    runtime_env = {"env_vars": {"STILTSEARCH_CACHE": str(cache)}}  # the job's driver runs on the head node
-    ray = str(Path(sys.executable).with_name("ray"))
-    done = subprocess.run([ray, "job", "submit", "--address", cluster["dashboard"], "--runtime-env-json",
-                           json.dumps(runtime_env), "--", sys.executable, "-m", "stiltsearch.search.cli", "run",
-                           str(config)], env=_env(cache), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "succeeded" in done.stdout.lower()
-    directory = search_dir(tmp_path, "submitted")
-    assert set(study_states(directory).values()) == {"COMPLETE"} and len(study_states(directory)) == 2
-    assert (directory / "pareto.csv").read_text().count("\n") == 3  # header and two trials
-    assert {c.info.status for c in _children(f"sqlite:///{tmp_path}/mlflow.db", "submitted")} == {"FINISHED"}
-
-
+# first: its cluster is its own, stopped before the shared one starts
 def test_losing_a_worker_node_mid_search_still_finishes_every_trial(cluster: dict, cache: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """worker-2 is killed (its whole process group and its trial workers) while both trials run past
@@ -138,3 +125,33 @@ def test_losing_a_worker_node_mid_search_still_finishes_every_trial(cluster: dic
         assert second[1:3] == ["speed restored", "phase2 restored"], events  # ... from its checkpoint, not from scratch
         assert by_number[number] == cluster["nodes"]["worker-1"] and finished(events)
     print(f"search finished {time.monotonic() - lost_at:.0f} s after the node was lost")
+
+
+def test_a_search_driven_through_address_runs_its_trials_on_both_workers(shared: dict, cache: Path,
+                                                                          tmp_path: Path) -> None:
+    cluster = shared
+    config = write_config(tmp_path, "multinode", 4)
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config), "--address",
+                           cluster["address"]], cwd=tmp_path, env=_env(cache), capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    children = _children(f"sqlite:///{tmp_path}/mlflow.db", "multinode")
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    used = {c.data.tags["trial_node_id"] for c in children}
+    assert used == {cluster["nodes"]["worker-1"], cluster["nodes"]["worker-2"]}  # both workers; never the head
+
+
+def test_ray_job_submit_runs_a_search_whose_results_are_readable(shared: dict, cache: Path, tmp_path: Path) -> None:
+    cluster = shared
+    config = write_config(tmp_path, "submitted", 2)
+    runtime_env = {"env_vars": {"STILTSEARCH_CACHE": str(cache)}}  # the job's driver runs on the head node
+    ray = str(Path(sys.executable).with_name("ray"))
+    done = subprocess.run([ray, "job", "submit", "--address", cluster["dashboard"], "--runtime-env-json",
+                           json.dumps(runtime_env), "--", sys.executable, "-m", "stiltsearch.search.cli", "run",
+                           str(config)], env=_env(cache), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded" in done.stdout.lower()
+    directory = search_dir(tmp_path, "submitted")
+    assert set(study_states(directory).values()) == {"COMPLETE"} and len(study_states(directory)) == 2
+    assert (directory / "pareto.csv").read_text().count("\n") == 3  # header and two trials
+    assert {c.info.status for c in _children(f"sqlite:///{tmp_path}/mlflow.db", "submitted")} == {"FINISHED"}

@@ -17,7 +17,7 @@ name: confirm
 output_dir: {out}
 target_tasks: [toy_xnli, toy_tatoeba]
 search: {{num_trials: 3, max_concurrent: 2}}
-space: {{layers_kept: [1, 2]}}
+space: {{layers_kept: [1, 2], precision: [fp32]}}  # fp32: see searchproc.TINY
 training: {{intermediate_steps: 20, target_steps: 20, batch_size: 16}}
 toy_model: {{layers: [2], hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
 throughput: {{repeats: 2, max_sequences: 128}}

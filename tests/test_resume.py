@@ -24,7 +24,7 @@ from searchproc import (
 
 from stiltsearch.search.results.pareto import pareto_ranks
 
-N = 10
+N = 6  # trials; the stops come after 1, 3 and 4 have finished
 pytestmark = pytest.mark.slow
 
 
@@ -36,11 +36,11 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
     config = write_config(out, "resume", N)
     seen: dict[str, Any] = {"out": out}
 
-    # 1. run; SIGKILL the driver once 2 trials finished and another is past phase 2
+    # 1. run; SIGKILL the driver once 1 trial finished and another is past phase 2
     log = out / "run.log"
     proc = start(["run", str(config)], out, cache, log)
-    wait_for("2 finished trials and one in flight past phase 2", lambda: (
-        sum(finished(e) for e in ledgers(search_dir(out, "resume")).values()) >= 2
+    wait_for("a finished trial and one in flight past phase 2", lambda: (
+        sum(finished(e) for e in ledgers(search_dir(out, "resume")).values()) >= 1
         and any(in_flight_past_phase2(e) for e in ledgers(search_dir(out, "resume")).values())), proc, log)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -51,11 +51,11 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
     seen["states_after_kill"] = study_states(directory)
     seen["strays_after_kill"] = len(stray_processes(directory))  # Ray's own fate sharing may leave none
 
-    # 2. resume; Ctrl-C once 5 trials finished and another is past phase 2
-    seen["interrupt"] = _resume_and_stop(out, cache, directory, "resume1.log", 5, signal.SIGINT)
+    # 2. resume; Ctrl-C once 3 trials finished and another is past phase 2
+    seen["interrupt"] = _resume_and_stop(out, cache, directory, "resume1.log", 3, signal.SIGINT)
     seen["runs_after_interrupt"] = _runs(out)
-    # 3. resume; SIGTERM once 7 trials finished and another is past phase 2
-    seen["terminate"] = _resume_and_stop(out, cache, directory, "resume2.log", 7, signal.SIGTERM)
+    # 3. resume; SIGTERM once 4 trials finished and another is past phase 2
+    seen["terminate"] = _resume_and_stop(out, cache, directory, "resume2.log", 4, signal.SIGTERM)
 
     # 4. resume to the end
     log = out / "resume3.log"
@@ -104,7 +104,7 @@ def _runs(out: Path) -> tuple[Any, list, list]:
 
 def test_the_kill_left_finished_and_in_flight_trials(story: dict) -> None:
     killed = story["killed"]
-    assert sum(finished(e) for e in killed.values()) >= 2
+    assert sum(finished(e) for e in killed.values()) >= 1
     assert any(not finished(e) for e in killed.values())
     assert "RUNNING" in story["states_after_kill"].values()  # what a plain restore would have left as orphans
 
