@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("search_dir", help="the search directory `stiltsearch run` printed")
     resume.add_argument("--trials", type=int, help="raise search.num_trials (default: as configured)")
     resume.add_argument("--address", help="an existing Ray cluster (else $RAY_ADDRESS, else a local Ray)")
+    resume.add_argument("--new-mlflow-run", action="store_true",
+                        help="the MLflow store lost the search's parent run: make a new one there and log every "
+                             "finished trial to it from the study")
     front = sub.add_parser("pareto", help="print a search's current Pareto front and write its plot")
     front.add_argument("target", help="a search directory, or the name of an MLflow experiment")
     front.add_argument("--tracking-uri", help="for an experiment: the MLflow store (else $MLFLOW_TRACKING_URI, "
@@ -108,7 +111,19 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, (SearchError, TrackingUnavailable)):
             print(f"stiltsearch: error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        if _disk_full(exc):  # mid-search: what was written is whole (SQLite, atomic files), the rest waits
+            print(f"stiltsearch: error: the disk is full ({exc.__class__.__name__}); free space, then continue with "
+                  "`stiltsearch resume <search dir>`", file=sys.stderr)
+            return 1
         raise
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that found no space left (the OS's ENOSPC or SQLite's own)."""
+    import errno
+
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        "database or disk is full" in str(exc))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -126,17 +141,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         show_report(args.target, out=args.out)
         return 0
     if args.command == "confirm":
-        import os
 
         from stiltsearch.search.driver import confirm_search
 
-        return _finish(confirm_search(args.search_dir, args.seeds,
-                                      address=args.address or os.environ.get("RAY_ADDRESS")))
+        return _finish(confirm_search(args.search_dir, args.seeds, address=_address(args.address)))
     return _finish(_resume(args))
 
 
 def _run_or_validate(args: argparse.Namespace) -> int:
-    import os
 
     from stiltsearch.search.config.reading import load_config, to_dict
 
@@ -146,7 +158,7 @@ def _run_or_validate(args: argparse.Namespace) -> int:
 
         from stiltsearch.search.launch import preflight
 
-        preflight.check(cfg, address=os.environ.get("RAY_ADDRESS"))  # what `run` checks before it creates anything
+        preflight.check(cfg, address=_address(None))  # what `run` checks before it creates anything
 
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         print(f"# {args.config}: valid", file=sys.stderr)
@@ -155,15 +167,14 @@ def _run_or_validate(args: argparse.Namespace) -> int:
         from stiltsearch.search.planning.dryrun import plan_lines
 
         print(f"dry run of {args.config or 'the embedded toy search'}: nothing is trained")
-        print("\n".join(plan_lines(cfg, address=args.address or os.environ.get("RAY_ADDRESS"))))
+        print("\n".join(plan_lines(cfg, address=_address(args.address))))
         return 0
     from stiltsearch.search.driver import run_search
 
-    return _finish(run_search(cfg, address=args.address or os.environ.get("RAY_ADDRESS")))
+    return _finish(run_search(cfg, address=_address(args.address)))
 
 
 def _resume(args: argparse.Namespace) -> SearchResult:
-    import os
 
     from stiltsearch.search.driver import resume_search
 
@@ -171,7 +182,26 @@ def _resume(args: argparse.Namespace) -> SearchResult:
         from stiltsearch.search.config.coerce import ConfigError
 
         raise ConfigError("search.num_trials: --trials must be at least 1")
-    return resume_search(args.search_dir, address=args.address or os.environ.get("RAY_ADDRESS"), num_trials=args.trials)
+    return resume_search(args.search_dir, address=_address(args.address), num_trials=args.trials,
+                         new_mlflow_run=args.new_mlflow_run)
+
+
+def _address(flag: str | None) -> str | None:
+    """The Ray cluster to join: ``--address``, else ``$RAY_ADDRESS``, else None (a local Ray of the
+    search's own); ``auto`` resolved here, once, and said, so every later step joins that cluster."""
+    import os
+
+    address = flag or os.environ.get("RAY_ADDRESS") or None
+    if address != "auto":
+        return address
+    from stiltsearch.search.launch.clustercheck import resolve_auto
+    from stiltsearch.search.layout import SearchError
+
+    resolved, how = resolve_auto()
+    if resolved is None:
+        raise SearchError(f"--address: {how}")
+    print(f"--address auto: {resolved}, {how}", flush=True)
+    return resolved
 
 
 def _finish(result: Any) -> int:
@@ -181,8 +211,10 @@ def _finish(result: Any) -> int:
 
     report_locations(result)
     if not result.delivered:
-        print(f"stiltsearch: error: MLflow at {result.tracking_uri} did not receive every write; when it is back, "
-              f"`stiltsearch resume {result.search_dir}` delivers what is missing", file=sys.stderr)
+        refused = (f" (it refused {len(result.missing)}, the first: {result.missing[0]})" if result.missing else "")
+        print(f"stiltsearch: error: MLflow at {result.tracking_uri} did not receive every write{refused}; when it "
+              f"is back, `stiltsearch resume {result.search_dir}` delivers what is missing (if the store lost the "
+              "search, add --new-mlflow-run)", file=sys.stderr)
         return 1
     if result.interrupted:
         return 130

@@ -9,7 +9,7 @@ printed. A search directory (:mod:`.layout`) holds everything needed to continue
 
 from __future__ import annotations
 
-import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from stiltsearch.search.config.compose import (
 from stiltsearch.search.config.reading import load_config, to_dict
 from stiltsearch.search.config.schema import SearchConfig
 from stiltsearch.search.launch import preflight
+from stiltsearch.search.launch.clustercheck import address_problem
 from stiltsearch.search.launch.raysession import (
     sigterm_as_sigint,
     stop_stray_processes,
@@ -51,9 +52,10 @@ from stiltsearch.search.study.core import (
     owed,
     reconcile,
 )
+from stiltsearch.search.tracking.parent import reattach, start_parent
 from stiltsearch.search.tracking.publish import FrontPublisher, sync_finished, write_report
 from stiltsearch.search.tracking.tracker import Tracker
-from stiltsearch.search.tracking.uris import address_problem, default_tracking_uri
+from stiltsearch.search.tracking.uris import default_tracking_uri
 from stiltsearch.spaces import baseline_point
 
 MLFLOW_FLUSH_S = 600.0  # at the end, how long to wait for an MLflow server that is away
@@ -70,6 +72,7 @@ class SearchResult:
     experiment: str
     parent_run_id: str
     study_storage: str
+    missing: tuple[str, ...] = ()  # the writes MLflow refused for good (when not delivered)
     front_view: str = ""  # the MLflow UI path of the search's saved views (Tracker.view_url)
     trials_view: str = ""
 
@@ -78,33 +81,56 @@ def run_search(cfg: SearchConfig, *, address: str | None = None, trainable: Any 
     """Run a whole search in a new directory. ``trainable`` replaces the STILTs trainable (tests).
     Every check that needs nothing created runs first (:func:`preflight.check`)."""
     preflight.check(cfg, address=address)
-    experiment = cfg.mlflow.experiment or cfg.name
-    tracker = Tracker(cfg.mlflow.tracking_uri or default_tracking_uri(), experiment)  # an unreachable store stops here
-    try:
-        search_dir = new_search_dir(cfg.output_dir, cfg.name)
-    except OSError as exc:
-        raise SearchError(f"output_dir: cannot create a search directory in {cfg.output_dir} ({exc.strerror})") from None
-    (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    parent = tracker.start_search(search_dir.name, str(search_dir), _flat_params(to_dict(cfg)),
-                                  [(o.name, o.direction) for o in cfg.objectives])
-    tracker.client.log_artifact(parent, str(search_dir / CONFIG))
-    (search_dir / SEARCH_FILE).write_text(json.dumps({"tracking_uri": tracker.uri, "experiment": experiment,
-                                                      "parent_run_id": parent}, indent=1))
+    search_dir, tracker = _created(cfg)
     print(f"search {search_dir.name}: {cfg.search.num_trials} trials, {cfg.search.max_concurrent} at a time; "
           f"objectives {', '.join(f'{o.name} ({o.direction})' for o in cfg.objectives)}", flush=True)
     with driver_lock(search_dir):
         return _drive(cfg, search_dir, tracker, address, trainable=trainable)
 
 
+def _created(cfg: SearchConfig) -> tuple[Path, Tracker]:
+    """A new search directory, whole or not at all: the study first (nothing continues without
+    it), then ``config.yaml``, then MLflow (its experiment, the parent run) and ``search.json``. A
+    write that fails (a full disk, a quota; MLflow's store away) removes what was made and ends a
+    parent run already made FAILED: one line, nothing half-made that `resume` could not continue."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    root = Path(cfg.output_dir).resolve()
+    first = next(p for p in (root, *root.parents) if p.parent.exists())  # the first directory a search makes
+    made = None if first.exists() else first  # taken back, with all below it, if the search cannot be made
+    try:
+        search_dir = new_search_dir(cfg.output_dir, cfg.name)
+    except OSError as exc:
+        raise SearchError(f"output_dir: cannot create a search directory in {cfg.output_dir} ({exc.strerror})") from None
+    tracker: Tracker | None = None
+    try:
+        open_study(study_storage(search_dir), cfg.name, cfg.directions, baseline_point(space_spec(cfg)),
+                   cfg.objective_names)
+        (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        tracker = Tracker(cfg.mlflow.tracking_uri or default_tracking_uri(), cfg.mlflow.experiment or cfg.name)
+        start_parent(tracker, cfg, search_dir)
+    except BaseException as exc:
+        shutil.rmtree(made or search_dir, ignore_errors=True)
+        if tracker is not None and tracker.parent_id is not None:
+            tracker.end_search("FAILED", 10.0)
+        if not isinstance(exc, (OSError, SQLAlchemyError)):
+            raise  # an MLflow store that refuses is its own line (TrackingUnavailable)
+        reason = getattr(exc, "strerror", None) or str(getattr(exc, "orig", exc)).splitlines()[0][:120]
+        raise SearchError(f"output_dir: cannot write the new search in {search_dir.parent} ({reason}); nothing of it "
+                          "was kept; free space (or fix the directory) and run again") from None
+    return search_dir, tracker
+
+
 def resume_search(search_dir: str | Path, *, address: str | None = None, num_trials: int | None = None,
-                  trainable: Any = None) -> SearchResult:
+                  new_mlflow_run: bool = False, trainable: Any = None) -> SearchResult:
     """Continue a search however it stopped: its finished trials are kept, its owed ones continue
     from their checkpoints, new ones are sampled until ``num_trials`` (default: as configured).
 
     Nothing is changed until the search can continue: the lock first (a second driver is refused
     before it touches anything), then the search's files are checked (a damaged ``optuna.db`` is
     reported, never taken for an empty study), then MLflow, and only then is the raised trial
-    count written to ``config.yaml``."""
+    count written to ``config.yaml``. ``new_mlflow_run``: the store lost the parent run; make a new
+    one there (:func:`.parent.reattach`)."""
     search_dir = _existing(search_dir)
     with driver_lock(search_dir):
         where = read_search_file(search_dir)
@@ -116,7 +142,7 @@ def resume_search(search_dir: str | Path, *, address: str | None = None, num_tri
                               f"give at least {finished}")
         if address is not None and (problem := address_problem(address)) is not None:
             raise SearchError(f"--address: {problem}")
-        tracker = _attached(where)
+        tracker = reattach(where, cfg, search_dir, new_run=new_mlflow_run)
         if num_trials:
             (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return _drive(cfg, search_dir, tracker, address, resuming=True, trainable=trainable)
@@ -129,13 +155,6 @@ def _existing(search_dir: str | Path) -> Path:
         raise SearchError(f"search_dir: {path} is not a search directory (no {SEARCH_FILE} or {CONFIG}); "
                           "give the directory `stiltsearch run` printed")
     return path
-
-
-def _attached(where: dict[str, str]) -> Tracker:
-    """The search's MLflow parent run, reopened (an unreachable store or a missing run stops here)."""
-    tracker = Tracker(where["tracking_uri"], where["experiment"], create=False)
-    tracker.attach(where["parent_run_id"])
-    return tracker
 
 
 def confirm_search(search_dir: str | Path, seeds: int, *, address: str | None = None,
@@ -169,7 +188,7 @@ def confirm_search(search_dir: str | Path, seeds: int, *, address: str | None = 
         if not numbers:
             raise SearchError(f"search_dir: {search_dir.name} has no complete trial to confirm")
         todo = confirm.planned(study, numbers, wanted)
-        tracker = _attached(where)
+        tracker = reattach(where, cfg, search_dir)
         confirm.enqueue(study, todo)
         cfg = load_config(search_dir / CONFIG, **{"search.num_trials": len(study.get_trials(deepcopy=False))})
         (search_dir / CONFIG).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
@@ -211,7 +230,8 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
         print(f"\nstopped by the budget after {finished} of {n} trials ({spend.stopped}); to go on, raise "
               f"search.budget in {search_dir / 'config.yaml'}, then: stiltsearch resume {search_dir}")
     return SearchResult(search_dir=search_dir, front=front, num_trials=n, interrupted=interrupted,
-                        delivered=delivered, tracking_uri=tracker.uri, experiment=cfg.mlflow.experiment or cfg.name,
+                        delivered=delivered, missing=tuple(tracker.outbox.dropped), tracking_uri=tracker.uri,
+                        experiment=cfg.mlflow.experiment or cfg.name,
                         parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir),
                         front_view=tracker.view_url("front"), trials_view=tracker.view_url("trials"))
 
@@ -234,16 +254,6 @@ def _opened(cfg: SearchConfig, search_dir: Path, tracker: Tracker, resuming: boo
               + f"; {max(0, n - finished - len(waiting) - queued)} new", flush=True)
         sync_finished(tracker, study, trials_dir(search_dir), names)
     return study
-
-
-def _flat_params(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat |= _flat_params(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def report_locations(result: SearchResult) -> None:

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stiltsearch.search.tracking.uris import writable_dir_problem
+
 CONFIG = "config.yaml"
 SEARCH_FILE = "search.json"  # where this search's MLflow runs are: tracking URI, experiment, parent run
 STUDY = "optuna.db"
@@ -65,7 +67,11 @@ def is_search_dir(path: Path) -> bool:
 
 @contextmanager
 def driver_lock(search_dir: Path) -> Iterator[None]:
-    """One driver per search directory; the lock goes with the process, however it ends."""
+    """One driver per search directory; the lock goes with the process, however it ends. A
+    directory this user cannot write (a read-only mount) is refused here, before anything else."""
+    if (problem := writable_dir_problem(search_dir)) is not None:
+        raise SearchError(f"search_dir: {problem}; a search continues where it can write (copy it somewhere "
+                          "writable, or remount)")
     with open(search_dir / LOCK, "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -184,6 +184,10 @@ FIELDS: list[tuple[str, Any]] = [
     ("mlflow.tracking_uri", "file:///tmp/stilts-bad-inputs-store"), ("mlflow.tracking_uri", "sqlite:////proc/x.db"),
     ("mlflow.tracking_uri", "http://127.0.0.1:1"), ("mlflow.tracking_uri", f"http://u:{CANARY}@127.0.0.1:1"),
     ("mlflow.tracking_uri", f"postgresql://u:{CANARY}@127.0.0.1:1/x y"), ("mlflow.tracking_uri", ""), ("mlflow.tracking_uri", "sqlite://"),
+    # a database store whose Python driver is not installed (psycopg, mysqlclient): one line, no password
+    ("mlflow.tracking_uri", f"postgresql://u:{CANARY}@127.0.0.1:1/db"), ("mlflow.tracking_uri", f"mysql://u:{CANARY}@127.0.0.1:1/db"),
+    # longer than the toy encoders' 128 positions
+    ("training.max_length", 256), ("space.max_seq_length", [256]),
     ("mlflow.experiment", ""), ("mlflow", "x"), ("data", {"nope": "/tmp"}), ("nope", 1),
 ]
 
@@ -192,7 +196,9 @@ FIELDS: list[tuple[str, Any]] = [
 ENVIRONMENT = {("search.cpus_per_trial", "1000000"), ("search.workers_per_trial", "1000"),
                ("search.gpus_per_worker", "1"), ("mlflow.tracking_uri", "http://127.0.0.1:1"),
                ("mlflow.tracking_uri", f"http://u:{CANARY}@127.0.0.1:1"),
-               ("mlflow.tracking_uri", "sqlite:////proc/x.db")}
+               ("mlflow.tracking_uri", "sqlite:////proc/x.db"),
+               ("mlflow.tracking_uri", f"postgresql://u:{CANARY}@127.0.0.1:1/db"),
+               ("mlflow.tracking_uri", f"mysql://u:{CANARY}@127.0.0.1:1/db")}
 
 
 def _field_cases() -> Iterator[Case]:
@@ -224,6 +230,7 @@ RAW: list[tuple[str, Callable[[World], str | bytes], str]] = [
     ("a list", lambda w: "- a\n- b\n", "mapping"),
     ("a scalar", lambda w: "toy\n", "mapping"),
     ("tab indent", lambda w: "search:\n\tnum_trials: 3\n", "YAML"),
+    ("a number and a word as keys", lambda w: "1: x\nnope: y\n", "unknown field"),
 ]
 
 
@@ -235,6 +242,7 @@ def _raw_cases() -> Iterator[Case]:
     yield Case("run a missing file", lambda w: ["run", str(w.tmp / "missing.yaml")], says="config")
     yield Case("run a directory", lambda w: ["run", str(w.tmp)], says="config")
     yield Case("validate a directory", lambda w: ["validate", str(w.tmp)], says="config")
+    yield Case("validate /dev/zero", lambda w: ["validate", "/dev/zero"], says="config")  # endless: read 1 MiB + 1
 
 
 def _good(w: World) -> str:
@@ -253,6 +261,75 @@ def _readonly(w: World) -> str:
     path.mkdir()
     path.chmod(0o555)
     return str(path)
+
+
+class _Undo:
+    """Something a case changed outside its files (an environment variable, a mount, a listener),
+    put back when the case ends (World.held)."""
+
+    def __init__(self, undo: Callable[[], Any]) -> None:
+        self.close = undo
+
+
+def _not_ray(w: World) -> str:
+    """The address of a port that accepts connections and never answers: not a Ray head."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    w.held.append(listener)
+    return f"127.0.0.1:{listener.getsockname()[1]}"
+
+
+def _http_server(w: World) -> str:
+    """The address of a plain HTTP/1 server: it answers, but not as Ray's GCS (gRPC)."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:  # its log would be the case's output
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    w.held.append(_Undo(lambda: (server.shutdown(), server.server_close())))
+    return f"127.0.0.1:{server.server_address[1]}"
+
+
+def _cache_a_file(w: World) -> None:
+    before = os.environ.get("STILTSEARCH_CACHE")
+    os.environ["STILTSEARCH_CACHE"] = _file(w)
+    w.held.append(_Undo(lambda: os.environ.__setitem__("STILTSEARCH_CACHE", before) if before is not None
+                        else os.environ.pop("STILTSEARCH_CACHE", None)))
+
+
+def _read_only(w: World) -> None:
+    """The search directory on a read-only mount (a bind mount remounted read-only: root's writes fail too)."""
+    import subprocess
+
+    subprocess.run(["mount", "--bind", str(w.search), str(w.search)], check=True)
+    w.held.append(_Undo(lambda: subprocess.run(["umount", str(w.search)], check=True)))
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(w.search)], check=True)
+
+
+def _full_disk(w: World) -> str:
+    """An output directory on a filesystem with 40 KiB left (a 512 KiB tmpfs, filled): the new
+    study's schema does not fit."""
+    import subprocess
+
+    disk = w.tmp / "full"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], check=True)
+    # lazily: the refused driver, this process, may still hold the SQLite file it could not fill
+    w.held.append(_Undo(lambda: subprocess.run(["umount", "--lazy", str(disk)], check=True)))
+    (disk / "filler").write_bytes(b"\0" * (512 - 40) * 1024)
+    return str(disk / "out")
+
+
+def _lock_store(w: World) -> None:
+    """Another process holds the MLflow SQLite store's write lock for the whole case."""
+    db = sqlite3.connect(w.store, isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    w.held.append(_Undo(lambda: (db.execute("ROLLBACK"), db.close())))
 
 
 FLAG_CASES = [
@@ -274,6 +351,12 @@ FLAG_CASES = [
     Case("run --address bad port", lambda w: ["run", _good(w), "--address", "127.0.0.1:notaport"], says="address"),
     Case("run --address ray://", lambda w: ["run", _good(w), "--address", "ray://"], says="address"),
     Case("run --address port 99999", lambda w: ["run", _good(w), "--address", "127.0.0.1:99999"], says="address"),
+    Case("run --address a port that is not Ray", lambda w: ["run", _good(w), "--address", _not_ray(w)], says="address"),
+    Case("run --address an HTTP server", lambda w: ["run", _good(w), "--address", _http_server(w)], says="address"),
+    Case("run --address auto, no cluster", lambda w: ["run", _good(w), "--address", "auto"], says="auto"),
+    Case("run, STILTSEARCH_CACHE a file", lambda w: ["run", _good(w)], _cache_a_file, says="STILTSEARCH_CACHE"),
+    Case("validate, STILTSEARCH_CACHE a file", lambda w: ["validate", _good(w)], _cache_a_file,
+         says="STILTSEARCH_CACHE"),
     Case("run unknown flag", lambda w: ["run", _good(w), "--nope"], says="nope"),
     Case("no command", lambda w: [], says="command"),
     Case("unknown command", lambda w: ["fly"], says="fly"),
@@ -289,6 +372,17 @@ FLAG_CASES = [
          says="address"),
     Case("resume --address nothing there",
          lambda w: ["resume", str(w.search), "--trials", "5", "--address", "127.0.0.1:1"], says="address"),
+    Case("resume --address a port that is not Ray",
+         lambda w: ["resume", str(w.search), "--trials", "5", "--address", _not_ray(w)], says="address"),
+    Case("resume --address auto, no cluster",
+         lambda w: ["resume", str(w.search), "--trials", "5", "--address", "auto"], says="auto"),
+    Case("resume, the MLflow store locked", lambda w: ["resume", str(w.search), "--trials", "5"], _lock_store,
+         says="tracking_uri"),
+    *([Case("run on a full disk", lambda w: ["run", _good(w), "--output-dir", _full_disk(w)], says="output_dir"),
+       Case("resume on a read-only mount", lambda w: ["resume", str(w.search), "--trials", "5"], _read_only,
+            says="search_dir"),
+       Case("confirm on a read-only mount", lambda w: ["confirm", str(w.search)], _read_only, says="search_dir")]
+      if os.geteuid() == 0 else []),  # a mount needs root (CI runs as root)
     Case("confirm without a dir", lambda w: ["confirm"], says="search_dir"),
     Case("confirm a missing dir", lambda w: ["confirm", str(w.tmp / "missing")], says="search_dir"),
     Case("confirm a file", lambda w: ["confirm", _file(w)], says="search_dir"),
@@ -301,6 +395,9 @@ FLAG_CASES = [
     Case("confirm --address garbage", lambda w: ["confirm", str(w.search), "--address", "garbage"], says="address"),
     Case("confirm --address nothing there", lambda w: ["confirm", str(w.search), "--address", "127.0.0.1:1"],
          says="address"),
+    Case("confirm --address a port that is not Ray", lambda w: ["confirm", str(w.search), "--address", _not_ray(w)],
+         says="address"),
+    Case("confirm --address auto, no cluster", lambda w: ["confirm", str(w.search), "--address", "auto"], says="auto"),
     Case("confirm an unfinished search", lambda w: ["confirm", str(w.search)],
          lambda w: _edit_config(w, lambda c: c["search"].update(num_trials=5)), says="finish it first"),
     Case("confirm past the seed range", lambda w: ["confirm", str(w.search), "--seeds", "2"],
@@ -312,6 +409,8 @@ FLAG_CASES = [
     Case("pareto --tracking-uri garbage", lambda w: ["pareto", "done", "--tracking-uri", "garbage"],
          says="tracking-uri"),
     Case("pareto --tracking-uri foo://", lambda w: ["pareto", "done", "--tracking-uri", "foo://bar"],
+         says="tracking-uri"),
+    Case("pareto --tracking-uri a broken IPv6 host", lambda w: ["pareto", "done", "--tracking-uri", "http://u:p@[::1"],
          says="tracking-uri"),
     Case("pareto --tracking-uri a missing store",
          lambda w: ["pareto", "done", "--tracking-uri", f"sqlite:///{w.tmp}/missing.db"], says="tracking-uri"),

@@ -131,10 +131,12 @@ def test_a_search_driven_through_address_runs_its_trials_on_both_workers(shared:
                                                                           tmp_path: Path) -> None:
     cluster = shared
     config = write_config(tmp_path, "multinode", 4)
-    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config), "--address",
-                           cluster["address"]], cwd=tmp_path, env=_env(cache), capture_output=True, text=True,
-                          timeout=900)
+    # `--address auto` takes $RAY_ADDRESS (checked as a Ray cluster first, and said)
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config), "--address", "auto"],
+                          cwd=tmp_path, env={**_env(cache), "RAY_ADDRESS": cluster["address"]}, capture_output=True,
+                          text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"--address auto: {cluster['address']}, from $RAY_ADDRESS" in done.stdout
     children = _children(f"sqlite:///{tmp_path}/mlflow.db", "multinode")
     assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
     used = {c.data.tags["trial_node_id"] for c in children}

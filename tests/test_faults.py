@@ -4,7 +4,9 @@ mid-search and comes back (nothing dropped) or is not there at the start (fail f
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,3 +142,54 @@ def test_an_unreachable_mlflow_server_fails_the_search_at_its_start(tmp_path: Pa
         f"stiltsearch: error: mlflow.tracking_uri: no MLflow server answers at http://127.0.0.1:{port}")
     assert time.monotonic() - started < 60
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # nothing was started
+
+
+def test_a_lost_mlflow_store_ends_the_search_with_exit_1_and_resume_makes_it_whole_again(
+        tmp_path: Path, tiny_model: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite store is deleted while the first trial runs (a cleanup script, a full disk): the
+    search goes on, then ends with exit code 1 and a line saying what MLflow is missing; `resume
+    --new-mlflow-run` makes a new parent run and logs every finished trial there from the study."""
+    from mlflow.tracking import MlflowClient
+
+    from stiltsearch.search.cli import _finish
+    from stiltsearch.search.config.reading import load_config
+    from stiltsearch.search.driver import run_search
+    from stiltsearch.search.tracking import outbox
+
+    monkeypatch.setattr(outbox, "RETRY_S", 0.05)  # each refused write is tried 3 times: not 2 s apart here
+    store = tmp_path / "mlflow.db"
+
+    def trainable(config: dict[str, Any]) -> None:
+        from ray import tune
+
+        store.unlink(missing_ok=True)  # gone under the driver's feet
+        size = len(config.get("intermediate_tasks", ())) + config["layers_kept"]
+        tune.report({"phase": 3, "xtreme_score": 50.0 + size, "tokens_per_sec": 1e5 / size})
+
+    config = tmp_path / "lost.yaml"
+    config.write_text(f"name: lost\nmodel: {tiny_model}\nintermediate_tasks: [mnli]\ntarget_tasks: [xnli]\n"
+                      f"languages: [de]\noutput_dir: {tmp_path / 'runs'}\nsearch: {{num_trials: 2, max_concurrent: 1}}\n"
+                      f"space: {{layers_kept: [1, 2]}}\nmlflow: {{tracking_uri: 'sqlite:///{store}'}}\n")
+    result = run_search(load_config(config), trainable=trainable)
+    assert len(result.front.outcomes) == 2  # the search itself lost nothing
+    capsys.readouterr()
+    assert _finish(result) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"stiltsearch: error: MLflow at sqlite:///{store} did not receive every write"), line
+    assert "--new-mlflow-run" in line
+
+    # a new driver process, as a user resumes (this one's MLflow client keeps the deleted file open)
+    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "resume", str(result.search_dir),
+                           "--new-mlflow-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "mlflow: a new parent run" in done.stdout
+    parent = json.loads((result.search_dir / "search.json").read_text())["parent_run_id"]
+    assert parent != result.parent_run_id
+    shutil.copy(store, tmp_path / "read.db")  # this process's MLflow still holds the deleted file under the old URI
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'read.db'}")
+    experiment = client.get_experiment_by_name("lost")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    children = [r for r in runs if r.data.tags.get("stiltsearch.kind") == "trial"]
+    assert sorted(int(c.data.tags["stiltsearch.trial_number"]) for c in children) == [0, 1]
+    assert {c.info.status for c in children} == {"FINISHED"} and all("xtreme_score" in c.data.metrics for c in children)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent}

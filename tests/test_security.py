@@ -1,8 +1,9 @@
 """What a search exposes: the sockets it listens on, where secrets end up, what it leaves behind.
 
 A real search (real Ray, Optuna, a real ``mlflow server`` on 127.0.0.1 reached through a URI with
-a password in it) runs in a subprocess with a canary secret in its environment. Its trainable lists
-the listening sockets of every process of the search while the search runs (psutil). Afterwards the
+a password in it) runs in a subprocess with a canary secret in its environment. Its trainable makes
+what a real trial makes before it trains (the trial's torch.distributed world and a DeepSpeed
+engine), then lists the listening sockets of every process of the search (psutil). Afterwards the
 canaries are looked for in every file of the search directory, the server's store and artifacts,
 and the console: zero hits.
 """
@@ -36,9 +37,19 @@ record, driver = Path(sys.argv[2]), os.getpid()
 
 
 def trainable(config):
+    import deepspeed
     import psutil
+    import torch
     from ray import tune
 
+    from stiltsearch.trainables.processgroup import ensure_distributed
+
+    # what a real trial opens before it trains: its process group and a DeepSpeed engine
+    ensure_distributed()
+    layer = torch.nn.Linear(2, 2)
+    deepspeed.initialize(model=layer, model_parameters=layer.parameters(),
+                         config={"train_batch_size": 1, "optimizer": {"type": "AdamW", "params": {"lr": 1e-3,
+                                 "torch_adam": True}}})
     marker = os.environ["STILTSEARCH_SEARCH_DIR"]
     procs = [psutil.Process(driver)]
     for proc in psutil.process_iter():

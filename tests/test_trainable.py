@@ -66,7 +66,7 @@ def test_reports_speed_then_phase2_then_the_final_result_and_checkpoints_every_p
     metrics, reports, directory = trial
     assert [m["phase"] for m in reports] == [1, 2, 3]
     assert reports[0]["tokens_per_sec"] == metrics["tokens_per_sec"] > 0  # known before training
-    state = json.loads((directory / "state.json").read_text())
+    state = TrialCheckpoint(directory, writable=False).state
     assert Path(state["phase2"]["encoder_dir"]).is_dir()
     assert {f"phase3/{t}" for t in TARGETS} <= set(state)
     assert json.loads((directory / "result.json").read_text())["xtreme_score"] == metrics["xtreme_score"]
@@ -107,7 +107,8 @@ def test_a_trial_resumed_after_two_target_tasks_runs_only_the_rest(trial: tuple,
     metrics, _, directory = trial
     partial = tmp_path / "0007"
     partial.mkdir()
-    state = json.loads((directory / "state.json").read_text())
+    state = TrialCheckpoint(directory, writable=False).state
+    # written as release 0.1 wrote it (a bare mapping, no checksum): still read
     (partial / "state.json").write_text(json.dumps({k: state[k] for k in ("speed", "phase2", "phase3/toy_xnli",
                                                                           "phase3/toy_panx")}))
     shutil.copytree(directory / "served", partial / "served")
@@ -304,3 +305,22 @@ def test_a_dual_encoder_learns_to_retrieve() -> None:
     after = _top1(model, tokenizer, held_out)
     assert log.losses[-1] < 0.3 * log.losses[0], log.losses
     assert before < 0.2 and after > 0.5, (before, after)  # measured: 0.03 -> 0.69
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xfe\x00garbage", b'{"sha256": "0", "state": {"phase2": {}}}', b"[1, 2]", b""])
+def test_a_damaged_checkpoint_state_falls_back_to_the_previous_one_then_to_the_start(tmp_path: Path,
+                                                                                     damage: bytes) -> None:
+    """What a killed write, a full disk or a stray copy leaves in state.json is detected (its
+    SHA-256, its shape), set aside, and said in the ledger; the trial goes on from state.prev.json,
+    and with both damaged from its start, never failing on it."""
+    first = TrialCheckpoint(tmp_path)
+    first.put("speed", {"tokens_per_sec": 1.0})
+    first.put("phase2", {"loss": 0.5})
+    (tmp_path / "state.json").write_bytes(damage)
+    again = TrialCheckpoint(tmp_path)
+    assert again.state == {"speed": {"tokens_per_sec": 1.0}}  # the previous good state
+    assert (tmp_path / "state.json.damaged").read_bytes() == damage
+    assert read_ledger(tmp_path)[-1] == "state restored from state.prev.json: state.json was damaged or missing"
+    (tmp_path / "state.prev.json").write_bytes(damage)
+    assert TrialCheckpoint(tmp_path).state == {}
+    assert read_ledger(tmp_path)[-1] == "no good checkpoint state: the trial starts again from its start"

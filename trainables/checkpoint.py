@@ -3,7 +3,10 @@
 It lives in the trial's directory (:mod:`.trialdir` owns its layout):
 
   state.json   what each finished phase produced: phase 2's encoder directory and metrics, each
-               target task's scores and metrics (updated atomically after every phase)
+               target task's scores and metrics (updated atomically after every phase, with the
+               SHA-256 of its content; the previous state is kept as state.prev.json). A state
+               that fails its check is set aside (state.json.damaged) and the trial continues
+               from the previous state, else from its start, with a line in phases.log saying so
   served/      the trained model of the served task (the first with a trained head; loaded with
                ``weights_only=True``), so a trial resumed after that task does not train it again
   result.json  the trial's final metrics: written before the result is reported, so a driver that
@@ -16,6 +19,7 @@ resumed search; it must be on storage every node sees (the search directory is).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +37,28 @@ from stiltsearch.trainables.trialdir import (
 )
 from stiltsearch.trainables.types import Metrics
 
+STATE, PREVIOUS = "state.json", "state.prev.json"
+
+
+def _digest(state: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def _checked(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A state file's content if it passes its check, else (None, what is wrong). A state written
+    before checksums (release 0.1: the bare mapping) is taken as it is."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None, type(exc).__name__
+    if not isinstance(data, dict):
+        return None, "not a JSON object"
+    if set(data) != {"sha256", "state"}:
+        return data, ""  # the unchecked format of release 0.1
+    if not isinstance(data["state"], dict) or data["sha256"] != _digest(data["state"]):
+        return None, "checksum mismatch"
+    return data["state"], ""
+
 
 class TrialCheckpoint:
     """Phase state of one trial; ``directory=None`` keeps it in memory (direct runs, benchmarks).
@@ -49,8 +75,7 @@ class TrialCheckpoint:
         if self.directory is not None:
             if writable:
                 self.directory.mkdir(parents=True, exist_ok=True)
-            if (self.directory / "state.json").exists():
-                self._state = json.loads((self.directory / "state.json").read_text())
+            self._state = self._read_state()
 
     def get(self, key: str) -> Any:
         """What a finished phase saved under ``key`` ("phase2", "phase3/<task>"), else None."""
@@ -59,7 +84,31 @@ class TrialCheckpoint:
     def put(self, key: str, value: Any) -> None:
         self._state[key] = value
         if self.directory is not None and self.writable:
-            write_atomic(self.directory / "state.json", json.dumps(self._state))
+            current = self.directory / STATE
+            if current.exists():  # a crash between these two leaves the previous state, still good
+                os.replace(current, self.directory / PREVIOUS)
+            write_atomic(current, json.dumps({"sha256": _digest(self._state), "state": self._state}))
+
+    def _read_state(self) -> dict[str, Any]:
+        """The last state that passes its check: state.json, else state.prev.json, else none."""
+        assert self.directory is not None
+        damaged = False
+        for name in (STATE, PREVIOUS):
+            path = self.directory / name
+            if not path.exists():
+                continue
+            state, problem = _checked(path)
+            if state is not None:
+                if name == PREVIOUS:
+                    self.log("state restored from state.prev.json: state.json was damaged or missing")
+                return state
+            self.log(f"checkpoint {name} damaged ({problem}); set aside as {name}.damaged")
+            damaged = True
+            if self.writable:
+                os.replace(path, path.with_name(path.name + ".damaged"))
+        if damaged:
+            self.log("no good checkpoint state: the trial starts again from its start")
+        return {}
 
     def save_model(self, data: dict[str, Any]) -> None:
         """The served model as :func:`stiltsearch.trainables.model.portable` data: kept in memory

@@ -114,7 +114,8 @@ def read_ledger(directory: Path) -> list[str]:
     path = Path(directory) / LEDGER
     if not path.exists():
         return []
-    return [line.split(" ", 2)[2] for line in path.read_text().splitlines() if line.count(" ") >= 2]
+    text = path.read_text(errors="replace")  # a damaged line is shown damaged, never a crash
+    return [line.split(" ", 2)[2] for line in text.splitlines() if line.count(" ") >= 2]
 
 
 def failure_reason(directory: Path) -> str:

@@ -40,9 +40,9 @@ def from_dict(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
+    unknown = sorted(str(key) for key in set(data) - set(names))  # YAML keys may be numbers too
     if unknown:
-        path = f"{where}.{unknown[0]}" if where else unknown[0]
+        path = f"{where}.{shown(unknown[0])[1:-1]}" if where else shown(unknown[0])[1:-1]
         raise ConfigError(f"{path}: unknown field; allowed here: {', '.join(names)}")
     values = {name: coerce_value(hints[name], data[name], f"{where}.{name}" if where else name)
               for name in names if name in data}

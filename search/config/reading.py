@@ -11,7 +11,7 @@ import yaml
 
 from stiltsearch.search.config.coerce import ConfigError, from_dict, shown
 from stiltsearch.search.config.schema import SearchConfig
-from stiltsearch.search.tracking.uris import split_credentials
+from stiltsearch.search.tracking.uris import stored_form
 
 # --- reading --------------------------------------------------------------------------------
 
@@ -69,12 +69,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A config file's top-level mapping: readable, UTF-8, YAML, no key twice."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as file:  # at most one byte past the limit: /dev/zero is endless
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc.strerror}); pass a readable YAML file") from None
     if len(data) > MAX_BYTES:
-        raise ConfigError(f"config file {path}: {len(data):,} bytes, more than a config's {MAX_BYTES:,}; "
-                          "pass the search's YAML config")
+        raise ConfigError(f"config file {path}: more than a config's {MAX_BYTES:,} bytes; pass the search's YAML config")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -109,5 +109,5 @@ def to_dict(cfg: SearchConfig) -> dict[str, Any]:
     tree["space"] = dict(cfg.space.choices)
     tree["search"]["scheduler"] = cfg.search.scheduler.as_config()  # with its name
     if cfg.mlflow.tracking_uri:  # credentials are never written (search/tracking/uris.py)
-        tree["mlflow"]["tracking_uri"] = split_credentials(cfg.mlflow.tracking_uri)[0]
+        tree["mlflow"]["tracking_uri"] = stored_form(cfg.mlflow.tracking_uri)
     return dict(plain(tree))

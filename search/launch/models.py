@@ -42,8 +42,17 @@ def model_depth(model: str) -> int | None:
 
 
 def check_models(cfg: SearchConfig) -> None:
-    """Every real model must load (from its directory, the HF cache or the hub) before Ray starts."""
+    """Every real model must load (from its directory, the HF cache or the hub) before Ray starts;
+    every length asked for fits its positions (the toy encoders' too, known before they exist)."""
     if cfg.model == "toy":
+        from types import SimpleNamespace
+
+        from stiltsearch.trainables.pretrain import SPECIAL_TOKENS
+        from stiltsearch.trainables.settings import ToyModelSpec
+
+        toy = SimpleNamespace(model_type="xlm-roberta", max_position_embeddings=ToyModelSpec.max_positions,
+                              pad_token_id=SPECIAL_TOKENS.index("<pad>"))
+        _check_lengths(cfg, "the toy encoder", toy)
         return
     from transformers import AutoConfig
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from stiltsearch.search.config.coerce import ConfigError
 from stiltsearch.search.config.schema import SearchConfig
+from stiltsearch.search.launch.clustercheck import address_problem
 from stiltsearch.search.launch.models import check_models
-from stiltsearch.search.tracking.uris import address_problem, store_problem, uri_problem, writable_dir_problem
+from stiltsearch.search.tracking.uris import store_problem, uri_problem, writable_dir_problem
 from stiltsearch.trainables.tasks import TASKS
 from stiltsearch.trainables.tasks.real import HubTask
 
@@ -60,16 +61,19 @@ def environment_problems(cfg: SearchConfig, address: str | None) -> list[str]:
     """What stops ``cfg`` on this machine before anything is created: the output directory, the MLflow
     store, the Ray address, and (for a local Ray) whether one trial fits the machine at all; a trial
     that never fits would wait forever (a cluster's nodes are checked when the driver joins it)."""
+    from stiltsearch.search.layout import cache_dir
     from stiltsearch.search.tracking.uris import default_tracking_uri
 
     problems = []
     if (problem := writable_dir_problem(Path(cfg.output_dir))) is not None:
         problems.append(f"output_dir: {problem}; give a directory this user can write")
+    if (problem := writable_dir_problem(cache_dir())) is not None:  # phase 1's models, phase 2's results
+        problems.append(f"STILTSEARCH_CACHE: the cache {cache_dir()}: {problem}; point STILTSEARCH_CACHE at a "
+                        "directory this user can write")
     uri = cfg.mlflow.tracking_uri or default_tracking_uri()
-    if (problem := uri_problem(uri)) is not None:  # $MLFLOW_TRACKING_URI is read here, not in the config
+    # $MLFLOW_TRACKING_URI is read here, not in the config
+    if (problem := uri_problem(uri) or store_problem(uri, create=True)) is not None:
         problems.append(f"mlflow.tracking_uri: {problem}")
-    elif (problem := store_problem(uri, create=True)) is not None:
-        problems.append(f"mlflow.tracking_uri: {problem}; start it, or set mlflow.tracking_uri / MLFLOW_TRACKING_URI")
     if address is not None:
         if (problem := address_problem(address)) is not None:
             problems.append(f"--address: {problem}")

@@ -98,15 +98,18 @@ def _open_study(directory: Path) -> tuple[Any, Any]:
 def _from_experiment(name: str, tracking_uri: str | None) -> tuple[fronts.Front, str]:
     from mlflow.tracking import MlflowClient
 
-    from stiltsearch.search.tracking.uris import default_tracking_uri, store_problem, uri_problem, use_credentials
+    from stiltsearch.search.tracking import uris
 
-    uri = use_credentials(tracking_uri or default_tracking_uri())
-    if (problem := uri_problem(uri) or store_problem(uri, create=False)) is not None:  # reading makes no store
+    given = tracking_uri or uris.default_tracking_uri()
+    if (problem := uris.uri_problem(given)) is not None:
+        raise ConfigError(f"--tracking-uri: {problem}; pass --tracking-uri of the search's store")
+    uri = uris.use_credentials(given)
+    if (problem := uris.store_problem(uri, create=False)) is not None:  # reading makes no store
         raise ConfigError(f"--tracking-uri: {problem}; pass --tracking-uri of the search's store")
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        raise ConfigError(f"target: {name!r} is neither a directory nor an MLflow experiment at {uri}; "
+        raise ConfigError(f"target: {name!r} is neither a directory nor an MLflow experiment at {uris.stored_form(uri)}; "
                           "pass --tracking-uri for another store")
     searches = client.search_runs([experiment.experiment_id], "tags.`stiltsearch.kind` = 'search'",
                                   order_by=["attributes.start_time DESC"], max_results=1)

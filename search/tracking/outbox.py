@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
+RETRY_S = 2.0  # between tries of a write (a server away: forever; a refused write: a few times)
+
 
 class Outbox:
     """``put(write)`` returns at once; the thread runs each write until it succeeds.
@@ -21,10 +23,10 @@ class Outbox:
     every write behind it).
     """
 
-    def __init__(self, reachable: Callable[[], bool], *, retry_s: float = 2.0, attempts_when_reachable: int = 3,
+    def __init__(self, reachable: Callable[[], bool], *, retry_s: float | None = None, attempts_when_reachable: int = 3,
                  say: Callable[[str], None] = print) -> None:
         self.reachable = reachable
-        self.retry_s = retry_s
+        self.retry_s = RETRY_S if retry_s is None else retry_s
         self.attempts_when_reachable = attempts_when_reachable
         self.say = say
         self.queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()

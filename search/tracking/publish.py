@@ -77,6 +77,8 @@ def sync_finished(tracker: Tracker, study: optuna.Study, trials: Path, names: li
             continue
         tracker.start_trial(trial.number, trial.user_attrs.get(CONFIG_ATTR) or dict(trial.params))
         result = trialdir.read_result(trialdir.trial_path(trials, trial.number))
+        if result is None and trial.values is not None:  # its directory is gone: the study still has the objectives
+            result = dict(zip(names, trial.values, strict=True))
         if result is not None:
             tracker.trial_result(trial.number, result)
         detail = trial.user_attrs.get(INFEASIBLE_ATTR if outcome is Outcome.INFEASIBLE else ERROR_ATTR)

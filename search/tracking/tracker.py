@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from stiltsearch.search.results.table import CONFIRMS_TAG, NUMBER_TAG, OUTCOME_TAG, SEED_TAG
+from stiltsearch.search.tracking import uris
 from stiltsearch.search.tracking.outbox import Outbox
 from stiltsearch.search.tracking.redact import redact, trial_params
-from stiltsearch.search.tracking.uris import TrackingUnavailable, store_problem, unreachable, use_credentials
 from stiltsearch.search.tracking.views import VIEW_KEY_PARAM, WORKFLOW_PARAM, open_experiment, saved_views, view_id
 from stiltsearch.spaces.knobs import Config
 from stiltsearch.trainables.objectives import OBJECTIVES, RUNG_PREFIX
@@ -55,16 +55,16 @@ class Tracker:
     """The search's MLflow experiment, its parent run, and one child run per trial number.
 
     The experiment and the parent run are written at once (so an unreachable server fails the search
-    at its start); everything after that goes through the outbox.
-    """
+    at its start); everything after that goes through the outbox."""
 
     def __init__(self, tracking_uri: str, experiment: str, *, create: bool = True) -> None:
-        # credentials in the URI go to MLflow's environment variables; only the clean URI is kept
-        self.uri = tracking_uri = use_credentials(tracking_uri)
-        problem = store_problem(tracking_uri, create=create)
+        # a server's credentials go to MLflow's environment variables, a database's password stays
+        # in the URI used to connect; only the URI without them is kept (search.json) and shown
+        tracking_uri = uris.use_credentials(tracking_uri)
+        self.uri = uris.stored_form(tracking_uri)
+        problem = uris.store_problem(tracking_uri, create=create)
         if problem is not None:
-            raise TrackingUnavailable(f"mlflow.tracking_uri: {problem}; start it, or set mlflow.tracking_uri / "
-                                      "MLFLOW_TRACKING_URI to a store that runs")
+            raise uris.TrackingUnavailable(f"mlflow.tracking_uri: {problem}")
         # Fail over to the outbox quickly instead of MLflow's own minutes of HTTP retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -76,7 +76,7 @@ class Tracker:
         self.running: set[int] = set()  # trials whose run this session set RUNNING and has not ended
         self.ended: set[int] = set()  # trials whose run was found terminated when attaching
         self.hypervolume_steps = 0  # entries of the parent's hypervolume history already logged
-        self.outbox = Outbox(lambda: unreachable(tracking_uri) is None)
+        self.outbox = Outbox(lambda: uris.unreachable(tracking_uri) is None)
 
     # -- the parent run (written at once) ---------------------------------------------------------
 
@@ -104,8 +104,8 @@ class Tracker:
         try:
             parent = self.client.get_run(parent_id)
         except MlflowException:
-            raise TrackingUnavailable(f"search.json: parent run {parent_id!r} is not in {self.uri}; "
-                                      "give the store the search was run with") from None
+            raise uris.TrackingUnavailable(f"search.json: parent run {parent_id!r} is not in {self.uri}; give the "
+                                           "store the search was run with (a lost one: --new-mlflow-run)") from None
         self.parent_id = parent_id
         self.parent_status = parent.info.status  # a resume that fails puts it back (end_search)
         self.client.update_run(parent_id, status="RUNNING")
@@ -275,7 +275,7 @@ class Tracker:
 
     def end_search(self, status: str, timeout_s: float | None = None) -> bool:
         """End the runs this session left open (``status`` for them too), then deliver every waiting
-        write. True if everything reached MLflow within ``timeout_s``."""
+        write. True if all reached MLflow within ``timeout_s``, none refused (``outbox.dropped``)."""
         for number in sorted(self.running):
             self.end_trial(number, Outcome.INTERRUPTED if status != "FAILED" else Outcome.FAILED)
         if self.parent_id:
@@ -284,7 +284,10 @@ class Tracker:
             # this session, says what the search holds, and it is as resumable as before
             final = self.parent_status if status == "FAILED" and self.parent_status in ("FINISHED", "KILLED") else status
             self.outbox.put("end search", lambda: self.client.set_terminated(parent, status=final))
-        return self.outbox.flush(timeout_s)
+        delivered = self.outbox.flush(timeout_s)
+        if (gone := uris.store_problem(self.uri, create=False)) is not None:  # e.g. its SQLite file deleted
+            self.outbox.dropped.append(f"every write ({gone})")
+        return delivered and not self.outbox.dropped
 
     def _log(self, run_id: str, *, metrics: list[Any] | None = None, params: Mapping[str, str] | None = None,
              tags: Mapping[str, str] | None = None) -> None:

@@ -7,16 +7,18 @@ MLflow 3's file store (``file://`` or a bare path) is in maintenance mode and re
 experiments by default, so it is refused here with the fix instead of a stack trace later.
 
 Credentials: ``http://user:password@host`` is split into the URI without them and MLflow's own
-``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (:func:`split_credentials`); only the
-clean URI is ever printed, written to a file or logged. A database URI's password is masked the
-same way wherever it is shown (:func:`redact_uri`).
+``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (:func:`split_credentials`). A database
+URI's password (``postgresql://user:password@host/db``) is used for the connection and dropped
+from what is kept (:func:`stored_form`): only URIs without a password are ever printed, written to
+a file (``config.yaml``, ``search.json``) or logged. A resumed search finds the password again in
+``$MLFLOW_TRACKING_URI`` when that names the same store (:func:`with_password`), else the database
+client's own means (``PGPASSWORD``, ``~/.pgpass``).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -77,6 +79,29 @@ def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
     return clean, urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or "")
 
 
+def stored_form(uri: str) -> str:
+    """``uri`` as it may be kept, shown or logged: an MLflow server's ``user:password@`` dropped
+    (they travel as environment variables), a database URI's password dropped (its user kept)."""
+    try:
+        if _scheme(uri) in SERVERS:
+            return split_credentials(uri)[0]
+        parts = urllib.parse.urlsplit(uri)
+        if parts.password is None:
+            return uri
+    except ValueError:  # not parseable: everything up to the last "@" goes
+        return redact_uri(uri)
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user.split(':', 1)[0]}@{host}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def with_password(stored: str) -> str:
+    """A stored URI with its password again: ``$MLFLOW_TRACKING_URI`` when that is the same store
+    with a password, else ``stored`` (a database client may find the password itself)."""
+    given = os.environ.get("MLFLOW_TRACKING_URI", "")
+    return given if given and given != stored and stored_form(given) == stored else stored
+
+
 def use_credentials(uri: str) -> str:
     """The URI without credentials; the ones it had become MLflow's environment variables (where
     those are not set already), which MLflow's client sends as HTTP basic auth."""
@@ -127,9 +152,10 @@ def store_problem(uri: str, *, create: bool) -> str | None:
     scheme = _scheme(uri)
     if scheme in SERVERS:
         reason = unreachable(uri)
-        return None if reason is None else f"no MLflow server answers at {redact_uri(split_credentials(uri)[0])} ({reason})"
+        return None if reason is None else (f"no MLflow server answers at {redact_uri(split_credentials(uri)[0])} "
+                                            f"({reason}); start it, or set mlflow.tracking_uri / MLFLOW_TRACKING_URI")
     if scheme != "sqlite":
-        return None
+        return driver_problem(uri)
     path = sqlite_path(uri)
     assert path is not None  # uri_problem refused the in-memory store
     if path.is_dir():
@@ -144,6 +170,23 @@ def store_problem(uri: str, *, create: bool) -> str | None:
         return f"no MLflow store at {path}"
     problem = writable_dir_problem(path.parent)
     return None if problem is None else f"cannot create {path}: {problem}"
+
+
+def driver_problem(uri: str) -> str | None:
+    """Why this Python cannot talk to the database server of ``uri``: its SQLAlchemy driver (psycopg
+    for postgresql://, mysqlclient for mysql://, ...) is not installed; or None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        dialect = make_url(uri).get_dialect()
+        dialect.import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        return f"{redact_uri(uri)!r}: SQLAlchemy cannot read it ({exc})"
+    except ImportError as exc:
+        return (f"{_scheme(uri)}:// needs the Python database driver {dialect.driver!r}, not installed here "
+                f"({exc}); pip install it (e.g. psycopg[binary] for postgresql), or use sqlite:////ABSOLUTE/PATH.db")
+    return None
 
 
 def writable_dir_problem(directory: Path) -> str | None:
@@ -164,24 +207,6 @@ def writable_dir_problem(directory: Path) -> str | None:
     except OSError as exc:
         return f"{existing} is not writable ({exc.strerror})"
     return None
-
-
-def address_problem(address: str, timeout_s: float = 3.0) -> str | None:
-    """Why ``address`` (``--address`` / RAY_ADDRESS) names no running Ray cluster, or None:
-    ``host:port`` of a GCS, ``ray://host:port`` of a Ray client server, or ``auto``."""
-    fix = "give HOST:PORT of a running Ray head (ray start --head prints it), ray://HOST:PORT, or auto"
-    if address == "auto":
-        return None
-    target = address.removeprefix("ray://")
-    host, _, port_text = target.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        return f"{address!r} is not a Ray address; {fix}"
-    try:
-        with socket.create_connection((host, int(port_text)), timeout=timeout_s):
-            return None
-    except OSError as exc:
-        return f"nothing answers at {address} ({exc.strerror or exc}); start the cluster, or {fix}"
 
 
 def default_tracking_uri() -> str:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from stiltsearch.search.tracking.uris import TrackingUnavailable
+from stiltsearch.search.tracking.uris import TrackingUnavailable, stored_form
 from stiltsearch.spaces.knobs import KNOBS
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def open_experiment(uri: str, name: str, create: bool) -> tuple[MlflowClient, st
     (MLflow 3.17: "table latest_metrics already exists")."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
+    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         client = MlflowClient(tracking_uri=uri)
@@ -70,7 +71,7 @@ def open_experiment(uri: str, name: str, create: bool) -> tuple[MlflowClient, st
             # (3.17.2's UI picks its workflow from the URL or a per-browser toggle instead, so
             # the links a search gives also say it: WORKFLOW_PARAM.)
             client.set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
-    except MlflowException as exc:
-        first = (exc.message.strip().splitlines() or ["?"])[0][:200]
-        raise TrackingUnavailable(f"mlflow.tracking_uri: {uri} refused the experiment ({first})") from None
+    except (MlflowException, SQLAlchemyError) as exc:  # a database server that refuses or is away
+        first = (str(getattr(exc, "message", exc)).strip().splitlines() or ["?"])[0][:200]
+        raise TrackingUnavailable(f"mlflow.tracking_uri: {stored_form(uri)} refused the experiment ({first})") from None
     return client, str(experiment_id)
