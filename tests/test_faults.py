@@ -144,6 +144,7 @@ def test_an_unreachable_mlflow_server_fails_the_search_at_its_start(tmp_path: Pa
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # nothing was started
 
 
+@pytest.mark.slow  # a real search (about 30 s): the slow tests run on both cores
 def test_a_lost_mlflow_store_ends_the_search_with_exit_1_and_resume_makes_it_whole_again(
         tmp_path: Path, tiny_model: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """The SQLite store is deleted while the first trial runs (a cleanup script, a full disk): the
