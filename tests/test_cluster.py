@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from searchproc import (
+    TWO_TARGETS,
     finish,
     finished,
     in_flight_past_phase2,
@@ -130,7 +131,7 @@ def test_losing_a_worker_node_mid_search_still_finishes_every_trial(cluster: dic
 def test_a_search_driven_through_address_runs_its_trials_on_both_workers(shared: dict, cache: Path,
                                                                           tmp_path: Path) -> None:
     cluster = shared
-    config = write_config(tmp_path, "multinode", 4)
+    config = write_config(tmp_path, "multinode", 4, targets=TWO_TARGETS)
     # `--address auto` takes $RAY_ADDRESS (checked as a Ray cluster first, and said)
     done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config), "--address", "auto"],
                           cwd=tmp_path, env={**_env(cache), "RAY_ADDRESS": cluster["address"]}, capture_output=True,
@@ -145,7 +146,7 @@ def test_a_search_driven_through_address_runs_its_trials_on_both_workers(shared:
 
 def test_ray_job_submit_runs_a_search_whose_results_are_readable(shared: dict, cache: Path, tmp_path: Path) -> None:
     cluster = shared
-    config = write_config(tmp_path, "submitted", 2)
+    config = write_config(tmp_path, "submitted", 2, targets=TWO_TARGETS)
     runtime_env = {"env_vars": {"STILTSEARCH_CACHE": str(cache)}}  # the job's driver runs on the head node
     ray = str(Path(sys.executable).with_name("ray"))
     done = subprocess.run([ray, "job", "submit", "--address", cluster["dashboard"], "--runtime-env-json",

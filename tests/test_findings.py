@@ -76,17 +76,46 @@ def test_matched_comparisons_answer_the_trade_off_question(study: optuna.Study) 
     assert result.score_gain_at_matched_speed == pytest.approx(3.0)
     assert result.matched["score_gain_at_matched_speed"] == (2, 4)
     text = " ".join(sentences(result))
-    assert "Speed-up at matched xtreme_score: 1.67x (trial 3 against direct trial 1)" in text
+    assert "Speed-up at matched xtreme_score: 1.67× faster (trial 3 against direct trial 1)" in text
     assert "xtreme_score gain at matched tokens_per_sec: +3 (trial 4 against direct trial 2)" in text
 
 
-def test_importance_and_progress_over_compute(study: optuna.Study) -> None:
+def test_progress_over_compute_and_no_importance_from_a_few_trials(study: optuna.Study) -> None:
     result = findings(study, NAMES, DIRECTIONS)
-    assert set(result.importance) == set(NAMES) and result.importance_problem is None
-    assert set(result.importance["xtreme_score"]) == {"use_toy_mnli", "use_toy_qqp", "target_lr"}
-    assert sum(result.importance["xtreme_score"].values()) == pytest.approx(1.0)
+    assert result.importance == {} and result.importance_problem is not None
+    assert result.importance_problem.startswith("6 complete trials, fewer than 20")
     assert result.compute_seconds == [100, 200, 250, 450, 650, 950]  # cumulative, in completion order
     assert len(result.hypervolume_history) == 6 and result.hypervolume_history[-1] == pytest.approx(result.hypervolume["all"])
+
+
+def test_importance_explains_speed_by_the_deployment_knobs_only_with_signs_and_the_same_each_time() -> None:
+    """24 trials: the score rises with an intermediate task and falls with the learning rate; the
+    speed falls with the layers kept. The speed's importance names deployment knobs only, the
+    numeric ones with the sign of their rank correlation; two computations agree exactly."""
+    from stiltsearch.search.results.importance import importances
+
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    distributions = {"use_toy_mnli": CategoricalDistribution([False, True]),
+                     "target_lr": FloatDistribution(1e-4, 1e-3, log=True),
+                     "layers_kept": CategoricalDistribution([1, 2, 4]),
+                     "precision": CategoricalDistribution(["fp32", "bf16"])}
+    for n in range(24):
+        params = {"use_toy_mnli": n % 2 == 0, "target_lr": 1e-4 * (1 + n % 7), "layers_kept": (1, 2, 4)[n % 3],
+                  "precision": ("fp32", "bf16")[n % 4 // 2]}
+        score = 50 + 8 * params["use_toy_mnli"] - 1e4 * params["target_lr"] + 2 * params["layers_kept"]
+        speed = 1e5 / params["layers_kept"] + 10 * (n % 5)
+        study.add_trial(_trial(n, params, distributions, [score, speed], {}, START, 10))
+    found, problem = importances(study, set(range(24)), NAMES, DIRECTIONS)
+    assert problem is None
+    assert {i.parameter for i in found["tokens_per_sec"]} <= {"layers_kept", "precision"}
+    assert {i.parameter for i in found["xtreme_score"]} == {"use_toy_mnli", "target_lr", "layers_kept", "precision"}
+    for ranked in found.values():
+        assert sum(i.share for i in ranked) == pytest.approx(1.0)
+        assert [i.share for i in ranked] == sorted((i.share for i in ranked), reverse=True)
+    signs = {i.parameter: i.sign for i in found["xtreme_score"]}
+    assert signs["target_lr"] == -1 and signs["use_toy_mnli"] == 0  # numeric: its sign; categorical: none
+    assert {i.parameter: i.sign for i in found["tokens_per_sec"]}["layers_kept"] == -1
+    assert importances(study, set(range(24)), NAMES, DIRECTIONS) == (found, None)
 
 
 def test_no_stilts_trial_that_matches_says_so(study: optuna.Study) -> None:
@@ -105,7 +134,7 @@ def test_the_page_is_self_contained_and_shows_each_trials_config(study: optuna.S
     assert "<script src=" not in html and "Plotly.newPlot" in html and len(html) > 3_000_000
     assert "STILTs (intermediate tasks): front" in html and "direct fine-tuning (no intermediate task): front" in html
     assert "trial 3\\u003cbr\\u003eintermediate=mnli" in html  # hover text (JSON-escaped <br>): tasks and knobs
-    assert "Speed-up at matched xtreme_score: 1.67x" in html
+    assert "Speed-up at matched xtreme_score: 1.67× faster" in html
     assert "on the search's Pareto front: how many of its trials use each" in html
     assert (tmp_path / "report.png").stat().st_size > 10_000
 

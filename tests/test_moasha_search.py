@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from searchproc import finish, ledgers, search_dir, start, study_states, wait_for, write_config
+from searchproc import TWO_TARGETS, finish, ledgers, search_dir, start, study_states, wait_for, write_config
 
 from stiltsearch.trainables import trialdir
 
@@ -33,7 +33,8 @@ def _runs(out: Path, name: str) -> dict[int, Any]:
 def search(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("moasha")
     log = out / "run.log"
-    proc = start(["run", str(write_config(out, "moasha", N, search=MOASHA, space=SPACE))], out, cache, log)
+    config = write_config(out, "moasha", N, search=MOASHA, space=SPACE, targets=TWO_TARGETS)
+    proc = start(["run", str(config)], out, cache, log)
     try:
         assert finish(proc, log) == 0, log.read_text()[-4000:]
     finally:  # a test timeout too: never leave a search running behind the test
@@ -77,7 +78,7 @@ def test_a_moasha_search_killed_after_pruning_resumes_without_running_a_pruned_t
     from stiltsearch.search.schedulers import registry
 
     n = 8
-    config = write_config(tmp_path, "killed", n, search=MOASHA, space=SPACE)
+    config = write_config(tmp_path, "killed", n, search=MOASHA, space=SPACE, targets=TWO_TARGETS)
     log = tmp_path / "run.log"
     proc = start(["run", str(config)], tmp_path, cache, log)
 

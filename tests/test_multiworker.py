@@ -4,6 +4,7 @@ real local Ray; compared with the same trial on one worker."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,39 @@ def runs(tiny_model: str, cache: Path, tmp_path_factory: pytest.TempPathFactory)
                          meter=MeterSettings(repeats=2, max_sequences=128))
     one = run_trial(base, PARAMS, lambda m: None, TrialCheckpoint(tmp_path_factory.mktemp("one") / "0000"))
     directory = tmp_path_factory.mktemp("two") / "0000"
+    exposed: set[tuple[str, str, int]] = set()
+    stop = threading.Event()
+    sampler = threading.Thread(target=_listeners, args=(exposed, stop), daemon=True)
     with local_ray(num_cpus=2, include_dashboard=False, log_to_driver=False):
-        two = run_distributed_trial(dataclasses.replace(base, workers=2), PARAMS, directory)
-    return {"one": one, "two": two, "dir": directory}
+        sampler.start()
+        try:
+            two = run_distributed_trial(dataclasses.replace(base, workers=2), PARAMS, directory)
+        finally:
+            stop.set()
+            sampler.join()
+    return {"one": one, "two": two, "dir": directory, "exposed": exposed}
+
+
+def _listeners(exposed: set[tuple[str, str, int]], stop: threading.Event) -> None:
+    """Every LISTEN socket of a Ray worker process not on loopback, sampled while the trial runs."""
+    import psutil
+
+    while not stop.wait(0.5):
+        for proc in psutil.process_iter():
+            try:
+                if not proc.name().startswith("ray::"):  # Ray's workers name themselves so (setproctitle)
+                    continue
+                for c in proc.net_connections(kind="inet"):
+                    if c.status == psutil.CONN_LISTEN and c.laddr.ip not in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+                        exposed.add((proc.name(), c.laddr.ip, c.laddr.port))
+            except psutil.Error:
+                continue
+
+
+def test_the_workers_process_group_listens_on_loopback_only(runs: dict) -> None:
+    """Two workers on one node rendezvous through a file (trainables/traingroup.py), not torch's
+    TCPStore, which would listen on every interface."""
+    assert runs["exposed"] == set()
 
 
 def test_two_workers_train_as_one_deepspeed_world_and_the_loss_goes_down(runs: dict) -> None:
@@ -73,12 +104,10 @@ def test_a_search_with_two_workers_per_trial_finishes_through_tune(cache: Path, 
     import subprocess
     import sys
 
-    from searchproc import TINY, search_dir, study_states
+    from searchproc import TWO_TARGETS, search_dir, study_states, write_config
 
-    config = tmp_path / "mw.yaml"
-    config.write_text(TINY.format(name="mw", out=tmp_path, trials=2, max_failures=0, uri=f"sqlite:///{tmp_path}/mlflow.db",
-                                  search="", space="")
-                      .replace("max_concurrent: 2", "max_concurrent: 1, workers_per_trial: 2"))
+    config = write_config(tmp_path, "mw", 2, max_failures=0, targets=TWO_TARGETS)
+    config.write_text(config.read_text().replace("max_concurrent: 2", "max_concurrent: 1, workers_per_trial: 2"))
     done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(config)], cwd=tmp_path,
                           env={**os.environ, "STILTSEARCH_CACHE": str(cache)}, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

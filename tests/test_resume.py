@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from searchproc import (
+    TWO_TARGETS,
     count_events,
     finish,
     finished,
@@ -33,7 +34,7 @@ def story(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict[str, An
     from stiltsearch.search.launch.raysession import stray_processes
 
     out = tmp_path_factory.mktemp("resume")
-    config = write_config(out, "resume", N)
+    config = write_config(out, "resume", N, targets=TWO_TARGETS)
     seen: dict[str, Any] = {"out": out}
 
     # 1. run; SIGKILL the driver once 1 trial finished and another is past phase 2

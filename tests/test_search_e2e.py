@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,11 +38,11 @@ def search(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> dict:
     return {"out": out, "dir": search_dir, "stdout": done.stdout}
 
 
-def _runs(out: Path) -> tuple:
+def _runs(out: Path, name: str = "e2e") -> tuple:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{out}/mlflow.db")
-    experiment = client.get_experiment_by_name("e2e")
+    experiment = client.get_experiment_by_name(name)
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     parents = [r for r in runs if r.data.tags.get("stiltsearch.kind") == "search"]
     children = [r for r in runs if r.data.tags.get("stiltsearch.kind") == "trial"]
@@ -152,18 +153,33 @@ def test_the_report_is_written_logged_and_made_again_by_its_command(search: dict
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is a file" in bad.stderr
 
 
-@pytest.mark.slow
-def test_a_second_search_adds_to_the_store_and_deletes_nothing(search: dict, cache: Path) -> None:
-    out = search["out"]
-    before = {p: p.stat().st_mtime for p in search["dir"].rglob("*") if p.is_file() and "ray" not in p.parts}
-    env = {**os.environ, "STILTSEARCH_CACHE": str(cache)}
-    done = subprocess.run([sys.executable, "-m", "stiltsearch.search.cli", "run", str(out / "e2e.yaml"),
-                           "--trials", "2"], cwd=out, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    _, parents, children = _runs(out)
-    assert len(parents) == 2 and len(children) == 6
-    assert len([p for p in out.iterdir() if p.name.startswith("e2e-")]) == 2
-    assert all(p.exists() for p in before)  # the first search's files are all still there
+def _reporting() -> Any:
+    """A trainable that reports a trial's objectives at once (made in a function: Ray ships it by value)."""
+    def trainable(config: dict[str, Any]) -> None:
+        from ray import tune
+
+        size = len(config.get("intermediate_tasks", ())) + config["layers_kept"]
+        tune.report({"phase": 3, "xtreme_score": 50.0 + size, "tokens_per_sec": 1e5 / size})
+
+    return trainable
+
+
+@pytest.mark.slow  # two searches under Ray (their trials report at once: what is tested is the store)
+def test_a_second_search_adds_to_the_store_and_deletes_nothing(tmp_path: Path, tiny_model: str) -> None:
+    from stiltsearch.search.config.reading import load_config
+    from stiltsearch.search.driver import run_search
+
+    config = tmp_path / "twice.yaml"
+    config.write_text(f"name: twice\nmodel: {tiny_model}\nintermediate_tasks: [mnli]\ntarget_tasks: [xnli]\n"
+                      f"languages: [de]\noutput_dir: {tmp_path}\nsearch: {{num_trials: 3, max_concurrent: 1}}\n"
+                      f"space: {{layers_kept: [1, 2]}}\nmlflow: {{tracking_uri: 'sqlite:///{tmp_path}/mlflow.db'}}\n")
+    first = run_search(load_config(config), trainable=_reporting())
+    before = {p: p.read_bytes() for p in first.search_dir.rglob("*") if p.is_file() and "ray" not in p.parts}
+    second = run_search(load_config(config, **{"search.num_trials": 2}), trainable=_reporting())
+    assert second.search_dir != first.search_dir and first.search_dir.is_dir()
+    _, parents, children = _runs(tmp_path, "twice")
+    assert len(parents) == 2 and len(children) == 5
+    assert {p: p.read_bytes() for p in before} == before  # the first search's files are all there, unchanged
 
 
 def test_pareto_command_reads_the_front_from_the_directory_and_from_mlflow_alike(search: dict) -> None:

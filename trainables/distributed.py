@@ -3,7 +3,8 @@
 Ray Train V2 (the default in Ray 2.60) does not take a ``TorchTrainer`` as a Tune trainable (it
 raises when given one), so the trial function starts one itself. Each worker runs the whole pipeline (:func:`run_trial`) as one DeepSpeed
 rank over the process group Ray Train set up (gloo on CPUs, NCCL on GPUs): training is data
-parallel, each rank on its own batches; rank 0 alone writes the checkpoint directory, measures
+parallel, each rank on its own batches (workers on one node rendezvous through a file, not torch's
+TCPStore: :mod:`.traingroup`); rank 0 alone writes the checkpoint directory, measures
 tokens/sec (one worker, the deployment knobs) and writes the result, which the trial reads back.
 """
 
@@ -17,6 +18,7 @@ from stiltsearch.trainables.checkpoint import TrialCheckpoint
 from stiltsearch.trainables.params import TrialParams
 from stiltsearch.trainables.pipeline import run_trial
 from stiltsearch.trainables.settings import TrialSettings
+from stiltsearch.trainables.traingroup import SameNodeTorchConfig
 from stiltsearch.trainables.trialdir import read_result
 
 
@@ -30,8 +32,11 @@ def run_distributed_trial(settings: TrialSettings, params: TrialParams, director
     per_worker = {"CPU": 0.99 * settings.threads,
                   **({"GPU": settings.gpus_per_worker} if settings.gpus_per_worker else {})}
     attempt = len(list((directory / "ray-train").glob("attempt-*"))) if (directory / "ray-train").exists() else 0
+    store_dir = directory / "ray-train"
+    store_dir.mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
         _worker, train_loop_config={"settings": settings, "params": params, "directory": str(directory)},
+        torch_config=SameNodeTorchConfig(store_dir=str(store_dir)),  # workers on one node: no TCP rendezvous
         scaling_config=ScalingConfig(num_workers=settings.workers, use_gpu=settings.gpus_per_worker > 0,
                                      resources_per_worker=per_worker),
         run_config=RunConfig(name=f"attempt-{attempt}", storage_path=str(directory / "ray-train")),

@@ -29,6 +29,7 @@ class ObjectiveSpec:
     source: str = ""  # the trial metric it is read from ("": its own name)
     requires: tuple[str, Any] | None = None  # (dotted config field, the value it must have)
     needs_nli: bool = False  # read from the search's NLI target (tasks.nli_target): the config must have one
+    deployment_only: bool = False  # measured on the served model before training: the deployment knobs set it
 
     def value(self, metrics: Metrics) -> float | None:
         raw = metrics.get(self.source or self.name)
@@ -44,14 +45,14 @@ OBJECTIVES: tuple[ObjectiveSpec, ...] = (
                   "transfer, or translate-train where a language's data is added", needs_nli=True),
     ObjectiveSpec("tokens_per_sec", "max", 0.0, "real tokens/s",
                   "measured inference throughput of the served model, padding excluded (median of timed passes)",
-                  source="throughput/tokens_per_sec"),
+                  source="throughput/tokens_per_sec", deployment_only=True),
     ObjectiveSpec("relative_speed", "max", 0.0, "x the reference encoder",
                   "tokens/sec over a fixed reference encoder's in the same spell: free of the machine's drift",
-                  source="throughput/relative_speed", requires=("throughput.reference", True)),
+                  source="throughput/relative_speed", requires=("throughput.reference", True), deployment_only=True),
     # 10 s a sequence: slower than any served encoder worth counting, so every measured point adds area
     ObjectiveSpec("latency_ms", "min", 10_000.0, "ms per sequence",
                   "median batch-1 latency of the served model (online serving), measured by the same meter",
-                  source="throughput/latency_ms"),
+                  source="throughput/latency_ms", deployment_only=True),
 )
 EVAL_PREFIX = "eval/"  # eval/<target task>: one target's score, an objective of its own
 EVAL = ObjectiveSpec(EVAL_PREFIX, "max", 0.0, "points (0-100)", "one target task's score (the mean over its languages)")

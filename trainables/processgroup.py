@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 
-def _loopback_interface() -> str | None:
+def loopback_interface() -> str | None:
     """The name of this machine's loopback interface ("lo" on Linux, "lo0" on macOS), if any."""
     import psutil
 
@@ -44,7 +44,7 @@ def ensure_distributed() -> None:
     ds_comm: Any = importlib.import_module("deepspeed.comm.torch")
     # DeepSpeed reads these (without them it looks for MPI); the group made here uses none of them
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="0", RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
-    if (loopback := _loopback_interface()) is not None:
+    if (loopback := loopback_interface()) is not None:
         os.environ["GLOO_SOCKET_IFNAME"] = loopback  # gloo binds its device's listener there
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     torch.distributed.init_process_group(backend, store=torch.distributed.HashStore(), rank=0, world_size=1)

@@ -8,15 +8,32 @@ import statistics
 from stiltsearch.search.results.figures.front import LABELS
 from stiltsearch.search.results.findings import NOISE_SE, Findings
 from stiltsearch.search.results.table import FAMILIES
+from stiltsearch.trainables.objectives import find
 
 FEW = 3  # a family with fewer complete trials than this gets a warning in the headline
+
+
+def hypervolume_units(names: list[str]) -> str:
+    """What a hypervolume is measured in and from: "points × real tokens/s, from xtreme_score 0,
+    tokens_per_sec 0" (each objective's declared reference, ``trainables/objectives.py``)."""
+    specs = [find(name) for name in names]
+    units = " × ".join(s.unit.split(" (")[0] if s else "?" for s in specs)
+    return f"{units}, from " + ", ".join(f"{n} {s.reference:g}" if s else n for n, s in zip(names, specs, strict=True))
+
+
+def times(ratio: float | None) -> str:
+    """A speed ratio in words: 1.67 is "1.67× faster", 0.0714 is "14× slower" (never "0.0714x")."""
+    if ratio is None or ratio <= 0:
+        return "n/a"
+    return f"{ratio:.3g}× faster" if ratio >= 1 else f"{1 / ratio:.3g}× slower"
 
 
 def sentences(result: Findings) -> list[str]:
     """The answer to the trade-off question in words, from the figures (the page's headline)."""
     lines = [f"{len(result.trials)} complete trials: {sum(t.family == 'stilts' for t in result.trials)} with "
              f"intermediate tasks, {sum(t.family == 'direct' for t in result.trials)} without. Hypervolume of the "
-             f"STILTs front {result.hypervolume['stilts']:.5g}, of the direct front {result.hypervolume['direct']:.5g}."]
+             f"STILTs front {result.hypervolume['stilts']:.5g}, of the direct front {result.hypervolume['direct']:.5g} "
+             f"({hypervolume_units(result.names)})."]
     sparse = [family for family in FAMILIES if 0 < sum(t.family == family for t in result.trials) < FEW]
     if sparse:  # e.g. 511 of the 512 task subsets are non-empty: a search samples few direct trials
         lines.append(f"Read the comparison with care: the {' and '.join(LABELS[f] for f in sparse)} family has fewer "
@@ -24,7 +41,7 @@ def sentences(result: Findings) -> list[str]:
     if len(result.names) == 2:
         score, speed = result.names
         pair = result.matched.get("speedup_at_matched_score")
-        lines.append(f"Speed-up at matched {score}: {result.speedup_at_matched_score:.3g}x (trial {pair[1]} against "
+        lines.append(f"Speed-up at matched {score}: {times(result.speedup_at_matched_score)} (trial {pair[1]} against "
                      f"direct trial {pair[0]})." if pair and result.speedup_at_matched_score is not None
                      else f"Speed-up at matched {score}: no STILTs trial scores as well as the best direct one.")
         pair = result.matched.get("score_gain_at_matched_speed")
@@ -68,6 +85,6 @@ def confirmed_sentences(result: Findings) -> list[str]:
     else:
         lines.append(f"No confirmed point dominates another beyond noise ({NOISE_SE:g} standard errors).")
     for name, value in result.confirmed_matched.items():
-        shown = f"{value:.3g}x" if name.startswith("speedup") else f"{value:+.3g}"
+        shown = times(value) if name.startswith("speedup") else f"{value:+.3g}"
         lines.append(f"On the confirmed means, {name.replace('_', ' ')}: {shown}.")
     return lines

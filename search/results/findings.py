@@ -18,21 +18,20 @@ the three NLI labels: ``xnli``, ``toy_xnli``) from each trial's result: at the b
 non-English accuracy, the fastest trial of each family that reaches it, and each front point's
 per-language scores against the baseline's.
 
-Parameter importance is Optuna's (``optuna.importance.get_param_importances``, its default
-PED-ANOVA evaluator), one table per objective. Ray-free.
+Parameter importance: :mod:`.importance` (Optuna's PED-ANOVA, where it means something). Ray-free.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
 
 from stiltsearch.search.results import pareto, table
+from stiltsearch.search.results.importance import Importance, importances
 from stiltsearch.search.results.table import FAMILIES, Row
 from stiltsearch.trainables.objectives import reference
 from stiltsearch.trainables.outcome import Outcome
@@ -72,7 +71,7 @@ class Findings:
     speedup_at_matched_score: float | None
     score_gain_at_matched_speed: float | None
     matched: dict[str, tuple[int, int]] = field(default_factory=dict)  # comparison -> (direct trial, STILTs trial)
-    importance: dict[str, dict[str, float]] = field(default_factory=dict)  # objective -> {parameter: importance}
+    importance: dict[str, list[Importance]] = field(default_factory=dict)  # objective -> largest first (.importance)
     importance_problem: str | None = None
     hypervolume_history: list[float] = field(default_factory=list)  # after each completion, in order
     compute_seconds: list[float] = field(default_factory=list)  # trial-seconds spent by each completion
@@ -145,7 +144,7 @@ def findings(study: optuna.Study, names: list[str], directions: list[str], *, nl
         total += seconds[t.number]
         spent.append(total)
     result.compute_seconds = spent
-    _importance(result, study)
+    result.importance, result.importance_problem = importances(study, {t.number for t in trials}, names, directions)
     if nli is not None and trials_dir is not None:
         _question_1(result, nli, trials_dir)
     _confirmations(result, table.confirmations(rows), seed, trials_dir)
@@ -270,26 +269,3 @@ def _confirmations(result: Findings, runs: list[Row], seed: int, trials_dir: Pat
         matched = compare(family_front(points, "direct", result.directions), [p for p in points if p.family == "stilts"],
                           result.directions)
         result.confirmed_matched = {name: value for name, (value, _) in matched.items()}
-
-
-def _importance(result: Findings, study: optuna.Study) -> None:
-    numbers = {t.number for t in result.trials}
-    if len(numbers) < 2:
-        result.importance_problem = "fewer than 2 complete trials"
-        return
-    feasible = optuna.create_study(directions=study.directions)  # in memory: the trials the fronts are made of
-    feasible.add_trials([t for t in study.get_trials(deepcopy=False) if t.number in numbers])
-    for i, name in enumerate(result.names):
-        # PED-ANOVA explains what makes ``target`` low: a maximised objective goes in negated
-        sign = -1.0 if result.directions[i] == "max" else 1.0
-
-        def target(trial: optuna.trial.FrozenTrial, i: int = i, sign: float = sign) -> float:
-            return sign * trial.values[i]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "computes the importances ... low target values"
-                scores = optuna.importance.get_param_importances(feasible, target=target)
-        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. a parameter that never varied
-            result.importance_problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-            return
-        result.importance[name] = {k: float(v) for k, v in scores.items()}

@@ -1,4 +1,5 @@
-"""Optuna's parameter importance (PED-ANOVA), one panel per objective, the top 12 parameters."""
+"""Optuna's parameter importance (PED-ANOVA), one panel per objective, the top 12 parameters, each
+with the sign of its rank correlation with the objective where it is numeric (``results/importance.py``)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ TOP = 12
 
 
 def data(result: Findings) -> dict[str, list[tuple[str, float]]] | None:
-    """{objective: its top parameters, least important first}; None when not computed."""
+    """{objective: its top parameters (name and sign), least important first}; None when not computed."""
     if not result.importance:
         return None
-    return {name: sorted(scores.items(), key=lambda kv: kv[1])[-TOP:] for name, scores in result.importance.items()}
+    marks = {1: " (+)", -1: " (-)", 0: ""}
+    return {name: [(f"{i.parameter}{marks[i.sign]}", i.share) for i in ranked[:TOP]][::-1]
+            for name, ranked in result.importance.items()}
 
 
 def plotly(top: dict[str, list[tuple[str, float]]]) -> go.Figure:
