@@ -73,6 +73,7 @@ class SearchResult:
     parent_run_id: str
     study_storage: str
     missing: tuple[str, ...] = ()  # the writes MLflow refused for good (when not delivered)
+    answers: tuple[str, ...] = ()  # the two questions, a line each (results/answers.py)
     front_view: str = ""  # the MLflow UI path of the search's saved views (Tracker.view_url)
     trials_view: str = ""
 
@@ -214,7 +215,7 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
             spend.save()
             front = publisher.publish()
             tracker.log_served_models(front.numbers, trials_dir(search_dir))
-            write_report(study, cfg, search_dir, tracker)
+            said = write_report(study, cfg, search_dir, tracker)
             finished = done(study)
             interrupted = finished < n and spend.stopped is None
             status = "KILLED" if interrupted else "FINISHED"
@@ -230,7 +231,8 @@ def _drive(cfg: SearchConfig, search_dir: Path, tracker: Tracker, address: str |
         print(f"\nstopped by the budget after {finished} of {n} trials ({spend.stopped}); to go on, raise "
               f"search.budget in {search_dir / 'config.yaml'}, then: stiltsearch resume {search_dir}")
     return SearchResult(search_dir=search_dir, front=front, num_trials=n, interrupted=interrupted,
-                        delivered=delivered, missing=tuple(tracker.outbox.dropped), tracking_uri=tracker.uri,
+                        delivered=delivered, missing=tuple(tracker.outbox.dropped), answers=tuple(said),
+                        tracking_uri=tracker.uri,
                         experiment=cfg.mlflow.experiment or cfg.name,
                         parent_run_id=tracker.parent_id or "", study_storage=study_storage(search_dir),
                         front_view=tracker.view_url("front"), trials_view=tracker.view_url("trials"))
@@ -269,3 +271,5 @@ def report_locations(result: SearchResult) -> None:
         ui = backend.rstrip("/") if served else "http://127.0.0.1:5000"
         print(f"                   the front: {ui}/{result.front_view}")
         print(f"                   all trials: {ui}/{result.trials_view}")
+    if result.answers:
+        print("\n" + "\n".join(result.answers))

@@ -15,7 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from searchproc import count_events, finish, finished, ledgers, search_dir, start, study_states, wait_for, write_config
+from searchproc import (
+    TWO_TARGETS,
+    count_events,
+    finish,
+    finished,
+    ledgers,
+    search_dir,
+    start,
+    study_states,
+    wait_for,
+    write_config,
+)
 from servers import free_port, start_mlflow_server, stop_server
 
 from stiltsearch.search.results.pareto import pareto_ranks
@@ -101,7 +112,7 @@ def test_mlflow_server_stopped_and_restarted_mid_search_loses_nothing(tmp_path: 
     server = start_mlflow_server(tmp_path, port, server_log)
     n = 5
     log = tmp_path / "run.log"
-    proc = start(["run", str(write_config(tmp_path, "flaky", n, uri=uri))], tmp_path, cache, log)
+    proc = start(["run", str(write_config(tmp_path, "flaky", n, uri=uri, targets=TWO_TARGETS))], tmp_path, cache, log)
     try:
         wait_for("a finished trial", lambda: sum(finished(e) for e in ledgers(search_dir(tmp_path, "flaky")).values()) >= 1,
                  proc, log)

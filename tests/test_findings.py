@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from stiltsearch.search.results.answers import sentences
+from stiltsearch.search.results.answers import answers, sentences
 from stiltsearch.search.results.findings import findings
 from stiltsearch.search.results.report import write_report
 from stiltsearch.search.study.core import CONFIG_ATTR, INFEASIBLE_ATTR
@@ -135,6 +135,7 @@ def test_the_page_is_self_contained_and_shows_each_trials_config(study: optuna.S
     assert "STILTs (intermediate tasks): front" in html and "direct fine-tuning (no intermediate task): front" in html
     assert "trial 3\\u003cbr\\u003eintermediate=mnli" in html  # hover text (JSON-escaped <br>): tasks and knobs
     assert "Speed-up at matched xtreme_score: 1.67× faster" in html
+    assert "tokens_per_sec (real tokens" in html and "xtreme_score (points (0-100))" in html  # axes with units
     assert "on the search's Pareto front: how many of its trials use each" in html
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
@@ -158,6 +159,13 @@ def test_question_1_reads_non_english_nli_accuracy_from_the_trials_results(study
     assert result.fastest_at_baseline_accuracy == {"stilts": 3, "direct": 0}
     text = " ".join(sentences(result))
     assert "At the baseline's non-English toy_xnli accuracy (65.0, trial 0): the fastest STILTs trial reaching it is 3" in text
+    # the end of `stiltsearch run`: each question answered first, then its evidence; then how to get error bars
+    said = answers(result, "DIR")
+    assert said[0] == ("Q1, speed from STILTs without losing non-English toy_xnli: yes: trial 3 is 1.5× faster than "
+                       "the baseline (trial 0, tokens_per_sec) at non-English accuracy 70.5 against 65.0")
+    assert said[1] == ("Q2, STILTs against direct fine-tuning: at matched xtreme_score, 1.67× faster (trial 3 against "
+                       "direct trial 1); at matched tokens_per_sec, +3 xtreme_score")
+    assert said[2].endswith("stiltsearch confirm DIR --seeds 3")
     write_report(result, tmp_path / "report", "hand-made")
     assert "non-English toy_xnli accuracy minus the baseline" in (tmp_path / "report" / "report.html").read_text()
 
@@ -197,6 +205,8 @@ def test_confirmations_give_means_deviations_and_what_dominates_beyond_noise(stu
     text = "\n".join(sentences(result))
     assert "Read the comparison with care" not in text  # three trials in each family
     assert "trial 3 (STILTs, seeds 0, 1, 2): xtreme_score 63 ± 1" in text and "On the means, the front is trial 3." in text
+    assert text.startswith("Confirmed: ")  # after a confirmation its verdict leads; the single draws follow
+    assert not answers(result, "DIR")[-1].startswith("Each trial trained under one seed")  # no confirm line now
     files = write_report(result, tmp_path, "hand-made")
     page = files[0].read_text()
     assert "confirmed: mean" in page and "over training seeds" in page and "\"error_y\"" in page

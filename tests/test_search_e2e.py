@@ -58,6 +58,9 @@ def test_mlflow_holds_one_parent_and_four_finished_children_with_both_objectives
         assert {"xtreme_score", "tokens_per_sec", "eval/toy_xnli/xc", "phase3/toy_xnli/loss"} <= set(child.data.metrics)
         assert 0 <= child.data.metrics["xtreme_score"] <= 100 and child.data.metrics["tokens_per_sec"] > 0
         assert child.data.metrics["relative_speed"] > 0  # throughput.reference: on
+        # its family, for MLflow's filters: "stilts" with an intermediate task (its param), else "direct"
+        assert child.data.tags["stiltsearch.family"] == ("direct" if child.data.params["intermediate_tasks"] in ("", "none")
+                                                         else "stilts"), child.data.params["intermediate_tasks"]
 
 
 def test_pareto_tags_agree_with_non_dominance_recomputed_from_the_runs(search: dict) -> None:
@@ -180,6 +183,14 @@ def test_a_second_search_adds_to_the_store_and_deletes_nothing(tmp_path: Path, t
     _, parents, children = _runs(tmp_path, "twice")
     assert len(parents) == 2 and len(children) == 5
     assert {p: p.read_bytes() for p in before} == before  # the first search's files are all there, unchanged
+
+
+def test_the_run_ends_with_the_answers_to_both_questions(search: dict) -> None:
+    """Where people look: the last lines of `stiltsearch run` (answer first, then the evidence)."""
+    tail = search["stdout"].strip().splitlines()[-3:]
+    assert tail[0].startswith("Q1, speed from STILTs without losing non-English toy_xnli: "), tail
+    assert tail[1].startswith("Q2, STILTs against direct fine-tuning: at matched xtreme_score, "), tail
+    assert tail[2].endswith(f"stiltsearch confirm {search['dir']} --seeds 3"), tail
 
 
 def test_pareto_command_reads_the_front_from_the_directory_and_from_mlflow_alike(search: dict) -> None:

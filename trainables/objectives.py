@@ -132,6 +132,12 @@ def violation(metrics: Metrics, bounds: Bounds) -> float:
     return total
 
 
+def axis_label(name: str) -> str:
+    """An objective as a plot axis names it: with its unit, e.g. "tokens_per_sec (real tokens/s)"."""
+    spec = BY_NAME.get(name) or (EVAL if name.startswith(EVAL_PREFIX) else None)
+    return f"{name} ({spec.unit})" if spec else name
+
+
 def reference(name: str) -> float:
     """The hypervolume reference of objective ``name`` (``eval/<task>``: the task score's)."""
     spec = BY_NAME.get(name) or (EVAL if name.startswith(EVAL_PREFIX) else None)

@@ -29,7 +29,13 @@ def times(ratio: float | None) -> str:
 
 
 def sentences(result: Findings) -> list[str]:
-    """The answer to the trade-off question in words, from the figures (the page's headline)."""
+    """The evidence in words, from the figures (the page's headline, after :func:`answers`); after a
+    confirmation, what it says comes first: single draws are read in its light."""
+    return confirmed_sentences(result) + single_draws(result)
+
+
+def single_draws(result: Findings) -> list[str]:
+    """What the search's own trials (one training seed each) say."""
     lines = [f"{len(result.trials)} complete trials: {sum(t.family == 'stilts' for t in result.trials)} with "
              f"intermediate tasks, {sum(t.family == 'direct' for t in result.trials)} without. Hypervolume of the "
              f"STILTs front {result.hypervolume['stilts']:.5g}, of the direct front {result.hypervolume['direct']:.5g} "
@@ -60,7 +66,7 @@ def sentences(result: Findings) -> list[str]:
                         else f"no {'STILTs' if family == 'stilts' else 'direct'} trial reaches it")
         lines.append(f"At the baseline's non-English {result.nli} accuracy ({base:.1f}, trial {result.baseline}): "
                      + "; ".join(said) + ".")
-    return lines + confirmed_sentences(result)
+    return lines
 
 
 def confirmed_sentences(result: Findings) -> list[str]:
@@ -88,3 +94,45 @@ def confirmed_sentences(result: Findings) -> list[str]:
         shown = times(value) if name.startswith("speedup") else f"{value:+.3g}"
         lines.append(f"On the confirmed means, {name.replace('_', ' ')}: {shown}.")
     return lines
+
+
+def answers(result: Findings, search_dir: str) -> list[str]:
+    """The two questions, one line each, answer first (the end of `stiltsearch run`, the parent run's
+    description); and, while no confirmation has run, the line that gives the evidence error bars."""
+    lines = []
+    if result.nli and result.baseline is not None and len(result.names) == 2:
+        speed = result.names[1]
+        by_number = {t.number: t for t in result.trials}
+        base, n = by_number[result.baseline], result.fastest_at_baseline_accuracy.get("stilts")
+        accuracy = result.non_english_mean(result.baseline)
+        faster = n is not None and _faster(by_number[n].values[1], base.values[1], result.directions[1])
+        lines.append(f"Q1, speed from STILTs without losing non-English {result.nli}: "
+                     + (f"yes: trial {n} is {times(_ratio(by_number[n].values[1], base.values[1], result.directions[1]))}"
+                        f" than the baseline (trial {base.number}, {speed}) at non-English accuracy "
+                        f"{result.non_english_mean(n):.1f} against {accuracy:.1f}" if faster and n is not None
+                        else f"no: no STILTs trial faster than the baseline (trial {base.number}) reaches its "
+                             f"non-English accuracy {accuracy:.1f}" if accuracy is not None else "not measured"))
+    if len(result.names) == 2:
+        score, speed = result.names
+        pair = result.matched.get("speedup_at_matched_score")
+        lines.append(f"Q2, STILTs against direct fine-tuning: at matched {score}, "
+                     + (f"{times(result.speedup_at_matched_score)} (trial {pair[1]} against direct trial {pair[0]})"
+                        if pair and result.speedup_at_matched_score is not None
+                        else "no STILTs trial scores as well as the best direct one")
+                     + f"; at matched {speed}, " + (f"{result.score_gain_at_matched_speed:+.3g} {score}"
+                     if result.score_gain_at_matched_speed is not None else "no STILTs trial is as fast"))
+    if lines and not result.confirmed:
+        lines.append(f"Each trial trained under one seed, so these are single draws: for error bars, "
+                     f"stiltsearch confirm {search_dir} --seeds 3")
+    return lines
+
+
+def _ratio(value: float, base: float, direction: str) -> float:
+    """How many times better ``value`` is than ``base`` (speeds: larger; latencies: smaller)."""
+    if value <= 0 or base <= 0:
+        return 0.0  # said as "n/a"
+    return value / base if direction == "max" else base / value
+
+
+def _faster(value: float, base: float, direction: str) -> bool:
+    return value > base if direction == "max" else value < base

@@ -40,7 +40,7 @@ def plot_hypervolume(history: Sequence[float], path: str | Path, *, title: str =
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     ax.plot(range(1, len(history) + 1), history, marker="o")
     ax.set_xlabel("completed trials")
-    ax.set_ylabel("hypervolume")
+    ax.set_ylabel("hypervolume (product of the objectives' units)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

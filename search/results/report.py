@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from stiltsearch.search.config.schema import SearchConfig
-from stiltsearch.search.results.answers import sentences
+from stiltsearch.search.results.answers import answers, sentences
 from stiltsearch.search.results.figures import confirmed, front, importance, languages, progress, usage
 from stiltsearch.search.results.findings import Findings, findings
 from stiltsearch.trainables.tasks import nli_target
@@ -38,7 +38,9 @@ def write_report(result: Findings, directory: Path, title: str) -> list[Path]:
     """report.html, report.png and findings.json in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     figures = [f for make in FIGURES if (f := make(result)) is not None]
-    headline = "".join(f"<p>{line}</p>" for line in sentences(result))
+    # the answers first (with the confirm line while there is no confirmation), then the evidence
+    said = answers(result, str(directory.parent)) + sentences(result)
+    headline = "".join(f"<p>{line}</p>" for line in said)
     if result.importance_problem:
         headline += f"<p>Parameter importance not computed: {result.importance_problem}.</p>"
     parts = [figure.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, figure in enumerate(figures)]

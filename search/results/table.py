@@ -29,6 +29,7 @@ OUTCOME_TAG = "stiltsearch.outcome"  # a child run's outcome (trainables/outcome
 CONFIRMS_TAG = "stiltsearch.confirms"  # a confirmation's run: the trial it re-runs
 SEED_TAG = "stiltsearch.seed"
 NUMBER_TAG = "stiltsearch.trial_number"
+FAMILY_TAG = "stiltsearch.family"  # a child run's family: "stilts" or "direct" (for MLflow's filters)
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,11 @@ class FrontPublisher:
             self.publish()
 
 
-def write_report(study: optuna.Study, cfg: SearchConfig, search_dir: Path, tracker: Tracker) -> None:
+def write_report(study: optuna.Study, cfg: SearchConfig, search_dir: Path, tracker: Tracker) -> list[str]:
     """The report (search/results/report.py) into ``<search dir>/report`` and the parent run; a report
-    that cannot be made is said on the console and in MLflow, and the search still ends as it did."""
+    that cannot be made is said on the console and in MLflow, and the search still ends as it did.
+    Returns the answers to the two questions in a line each (:func:`.answers.answers`)."""
+    from stiltsearch.search.results.answers import answers
     from stiltsearch.search.results.report import report
 
     try:
@@ -62,9 +64,10 @@ def write_report(study: optuna.Study, cfg: SearchConfig, search_dir: Path, track
         problem = f"not written: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         print(f"report: {problem}", flush=True)
         tracker.log_report([], {}, problem)
-        return
+        return []
     tracker.log_report(files, result.summary())
     print(f"report           : {files[0]} (also the parent run's report/ artifacts)", flush=True)
+    return answers(result, str(search_dir))
 
 
 def sync_finished(tracker: Tracker, study: optuna.Study, trials: Path, names: list[str]) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stiltsearch.search.results.table import CONFIRMS_TAG, NUMBER_TAG, OUTCOME_TAG, SEED_TAG
+from stiltsearch.search.results.table import CONFIRMS_TAG, FAMILIES, FAMILY_TAG, NUMBER_TAG, OUTCOME_TAG, SEED_TAG
 from stiltsearch.search.tracking import uris
 from stiltsearch.search.tracking.outbox import Outbox
 from stiltsearch.search.tracking.redact import redact, trial_params
@@ -142,8 +142,8 @@ class Tracker:
         if number in self.children:  # a resumed or restarted trial keeps its run
             self.client.update_run(self.children[number], status="RUNNING")
             return
-        tags = {"mlflow.parentRunId": self.parent_id or "", "stiltsearch.kind": "trial",
-                NUMBER_TAG: str(number)}
+        tags = {"mlflow.parentRunId": self.parent_id or "", "stiltsearch.kind": "trial", NUMBER_TAG: str(number),
+                FAMILY_TAG: FAMILIES[0] if config.get("intermediate_tasks") else FAMILIES[1]}
         if CONFIRMS_KEY in config:  # a confirmation: the trial it re-runs, under which seed (search/results/confirm.py)
             tags |= {CONFIRMS_TAG: str(config[CONFIRMS_KEY]), SEED_TAG: str(config[SEED_KEY])}
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:03d}", tags=tags)

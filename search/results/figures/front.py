@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from stiltsearch.search.results.table import FAMILIES, Row
 from stiltsearch.spaces.knobs import describe
+from stiltsearch.trainables.objectives import axis_label
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -85,7 +86,8 @@ def plotly(plot: FrontPlot) -> go.Figure:
         figure.add_trace(go.Scatter(x=[b.values[1]], y=[b.values[0]], mode="markers", name="baseline",
                                     marker={"size": 18, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
                                     hovertext=[f"baseline, trial {b.number}"], hoverinfo="text+x+y"))
-    figure.update_layout(title=plot.title, xaxis_title=plot.names[1], yaxis_title=plot.names[0], height=600,
+    figure.update_layout(title=plot.title, xaxis_title=axis_label(plot.names[1]), yaxis_title=axis_label(plot.names[0]),
+                         height=600,
                          legend={"orientation": "h", "y": -0.18})
     return figure
 
@@ -105,8 +107,8 @@ def draw(plot: FrontPlot, ax: Axes) -> None:
         b = plot.baseline
         ax.scatter([b.values[1]], [b.values[0]], s=160, facecolors="none", edgecolors="k", zorder=4,
                    label="baseline (no intermediate task)")
-    ax.set_xlabel(plot.names[1])
-    ax.set_ylabel(plot.names[0])
+    ax.set_xlabel(axis_label(plot.names[1]))
+    ax.set_ylabel(axis_label(plot.names[0]))
     ax.set_title(plot.title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
