@@ -23,7 +23,7 @@ name: {name}
 output_dir: {out}{targets}
 search: {{num_trials: {trials}, max_concurrent: 2, max_failures: {max_failures}{search}}}
 space: {{layers_kept: [1, 2], precision: [fp32]{space}}}
-training: {{intermediate_steps: 30, target_steps: 30, batch_size: 16}}
+training: {{intermediate_steps: 20, target_steps: 20, batch_size: 16}}
 toy_model: {{layers: [2], hidden: 64, heads: 2, mlm_steps: 60, mlm_batch_size: 32, corpus_per_language: 2000}}
 throughput: {{repeats: 2, max_sequences: 128}}
 mlflow: {{tracking_uri: "{uri}"}}
