@@ -52,8 +52,9 @@ def importances(study: optuna.Study, numbers: set[int], names: Sequence[str],
     frozen = optuna.create_study(directions=study.directions)  # in memory: the trials the fronts are made of
     frozen.add_trials(trials)
     found: dict[str, list[Importance]] = {}
+    every = sorted({p for t in trials for p in t.params})
     for i, name in enumerate(names):
-        params = sorted({p for t in trials for p in t.params})
+        params = every
         spec = OBJECTIVES.get(name)
         if spec is not None and spec.deployment_only:
             params = [p for p in params if deployment_parameter(p)]
